@@ -1,0 +1,1 @@
+"""Accounts: departments (pôles), users, roles, sessions and API tokens."""

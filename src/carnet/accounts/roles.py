@@ -1,0 +1,56 @@
+"""Built-in roles and their permissions."""
+
+from __future__ import annotations
+
+from carnet.core.permissions import ACTIONS, MODULES
+
+CRM = ("organisations", "contacts", "deals", "activities", "tasks")
+SETTINGS = ("users", "departments", "roles", "custom_fields", "tags", "pipelines")
+
+
+def _perms(modules: tuple[str, ...], actions: tuple[str, ...]) -> list[str]:
+    return [f"{m}:{a}" for m in modules for a in actions]
+
+
+BUILTIN_ROLES: dict[str, dict] = {
+    "admin": {
+        "label": "Administrator",
+        "is_admin": True,
+        "is_manager": True,
+        "permissions": _perms(MODULES, ACTIONS),
+    },
+    "manager": {
+        "label": "Manager",
+        "is_admin": False,
+        "is_manager": True,
+        "permissions": _perms(CRM, ("read", "create", "update", "delete", "export"))
+        + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
+        + _perms(("imports",), ("read", "create"))
+        + ["tags:create", "tags:update", "audit:read"],
+    },
+    "sales": {
+        "label": "Sales",
+        "is_admin": False,
+        "is_manager": False,
+        "permissions": _perms(CRM, ("read", "create", "update", "delete"))
+        + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
+        + _perms(("imports",), ("read", "create"))
+        + ["tags:create"],
+    },
+    "finance": {
+        "label": "Finance",
+        "is_admin": False,
+        "is_manager": False,
+        "permissions": _perms(CRM, ("read", "export"))
+        + _perms(("organisations", "contacts"), ("update",))
+        + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",)),
+    },
+    "read-only": {
+        "label": "Read only",
+        "is_admin": False,
+        "is_manager": False,
+        "permissions": _perms(
+            CRM + ("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",)
+        ),
+    },
+}

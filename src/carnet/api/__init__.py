@@ -1,0 +1,2 @@
+"""HTTP glue shared by every domain's JSON routes: authentication dependencies, problem details,
+pagination, ETags and idempotency."""

@@ -1,0 +1,109 @@
+"""Request-scoped dependencies: the database session and the acting user.
+
+Security is visible in route signatures: `ActorDep` requires a logged-in user (Bearer token or
+session cookie with CSRF on unsafe methods); `Requires("contacts:read")` adds a permission.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from carnet.accounts import service as accounts
+from carnet.core import ratelimit, security
+from carnet.core.context import Actor
+from carnet.core.db import get_database
+from carnet.core.errors import NotAuthenticated, PermissionDenied
+from carnet.settings import get_settings
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def session_cookie_name() -> str:
+    return "__Host-carnet_session" if get_settings().secure_cookies else "carnet_session"
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    db = get_database().session(write=request.method not in SAFE_METHODS)
+    request.state.db = db
+    try:
+        yield db
+    finally:
+        db.rollback()
+        db.close()
+
+
+# scope="function": the transaction ends when the route returns, before the response is sent.
+DbDep = Annotated[Session, Depends(get_db, scope="function")]
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _request_info(request: Request) -> dict:
+    return {
+        "ip": client_ip(request),
+        "user_agent": request.headers.get("user-agent"),
+        "request_id": getattr(request.state, "request_id", None),
+    }
+
+
+def resolve_actor(request: Request, db: Session, *, allow_pending_2fa: bool = False) -> Actor:
+    """Authenticate the request; raises NotAuthenticated."""
+    settings = get_settings()
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        found = accounts.token_user(db, auth[7:].strip())
+        if found is None:
+            raise NotAuthenticated("Invalid or revoked API token")
+        token, user = found
+        ratelimit.hit(settings.rate_limit_api, "api-token", str(token.id))
+        actor = accounts.actor_for(user, token_id=token.id, **_request_info(request))
+        request.state.actor = actor
+        request.state.token_id = token.id
+        return actor
+    cookie = request.cookies.get(session_cookie_name())
+    if not cookie:
+        raise NotAuthenticated()
+    found_session = accounts.session_user(db, cookie)
+    if found_session is None:
+        raise NotAuthenticated("Your session has expired; please log in again")
+    row, user = found_session
+    if row.pending_2fa and not allow_pending_2fa:
+        raise NotAuthenticated("Two-factor verification required")
+    if request.method not in SAFE_METHODS:
+        candidate = request.headers.get("x-csrf-token") or getattr(request.state, "form_csrf", None)
+        if not security.csrf_valid(cookie, candidate):
+            raise PermissionDenied(
+                "The form expired or the CSRF token is missing; reload the page", code="csrf"
+            )
+    if request.url.path.startswith("/api/"):
+        ratelimit.hit(settings.rate_limit_api, "api-session", str(row.id))
+    actor = accounts.actor_for(user, session_id=row.id, **_request_info(request))
+    request.state.actor = actor
+    request.state.csrf_token = security.csrf_token_for(cookie)
+    request.state.session_row_id = row.id
+    return actor
+
+
+def current_actor(request: Request, db: DbDep) -> Actor:
+    return resolve_actor(request, db)
+
+
+ActorDep = Annotated[Actor, Depends(current_actor)]
+
+
+class Requires:
+    """Dependency: the acting user must hold `permission`."""
+
+    def __init__(self, permission: str) -> None:
+        self.permission = permission
+
+    def __call__(self, actor: ActorDep) -> Actor:
+        if not actor.can(self.permission):
+            raise PermissionDenied()
+        return actor

@@ -1,0 +1,226 @@
+"""The `carnet` command. Exit codes: 0 success, 1 failure, 2 usage error, 3 database not migrated."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from carnet.settings import get_settings
+
+EXIT_FAILURE = 1
+EXIT_NOT_MIGRATED = 3
+
+
+def _fail(message: str, code: int = EXIT_FAILURE) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _ensure_migrated() -> None:
+    from carnet.core import migrate
+
+    try:
+        if not migrate.is_current(get_settings().database_url):
+            _fail("the database is not up to date; run `carnet db upgrade` first", EXIT_NOT_MIGRATED)
+    except migrate.MigrationError as exc:
+        _fail(str(exc), EXIT_NOT_MIGRATED)
+    except Exception as exc:  # cannot even connect
+        _fail(f"cannot reach the database: {exc}", EXIT_FAILURE)
+
+
+@click.group()
+def main() -> None:
+    """Carnet, the CRM for French SMBs."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on (CARNET_HOST).")
+@click.option("--port", default=None, type=int, help="Port (CARNET_PORT, default 8000).")
+@click.option("--workers", default=1, show_default=True, help="Number of worker processes.")
+@click.option("--reload", is_flag=True, help="Reload on code changes (development).")
+def serve(host: str | None, port: int | None, workers: int, reload: bool) -> None:
+    """Serve the web UI and the API. Refuses to start on a database that is not fully migrated."""
+    import uvicorn
+
+    settings = get_settings()
+    _ensure_migrated()
+    uvicorn.run(
+        "carnet.asgi:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        reload=reload,
+        proxy_headers=True,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Check, back up (SQLite) and apply pending migrations in one transaction."""
+    from carnet.core import migrate
+
+    settings = get_settings()
+    url = settings.database_url
+    try:
+        plan = migrate.plan(url)
+    except migrate.MigrationError as exc:
+        _fail(f"cannot upgrade: {exc}")
+    except Exception as exc:
+        _fail(f"cannot reach the database: {exc}")
+    if not plan.pending:
+        click.echo(f"database is up to date (revision {plan.current})")
+        return
+    if not url.startswith("sqlite"):
+        click.echo(
+            "PostgreSQL: back up first with `carnet backup` (pg_dump); migrations run in one transaction."
+        )
+    try:
+        done = migrate.upgrade(url, Path(settings.backup_dir))
+    except migrate.MigrationError as exc:
+        _fail(f"upgrade failed and was rolled back; the previous schema is unchanged: {exc}")
+    if done.backup:
+        click.echo(f"backup written to {done.backup}")
+    click.echo(f"upgraded from {done.current or 'empty'} to {done.head} ({len(done.pending)} migration(s))")
+
+
+@db.command("status")
+def db_status() -> None:
+    """Show the current and latest revisions."""
+    from carnet.core import migrate
+
+    plan = migrate.plan(get_settings().database_url)
+    click.echo(f"current: {plan.current or 'empty'}; latest: {plan.head}; pending: {len(plan.pending)}")
+    if plan.pending:
+        sys.exit(EXIT_NOT_MIGRATED)
+
+
+@main.group()
+def demo() -> None:
+    """Demo data."""
+
+
+@demo.command("load")
+@click.option("--size", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True)
+@click.option("--if-empty", is_flag=True, help="Do nothing if the database already has users.")
+@click.option("--seed", default=42, show_default=True)
+def demo_load(size: str, if_empty: bool, seed: int) -> None:
+    """Load realistic French demo data."""
+    from carnet.demo import loader
+
+    _ensure_migrated()
+    result = loader.load(size=size, seed=seed, if_empty=if_empty)
+    if result is None:
+        click.echo("demo data already present; nothing loaded")
+        return
+    click.echo(result.summary())
+
+
+@main.group()
+def user() -> None:
+    """Users."""
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", default="sales", show_default=True)
+@click.option("--department", default=None, help="Department name or code.")
+@click.option("--first-name", default="")
+@click.option("--last-name", default="")
+def user_create(
+    email: str, password: str, role: str, department: str | None, first_name: str, last_name: str
+) -> None:
+    """Create a user."""
+    from sqlalchemy import or_, select
+
+    from carnet.accounts import service as accounts
+    from carnet.accounts.models import Department
+    from carnet.core.context import SYSTEM
+    from carnet.core.db import get_database
+    from carnet.core.errors import DomainError
+
+    _ensure_migrated()
+    with get_database().session() as session:
+        accounts.ensure_builtin_roles(session)
+        dept_id = None
+        if department:
+            dept = session.scalar(
+                select(Department).where(or_(Department.name == department, Department.code == department))
+            )
+            if dept is None:
+                _fail(f"unknown department: {department}")
+            dept_id = dept.id
+        try:
+            created = accounts.create_user(
+                session,
+                SYSTEM,
+                {
+                    "email": email,
+                    "password": password,
+                    "role": role,
+                    "department_id": dept_id,
+                    "first_name": first_name,
+                    "last_name": last_name,
+                },
+            )
+        except DomainError as exc:
+            _fail("; ".join(f"{e.field}: {e.message.format(**e.params)}" for e in exc.errors) or exc.message)
+        click.echo(f"created user {created.id} <{created.email}> with role {role}")
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default="cli", show_default=True)
+def token_create(email: str, name: str) -> None:
+    """Create an API token; it is printed once, on stdout alone."""
+    from carnet.accounts import service as accounts
+    from carnet.core.context import SYSTEM
+    from carnet.core.db import get_database
+
+    _ensure_migrated()
+    with get_database().session() as session:
+        found = accounts.get_user_by_email(session, email)
+        if found is None:
+            _fail(f"unknown user: {email}")
+        _token, secret = accounts.create_token(session, SYSTEM, found, name)
+        click.echo(secret)
+
+
+@main.group()
+def audit() -> None:
+    """Audit trail."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit hash chain; exit 1 on the first altered, removed or inserted entry."""
+    from carnet.core import audit as audit_module
+    from carnet.core.db import get_database
+
+    _ensure_migrated()
+    with get_database().session(write=False) as session:
+        result = audit_module.verify(session)
+    if result.ok:
+        click.echo(f"audit trail intact: {result.checked} entries verified")
+    else:
+        _fail(
+            f"audit trail broken at entry {result.first_bad_seq}: {result.problem} ({result.checked} entries verified before it)"
+        )
+
+
+if __name__ == "__main__":
+    main()

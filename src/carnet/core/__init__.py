@@ -1,0 +1,1 @@
+"""Core: settings-driven infrastructure with no business nouns."""

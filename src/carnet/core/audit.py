@@ -1,0 +1,169 @@
+"""The tamper-evident audit trail.
+
+Every create, update, delete, import, export, login and permission change appends one entry with
+who, when, from where and the field-level old and new values. Each entry stores the hash of the
+previous one (SHA-256 over a canonical JSON form), so editing, removing or inserting any entry
+breaks the chain; `carnet audit verify` recomputes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from carnet.core import clock
+from carnet.core.context import Actor
+from carnet.core.db import Base, JSONType
+
+GENESIS = "0" * 64
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_record", "record_type", "record_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True, nullable=False)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_label: Mapped[str] = mapped_column(String(200), default="")
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    record_type: Mapped[str] = mapped_column(String(60), default="")
+    record_id: Mapped[int | None] = mapped_column(Integer)
+    summary: Mapped[str] = mapped_column(String(300), default="")
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def _canonical(entry: AuditEntry) -> bytes:
+    body = {
+        "seq": entry.seq,
+        "occurred_at": entry.occurred_at.isoformat(),
+        "actor_id": entry.actor_id,
+        "actor_label": entry.actor_label,
+        "action": entry.action,
+        "record_type": entry.record_type,
+        "record_id": entry.record_id,
+        "summary": entry.summary,
+        "changes": entry.changes,
+        "ip": entry.ip,
+        "user_agent": entry.user_agent,
+        "request_id": entry.request_id,
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_hash(prev_hash: str, entry: AuditEntry) -> str:
+    return hashlib.sha256(prev_hash.encode() + _canonical(entry)).hexdigest()
+
+
+def _lock_chain(db: Session) -> None:
+    """Serialise appends so the chain never forks. SQLite write transactions are already serial."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(7301)"))
+
+
+def record(
+    db: Session,
+    actor: Actor,
+    action: str,
+    record_type: str = "",
+    record_id: int | None = None,
+    changes: dict[str, Any] | None = None,
+    summary: str = "",
+) -> AuditEntry:
+    """Append one audit entry in the caller's transaction."""
+    _lock_chain(db)
+    last = db.execute(
+        select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()
+    entry = AuditEntry(
+        seq=(last.seq + 1) if last else 1,
+        occurred_at=clock.now(),
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        action=action,
+        record_type=record_type,
+        record_id=record_id,
+        summary=summary[:300],
+        changes=jsonable(changes or {}),
+        ip=actor.ip,
+        user_agent=(actor.user_agent or "")[:500] or None,
+        request_id=actor.request_id,
+        prev_hash=last.entry_hash if last else GENESIS,
+    )
+    entry.entry_hash = compute_hash(entry.prev_hash, entry)
+    db.add(entry)
+    db.flush([entry])
+    return entry
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Field-level {field: {"old": a, "new": b}} for the fields that changed."""
+    out: dict[str, Any] = {}
+    for key in sorted(set(old) | set(new)):
+        a, b = jsonable(old.get(key)), jsonable(new.get(key))
+        if a != b:
+            out[key] = {"old": a, "new": b}
+    return out
+
+
+@dataclass
+class VerifyResult:
+    checked: int
+    ok: bool
+    first_bad_seq: int | None = None
+    problem: str = ""
+
+
+def verify(db: Session, batch: int = 5000) -> VerifyResult:
+    """Recompute the chain; report the first altered, removed or inserted entry."""
+    prev_hash = GENESIS
+    expected_seq = 1
+    checked = 0
+    last_id = 0
+    while True:
+        rows = db.scalars(
+            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+        ).all()
+        if not rows:
+            return VerifyResult(checked=checked, ok=True)
+        for entry in rows:
+            last_id = entry.id
+            if entry.seq != expected_seq:
+                return VerifyResult(
+                    checked, False, expected_seq, f"entry {expected_seq} is missing or out of order"
+                )
+            if entry.prev_hash != prev_hash:
+                return VerifyResult(
+                    checked, False, entry.seq, f"entry {entry.seq} does not link to the previous one"
+                )
+            if compute_hash(prev_hash, entry) != entry.entry_hash:
+                return VerifyResult(checked, False, entry.seq, f"entry {entry.seq} was altered")
+            prev_hash = entry.entry_hash
+            expected_seq += 1
+            checked += 1
+        db.expunge_all()

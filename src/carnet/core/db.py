@@ -1,0 +1,219 @@
+"""Database engine, sessions, declarative base and portable column types.
+
+SQLite and PostgreSQL are both first-class. On SQLite we run in WAL mode with a busy timeout and
+open write transactions with BEGIN IMMEDIATE, so concurrent writers queue instead of failing with
+"database is locked" when a reader tries to upgrade its lock.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    create_engine,
+    event,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from carnet.core import clock
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes stored as UTC on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+Money = Numeric(14, 2)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), Decimal: Money, dict[str, Any]: JSONType}
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class IdMixin:
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class TimestampMixin:
+    """Created/updated timestamps and authors."""
+
+    created_at: Mapped[datetime] = mapped_column(default=clock.now, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now, index=True)
+
+    # Plain ids, not foreign keys: authors stay readable in the audit trail even after a user is
+    # removed, and departments/roles/users would otherwise reference each other in a cycle.
+    created_by_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_by_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class OwnedMixin:
+    """An owner and a department: what the visibility filter keys on."""
+
+    @declared_attr
+    def owner_id(cls) -> Mapped[int | None]:
+        return mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True, nullable=True)
+
+    @declared_attr
+    def department_id(cls) -> Mapped[int | None]:
+        return mapped_column(ForeignKey("departments.id", ondelete="SET NULL"), index=True, nullable=True)
+
+
+class VersionedMixin:
+    """An integer version bumped on every update: the ETag, and optimistic locking."""
+
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.version}
+
+
+class CustomFieldsMixin:
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict, nullable=False)
+
+
+class RecordMixin(IdMixin, TimestampMixin, OwnedMixin, VersionedMixin, CustomFieldsMixin):
+    """Everything a business record carries."""
+
+
+# -- engines and sessions -------------------------------------------------------------------------
+
+_engines: dict[tuple[str, bool], Engine] = {}
+
+
+def _configure_sqlite(engine: Engine, immediate: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=15000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA cache_size=-64000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str, *, write: bool = True) -> Engine:
+    """An engine for `url`. On SQLite, `write` engines open transactions with BEGIN IMMEDIATE."""
+    key = (url, write)
+    if key in _engines:
+        return _engines[key]
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+        _configure_sqlite(engine, immediate=write)
+    else:
+        engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        if not write and (url, True) in _engines:
+            engine.dispose()
+            engine = _engines[(url, True)]
+    _engines[key] = engine
+    return engine
+
+
+def dispose_engines() -> None:
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+class Database:
+    """Session factories for one database URL: one for reads and one for writes."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.write_engine = make_engine(url, write=True)
+        self.read_engine = make_engine(url, write=False)
+        self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.write_engine.dialect.name
+
+    def session(self, *, write: bool = True) -> Session:
+        return (self._write if write else self._read)()
+
+    @contextmanager
+    def begin(self, *, write: bool = True) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error."""
+        session = self.session(write=write)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+
+_database: Database | None = None
+
+
+def get_database() -> Database:
+    global _database
+    from carnet.settings import get_settings
+
+    url = get_settings().database_url
+    if _database is None or _database.url != url:
+        _database = Database(url)
+    return _database
+
+
+def set_database(database: Database | None) -> None:
+    """Swap the process-wide database (tests)."""
+    global _database
+    _database = database
+
+
+def dialect_of(session: Session) -> str:
+    bind = session.get_bind()
+    return bind.dialect.name

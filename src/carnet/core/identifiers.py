@@ -1,0 +1,165 @@
+"""French identifiers, phones and emails: validated with their check digits, normalised for storage.
+
+Each `clean_*` returns the normalised value or adds a field error (never stores a wrong value).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from stdnum import luhn
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.fr import siren as stdnum_siren
+from stdnum.fr import siret as stdnum_siret
+from stdnum.fr import tva as stdnum_tva
+
+from carnet.core.errors import FieldErrors
+
+NAF_RE = re.compile(r"^\d{2}\.\d{2}[A-Z]$")
+FINESS_RE = re.compile(r"^(\d{2}|2[AB])[0-9A-Z]{6}\d$")
+RPPS_RE = re.compile(r"^\d{11}$")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def clean_siren(value: Any, errors: FieldErrors, field: str = "siren") -> str | None:
+    if _blank(value):
+        return None
+    try:
+        return stdnum_siren.validate(str(value))
+    except StdnumError:
+        errors.add(field, "This SIREN is not valid (9 digits with a valid check digit)", "invalid_siren")
+        return None
+
+
+def clean_siret(value: Any, errors: FieldErrors, field: str = "siret") -> str | None:
+    if _blank(value):
+        return None
+    try:
+        return stdnum_siret.validate(str(value))
+    except StdnumError:
+        errors.add(field, "This SIRET is not valid (14 digits with a valid check digit)", "invalid_siret")
+        return None
+
+
+def clean_vat(value: Any, errors: FieldErrors, field: str = "vat_number") -> str | None:
+    if _blank(value):
+        return None
+    text = re.sub(r"[\s.\-]", "", str(value)).upper()
+    if text.startswith("FR"):
+        try:
+            return "FR" + stdnum_tva.validate(text)
+        except StdnumError:
+            errors.add(field, "This VAT number is not valid", "invalid_vat")
+            return None
+    if not re.fullmatch(r"[A-Z]{2}[0-9A-Z+*]{2,12}", text):
+        errors.add(field, "This VAT number is not valid", "invalid_vat")
+        return None
+    return text
+
+
+def clean_naf(value: Any, errors: FieldErrors, field: str = "naf_code") -> str | None:
+    if _blank(value):
+        return None
+    text = str(value).strip().upper().replace(" ", "")
+    if re.fullmatch(r"\d{4}[A-Z]", text):
+        text = f"{text[:2]}.{text[2:]}"
+    if not NAF_RE.match(text):
+        errors.add(field, "A NAF/APE code looks like 62.01Z", "invalid_naf")
+        return None
+    return text
+
+
+def clean_finess(value: Any, errors: FieldErrors, field: str = "finess") -> str | None:
+    """Format is checked strictly; the key (Luhn) is only advisory per france.md §9.1."""
+    if _blank(value):
+        return None
+    text = str(value).strip().upper().replace(" ", "")
+    if not FINESS_RE.match(text):
+        errors.add(field, "A FINESS number has 9 characters starting with the département", "invalid_finess")
+        return None
+    return text
+
+
+def clean_rpps(value: Any, errors: FieldErrors, field: str = "rpps") -> str | None:
+    if _blank(value):
+        return None
+    text = re.sub(r"\s", "", str(value))
+    if not RPPS_RE.match(text):
+        errors.add(field, "An RPPS number has 11 digits", "invalid_rpps")
+        return None
+    return text
+
+
+def key_warning(value: str | None) -> bool:
+    """True when an all-digit FINESS/RPPS fails the Luhn key (a warning, not an error)."""
+    return bool(value) and value.isdigit() and not luhn.is_valid(value)
+
+
+def clean_phone(value: Any, errors: FieldErrors, field: str) -> str | None:
+    if _blank(value):
+        return None
+    try:
+        parsed = phonenumbers.parse(str(value), "FR")
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        errors.add(field, "This phone number is not valid", "invalid_phone")
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def format_phone(e164: str | None) -> str:
+    """French style for French numbers (06 12 34 56 78), international style otherwise."""
+    if not e164:
+        return ""
+    try:
+        parsed = phonenumbers.parse(e164, "FR")
+    except phonenumbers.NumberParseException:
+        return e164
+    if parsed.country_code == 33:
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
+def clean_email(value: Any, errors: FieldErrors, field: str) -> str | None:
+    if _blank(value):
+        return None
+    try:
+        return validate_email(str(value).strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        errors.add(field, "Enter a valid email address", "invalid_email")
+        return None
+
+
+def clean_list(values: Any, cleaner: Any, errors: FieldErrors, field: str) -> list[str]:
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [v for v in re.split(r"[;,\n]", values)]
+    if not isinstance(values, list):
+        errors.add(field, "Must be a list", "invalid_type")
+        return []
+    out: list[str] = []
+    for i, raw in enumerate(values):
+        cleaned = cleaner(raw, errors, f"{field}.{i}")
+        if cleaned and cleaned not in out:
+            out.append(cleaned)
+    return out
+
+
+def clean_url(value: Any, errors: FieldErrors, field: str) -> str | None:
+    if _blank(value):
+        return None
+    text = str(value).strip()
+    if not re.match(r"^https?://", text, re.I):
+        text = "https://" + text
+    if not re.fullmatch(r"https?://[A-Za-z0-9.\-]+\.[A-Za-z]{2,}(:\d+)?(/[^\s]*)?", text):
+        errors.add(field, "Enter a valid web address", "invalid_url")
+        return None
+    return text[:500]

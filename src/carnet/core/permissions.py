@@ -1,0 +1,88 @@
+"""Permissions and the record-visibility filter.
+
+Permissions are `<module>:<action>` strings held by roles. Visibility is set by admins per record
+type: `own`, `department` or `all`. `visible()` builds the one clause every read path uses (lists,
+detail, search, exports, counts, related lists, API); a record outside it answers 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, false, or_, select, true
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from carnet.core.context import Actor
+from carnet.core.db import Base
+
+ACTIONS = ("read", "create", "update", "delete", "export", "admin")
+MODULES = (
+    "organisations",
+    "contacts",
+    "deals",
+    "activities",
+    "tasks",
+    "pipelines",
+    "users",
+    "departments",
+    "roles",
+    "custom_fields",
+    "tags",
+    "imports",
+    "audit",
+)
+SCOPES = ("own", "department", "all")
+DEFAULT_SCOPE = "department"
+
+
+class VisibilityRule(Base):
+    __tablename__ = "visibility_rules"
+
+    record_type: Mapped[str] = mapped_column(String(60), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(20), default=DEFAULT_SCOPE)
+
+
+def all_permissions() -> frozenset[str]:
+    return frozenset(f"{m}:{a}" for m in MODULES for a in ACTIONS)
+
+
+def scope_for(db: Session, record_type: str) -> str:
+    cache: dict[str, str] = db.info.setdefault("visibility_scopes", {})
+    if record_type not in cache:
+        cache[record_type] = (
+            db.scalar(select(VisibilityRule.scope).where(VisibilityRule.record_type == record_type))
+            or DEFAULT_SCOPE
+        )
+    return cache[record_type]
+
+
+def set_scope(db: Session, record_type: str, scope: str) -> None:
+    rule = db.get(VisibilityRule, record_type)
+    if rule is None:
+        db.add(VisibilityRule(record_type=record_type, scope=scope))
+    else:
+        rule.scope = scope
+    db.info.pop("visibility_scopes", None)
+
+
+def visible(
+    db: Session, actor: Actor, record_type: str, owner_col: Any, department_col: Any
+) -> ColumnElement[bool]:
+    """The WHERE clause selecting the records of `record_type` that `actor` may see."""
+    if actor.is_admin:
+        return true()
+    if actor.user_id is None:
+        return false()
+    scope = scope_for(db, record_type)
+    if scope == "all":
+        return true()
+    mine = owner_col == actor.user_id
+    if scope == "own" and not actor.is_manager:
+        return mine
+    if actor.department_id is None:
+        return mine
+    return or_(mine, department_col == actor.department_id)
+
+
+def visible_for_model(db: Session, actor: Actor, record_type: str, model: Any) -> ColumnElement[bool]:
+    return visible(db, actor, record_type, model.owner_id, model.department_id)

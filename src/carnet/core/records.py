@@ -1,0 +1,30 @@
+"""The registry of record types that share cross-cutting features (custom fields, tags,
+attachments, search, visibility, timeline). Domain packages register themselves; core never
+imports them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RecordType:
+    name: str  # "organisation"
+    model: Any
+    module: str  # permission module: "organisations"
+    label: str  # English, translated in the UI
+    url_prefix: str  # "/organisations"
+
+
+REGISTRY: dict[str, RecordType] = {}
+
+
+def register(name: str, model: Any, module: str, label: str, url_prefix: str) -> RecordType:
+    record_type = RecordType(name, model, module, label, url_prefix)
+    REGISTRY[name] = record_type
+    return record_type
+
+
+def get(name: str) -> RecordType:
+    return REGISTRY[name]

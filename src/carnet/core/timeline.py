@@ -1,0 +1,83 @@
+"""A record's timeline: items from several providers merged newest first. Domains register
+providers (activities register theirs), so a low-level record never imports a higher-level one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from carnet.core.context import Actor
+from carnet.core.events import Event
+
+
+@dataclass
+class TimelineItem:
+    when: datetime
+    kind: str  # call, email, meeting, visit, note, task, change, event
+    title: str
+    body: str = ""
+    url: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+Provider = Callable[[Session, Actor, str, int, int], list[TimelineItem]]
+PROVIDERS: list[Provider] = []
+
+# Business events worth showing on a timeline, with their English title templates.
+NAMED_EVENTS = {
+    "organisation.created": "Organisation created",
+    "contact.created": "Contact created",
+    "deal.created": "Deal created",
+    "deal.stage_changed": "Moved from {from_stage} to {to_stage}",
+    "deal.won": "Deal won",
+    "deal.lost": "Deal lost",
+    "task.completed": "Task completed: {title}",
+}
+
+
+def register(provider: Provider) -> Provider:
+    PROVIDERS.append(provider)
+    return provider
+
+
+@register
+def _events(db: Session, actor: Actor, record_type: str, record_id: int, limit: int) -> list[TimelineItem]:
+    rows = db.scalars(
+        select(Event)
+        .where(
+            Event.record_type == record_type, Event.record_id == record_id, Event.type.in_(list(NAMED_EVENTS))
+        )
+        .order_by(Event.id.desc())
+        .limit(limit)
+    )
+    items = []
+    for ev in rows:
+        params = {
+            "from_stage": ev.payload.get("from_stage_name", ""),
+            "to_stage": ev.payload.get("to_stage_name", ""),
+            "title": ev.payload.get("title", ""),
+        }
+        items.append(
+            TimelineItem(
+                when=ev.occurred_at,
+                kind="event",
+                title=NAMED_EVENTS[ev.type],
+                meta={"params": params, "type": ev.type},
+            )
+        )
+    return items
+
+
+def for_record(
+    db: Session, actor: Actor, record_type: str, record_id: int, limit: int = 50
+) -> list[TimelineItem]:
+    items: list[TimelineItem] = []
+    for provider in PROVIDERS:
+        items.extend(provider(db, actor, record_type, record_id, limit))
+    items.sort(key=lambda i: i.when, reverse=True)
+    return items[:limit]

@@ -1,0 +1,1 @@
+"""Demo data: deterministic generators of realistic French B2B CRM data."""

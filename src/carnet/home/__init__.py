@@ -1,0 +1,1 @@
+"""Home page and cross-record panels (related records); composes the other domains."""

@@ -1,0 +1,25 @@
+"""Imports every table so metadata (Alembic, tests) sees the whole schema."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import carnet
+from carnet.core import attachments, audit, customfields, events, housekeeping, permissions, search, tags  # noqa: F401
+from carnet.core.db import Base
+
+for _info in pkgutil.iter_modules(carnet.__path__):
+    if _info.ispkg and _info.name not in ("core", "web", "api"):
+        try:
+            importlib.import_module(f"carnet.{_info.name}.models")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"carnet.{_info.name}.models":
+                raise
+        try:  # services register record types (custom fields, tags, search need the registry)
+            importlib.import_module(f"carnet.{_info.name}.service")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"carnet.{_info.name}.service":
+                raise
+
+metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Organisations: companies, groups and their establishments."""

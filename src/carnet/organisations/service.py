@@ -1,0 +1,397 @@
+"""Organisations: every write goes through here (validation, visibility, audit, events, search)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import ColumnElement, String, cast, func, select
+from sqlalchemy.orm import Session
+
+from carnet.core import customfields, lifecycle, ownership, permissions, records, search, tags
+from carnet.core.context import Actor
+from carnet.core.errors import FieldErrors
+from carnet.core.identifiers import (
+    clean_email,
+    clean_finess,
+    clean_list,
+    clean_naf,
+    clean_phone,
+    clean_siren,
+    clean_siret,
+    clean_url,
+    clean_vat,
+)
+from carnet.core.listing import Listing, ListParams, page
+from carnet.organisations.models import HEADCOUNT_BRACKETS, ORGANISATION_TYPES, Organisation
+from carnet.organisations.schemas import OrganisationRead
+
+RECORD_TYPE = "organisation"
+records.register(RECORD_TYPE, Organisation, "organisations", "Organisation", "/organisations")
+
+SIMPLE_FIELDS = (
+    "name",
+    "legal_name",
+    "legal_form",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "source",
+    "description",
+)
+LISTING = Listing(
+    model=Organisation,
+    record_type=RECORD_TYPE,
+    fields={
+        "id": Organisation.id,
+        "name": Organisation.name,
+        "legal_name": Organisation.legal_name,
+        "siren": Organisation.siren,
+        "siret": Organisation.siret,
+        "vat_number": Organisation.vat_number,
+        "naf_code": Organisation.naf_code,
+        "legal_form": Organisation.legal_form,
+        "headcount_bracket": Organisation.headcount_bracket,
+        "headcount": Organisation.headcount,
+        "size_category": Organisation.size_category,
+        "website": Organisation.website,
+        "email": cast(Organisation.emails, String),
+        "phone": cast(Organisation.phones, String),
+        "postal_code": Organisation.postal_code,
+        "city": Organisation.city,
+        "country": Organisation.country,
+        "type": Organisation.type,
+        "source": Organisation.source,
+        "parent_id": Organisation.parent_id,
+        "finess": Organisation.finess,
+        "owner_id": Organisation.owner_id,
+        "department_id": Organisation.department_id,
+        "created_at": Organisation.created_at,
+        "updated_at": Organisation.updated_at,
+    },
+    sortable={
+        "name",
+        "city",
+        "postal_code",
+        "type",
+        "size_category",
+        "headcount",
+        "created_at",
+        "updated_at",
+        "siren",
+        "naf_code",
+    },
+)
+
+
+def size_category(headcount: int | None, revenue: Decimal | None) -> str | None:
+    """Décret 2008-1354 art. 3 (france.md §6.5); "TPE" is the usual name of a micro-entreprise."""
+    if headcount is None:
+        return None
+    if headcount < 10 and (revenue is None or revenue <= Decimal("2000000")):
+        return "TPE"
+    if headcount < 250 and (revenue is None or revenue <= Decimal("50000000")):
+        return "PME"
+    if headcount < 5000 and (revenue is None or revenue <= Decimal("1500000000")):
+        return "ETI"
+    return "GE"
+
+
+def latest_revenue(history: dict[str, Any]) -> Decimal | None:
+    if not history:
+        return None
+    return Decimal(str(history[max(history, key=int)]))
+
+
+def _clean_revenue(value: Any, errors: FieldErrors) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.add("revenue_history", "Must map years to amounts", "invalid_type")
+        return {}
+    out: dict[str, str] = {}
+    for year, amount in value.items():
+        try:
+            y = int(year)
+            if not 1900 <= y <= 2100:
+                raise ValueError
+            a = Decimal(str(amount).replace(" ", "").replace(",", "."))
+            if not a.is_finite() or abs(a) > Decimal("1e13"):
+                raise ValueError
+            out[str(y)] = str(a.quantize(Decimal("1")))
+        except (ValueError, InvalidOperation):
+            errors.add(f"revenue_history.{year}", "Enter a year and an amount in euros", "invalid")
+    return dict(sorted(out.items()))
+
+
+def _headcount_from_bracket(bracket: str | None) -> int | None:
+    if not bracket:
+        return None
+    low = bracket.rstrip("+").split("-")[0]
+    return int(low) if low.isdigit() else None
+
+
+def snapshot(org: Organisation) -> dict[str, Any]:
+    data = {f: getattr(org, f) for f in SIMPLE_FIELDS}
+    data.update(
+        siren=org.siren,
+        siret=org.siret,
+        vat_number=org.vat_number,
+        naf_code=org.naf_code,
+        headcount_bracket=org.headcount_bracket,
+        headcount=org.headcount,
+        revenue_history=dict(org.revenue_history or {}),
+        website=org.website,
+        emails=list(org.emails or []),
+        phones=list(org.phones or []),
+        country=org.country,
+        type=org.type,
+        parent_id=org.parent_id,
+        finess=org.finess,
+        owner_id=org.owner_id,
+        department_id=org.department_id,
+        custom_fields=dict(org.custom_fields or {}),
+    )
+    return data
+
+
+def to_read(org: Organisation, tag_names: list[str]) -> dict[str, Any]:
+    return OrganisationRead(
+        **{c: getattr(org, c) for c in OrganisationRead.model_fields if c not in ("tags", "revenue_history")},
+        revenue_history=dict(org.revenue_history or {}),
+        tags=tag_names,
+    ).model_dump(mode="json")
+
+
+def _apply(
+    db: Session, actor: Actor, org: Organisation, data: dict[str, Any], creating: bool
+) -> list[str] | None:
+    errors = FieldErrors()
+    for f in SIMPLE_FIELDS:
+        if f in data:
+            value = data[f]
+            value = value.strip() if isinstance(value, str) else value
+            setattr(org, f, value or None)
+    if creating or "name" in data:
+        if not (org.name or "").strip():
+            errors.add("name", "This field is required", "required")
+    if "siren" in data:
+        org.siren = clean_siren(data["siren"], errors)
+    if "siret" in data:
+        org.siret = clean_siret(data["siret"], errors)
+    if org.siret and org.siren and not org.siret.startswith(org.siren) and "siret" in data:
+        errors.add("siret", "The SIRET must start with the SIREN", "siret_mismatch")
+    if org.siret and not org.siren:
+        org.siren = org.siret[:9]
+    if "vat_number" in data:
+        org.vat_number = clean_vat(data["vat_number"], errors)
+    if "naf_code" in data:
+        org.naf_code = clean_naf(data["naf_code"], errors)
+    if "finess" in data:
+        org.finess = clean_finess(data["finess"], errors)
+    if "website" in data:
+        org.website = clean_url(data["website"], errors, "website")
+    if "emails" in data:
+        org.emails = clean_list(data["emails"], clean_email, errors, "emails")
+    if "phones" in data:
+        org.phones = clean_list(data["phones"], clean_phone, errors, "phones")
+    if "country" in data:
+        org.country = (data["country"] or "FR").upper()
+    if "type" in data or creating:
+        org.type = data.get("type") or org.type or "prospect"
+        if org.type not in ORGANISATION_TYPES:
+            errors.add(
+                "type", "Choose one of: {values}", "invalid_choice", values=", ".join(ORGANISATION_TYPES)
+            )
+    if "headcount_bracket" in data:
+        bracket = data["headcount_bracket"] or None
+        if bracket is not None and bracket not in HEADCOUNT_BRACKETS:
+            errors.add(
+                "headcount_bracket",
+                "Choose one of: {values}",
+                "invalid_choice",
+                values=", ".join(HEADCOUNT_BRACKETS),
+            )
+        org.headcount_bracket = bracket
+    if "headcount" in data:
+        org.headcount = data["headcount"]
+    if "revenue_history" in data:
+        org.revenue_history = _clean_revenue(data["revenue_history"], errors)
+    if (
+        org.postal_code
+        and org.country == "FR"
+        and not (len(org.postal_code) == 5 and org.postal_code.isdigit())
+    ):
+        errors.add("postal_code", "A French postal code has 5 digits", "invalid_postal_code")
+    if "parent_id" in data and data["parent_id"] is not None:
+        parent_id = data["parent_id"]
+        if parent_id == org.id:
+            errors.add("parent_id", "An organisation cannot be its own parent", "invalid")
+        elif (
+            db.scalar(
+                select(Organisation.id).where(
+                    Organisation.id == parent_id,
+                    permissions.visible_for_model(db, actor, RECORD_TYPE, Organisation),
+                )
+            )
+            is None
+        ):
+            errors.add("parent_id", "Unknown organisation", "unknown")
+        elif _would_cycle(db, org.id, parent_id):
+            errors.add("parent_id", "This would make a loop of parent organisations", "cycle")
+        org.parent_id = parent_id
+    elif "parent_id" in data:
+        org.parent_id = None
+    org.owner_id, org.department_id = ownership.resolve(
+        db, actor, data, None if creating else org.owner_id, None if creating else org.department_id, errors
+    )
+    if "custom_fields" in data or creating:
+        org.custom_fields = customfields.validate(
+            db, RECORD_TYPE, data.get("custom_fields"), None if creating else org.custom_fields, errors
+        )
+    tag_names = tags.clean_names(data["tags"], errors) if "tags" in data else None
+    errors.raise_if_any()
+    headcount = org.headcount if org.headcount is not None else _headcount_from_bracket(org.headcount_bracket)
+    org.size_category = size_category(headcount, latest_revenue(org.revenue_history))
+    org.updated_by_id = actor.user_id
+    return tag_names
+
+
+def _would_cycle(db: Session, org_id: int | None, parent_id: int) -> bool:
+    seen = set()
+    current: int | None = parent_id
+    while current is not None and current not in seen:
+        if current == org_id:
+            return True
+        seen.add(current)
+        current = db.scalar(select(Organisation.parent_id).where(Organisation.id == current))
+    return False
+
+
+def _index(db: Session, org: Organisation) -> None:
+    body = search.document_text(
+        org.name,
+        org.legal_name,
+        org.city,
+        org.postal_code,
+        *(org.emails or []),
+        org.website,
+        numbers=(org.siren, org.siret, *(org.phones or [])),
+    )
+    subtitle = " · ".join(x for x in (org.city, org.siren) if x)
+    search.index_record(db, RECORD_TYPE, org.id, org.name, subtitle, body, org.owner_id, org.department_id)
+
+
+def create_organisation(db: Session, actor: Actor, data: dict[str, Any]) -> Organisation:
+    lifecycle.require(actor, RECORD_TYPE, "create")
+    org = Organisation(
+        created_by_id=actor.user_id, revenue_history={}, emails=[], phones=[], custom_fields={}
+    )
+    tag_names = _apply(db, actor, org, data, creating=True)
+    db.add(org)
+    db.flush()
+    names = tags.set_tags(db, actor, "organisations", RECORD_TYPE, org.id, tag_names) if tag_names else []
+    _index(db, org)
+    lifecycle.created(
+        db, actor, RECORD_TYPE, org, {**snapshot(org), "tags": names}, org.name, to_read(org, names)
+    )
+    db.commit()
+    return org
+
+
+def update_organisation(
+    db: Session, actor: Actor, org: Organisation, data: dict[str, Any], expected_version: int | None = None
+) -> Organisation:
+    lifecycle.require(actor, RECORD_TYPE, "update")
+    lifecycle.check_version(org, expected_version)
+    before = {**snapshot(org), "tags": tags.tags_for(db, RECORD_TYPE, [org.id]).get(org.id, [])}
+    tag_names = _apply(db, actor, org, data, creating=False)
+    names = (
+        tags.set_tags(db, actor, "organisations", RECORD_TYPE, org.id, tag_names)
+        if tag_names is not None
+        else before["tags"]
+    )
+    after = {**snapshot(org), "tags": names}
+    if before == after:
+        db.rollback()
+        return org
+    db.flush()
+    _index(db, org)
+    lifecycle.updated(db, actor, RECORD_TYPE, org, before, after, org.name, to_read(org, names))
+    db.commit()
+    return org
+
+
+def delete_organisation(
+    db: Session, actor: Actor, org: Organisation, expected_version: int | None = None
+) -> None:
+    lifecycle.require(actor, RECORD_TYPE, "delete")
+    lifecycle.check_version(org, expected_version)
+    names = tags.tags_for(db, RECORD_TYPE, [org.id]).get(org.id, [])
+    payload = to_read(org, names)
+    lifecycle.deleted(db, actor, RECORD_TYPE, org, {**snapshot(org), "tags": names}, org.name, payload)
+    db.delete(org)
+    db.commit()
+
+
+def get_organisation(db: Session, actor: Actor, org_id: Any) -> Organisation:
+    return lifecycle.get_visible(db, actor, RECORD_TYPE, org_id)
+
+
+def visible_clause(db: Session, actor: Actor) -> ColumnElement[bool]:
+    return permissions.visible_for_model(db, actor, RECORD_TYPE, Organisation)
+
+
+def list_organisations(
+    db: Session, actor: Actor, params: ListParams
+) -> tuple[list[Organisation], str | None]:
+    lifecycle.require(actor, RECORD_TYPE, "read")
+    stmt = select(Organisation).where(visible_clause(db, actor))
+    if params.q:
+        like = f"%{params.q.strip().lower()}%"
+        stmt = stmt.where(func.lower(Organisation.name).like(like) | (Organisation.siren == params.q.strip()))
+    return page(db, LISTING, stmt, params)
+
+
+def count_organisations(db: Session, actor: Actor, params: ListParams) -> int:
+    stmt = LISTING.apply_filters(
+        select(func.count()).select_from(Organisation).where(visible_clause(db, actor)), params
+    )
+    return db.scalar(stmt) or 0
+
+
+def establishments(db: Session, actor: Actor, org: Organisation) -> list[Organisation]:
+    return list(
+        db.scalars(
+            select(Organisation)
+            .where(Organisation.parent_id == org.id, visible_clause(db, actor))
+            .order_by(Organisation.name)
+        )
+    )
+
+
+def reads(db: Session, orgs: list[Organisation]) -> list[dict[str, Any]]:
+    tag_map = tags.tags_for(db, RECORD_TYPE, [o.id for o in orgs])
+    return [to_read(o, tag_map.get(o.id, [])) for o in orgs]
+
+
+def by_ids(db: Session, actor: Actor, ids: list[int]) -> list[Organisation]:
+    if not ids:
+        return []
+    return list(db.scalars(select(Organisation).where(Organisation.id.in_(ids), visible_clause(db, actor))))
+
+
+def names_by_id(db: Session, actor: Actor, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = db.execute(
+        select(Organisation.id, Organisation.name).where(Organisation.id.in_(ids), visible_clause(db, actor))
+    )
+    return {r.id: r.name for r in rows}
+
+
+def require_visible_id(db: Session, actor: Actor, org_id: int, field: str, errors: FieldErrors) -> None:
+    """For other domains linking to an organisation: the link target must be visible."""
+    if db.scalar(select(Organisation.id).where(Organisation.id == org_id, visible_clause(db, actor))) is None:
+        errors.add(field, "Unknown organisation", "unknown")

@@ -1,0 +1,178 @@
+"""HTML pages for organisations."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from carnet.accounts import service as accounts
+from carnet.api.deps import DbDep
+from carnet.core import customfields, listing, tags
+from carnet.core.errors import ValidationFailed
+from carnet.organisations import service
+from carnet.organisations.models import HEADCOUNT_BRACKETS, ORGANISATION_TYPES, Organisation
+from carnet.web.forms import form_to_data
+from carnet.web.shell import WebActor, form_errors, redirect, render
+
+router = APIRouter(prefix="/organisations", include_in_schema=False)
+
+FORM_FIELDS = (
+    "name",
+    "legal_name",
+    "siren",
+    "siret",
+    "vat_number",
+    "naf_code",
+    "legal_form",
+    "headcount_bracket",
+    "website",
+    "emails",
+    "phones",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "type",
+    "source",
+    "parent_id",
+    "finess",
+    "description",
+    "owner_id",
+    "tags",
+)
+
+
+def _form_context(db: DbDep, request: Request, org: Organisation | None) -> dict:
+    return {
+        "types": ORGANISATION_TYPES,
+        "brackets": HEADCOUNT_BRACKETS,
+        "users": accounts.list_users(db, active_only=True),
+        "definitions": customfields.definitions(db, service.RECORD_TYPE),
+    }
+
+
+@router.get("")
+def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
+    raw = {k: v for k, v in request.query_params.items() if v != ""}
+    params = listing.parse_params(raw, default_sort="name")
+    rows, cursor = service.list_organisations(db, actor, params)
+    tag_map = tags.tags_for(db, service.RECORD_TYPE, [o.id for o in rows])
+    return render(
+        request,
+        "organisations/list.html",
+        rows=rows,
+        next_cursor=cursor,
+        tag_map=tag_map,
+        params=raw,
+        types=ORGANISATION_TYPES,
+        total=service.count_organisations(db, actor, params),
+    )
+
+
+@router.get("/new")
+def new_page(request: Request, db: DbDep, actor: WebActor) -> Response:
+    return render(
+        request,
+        "organisations/form.html",
+        org=None,
+        values={"type": "prospect"},
+        errors={},
+        **_form_context(db, request, None),
+    )
+
+
+@router.post("/new")
+async def create(request: Request, db: DbDep, actor: WebActor) -> Response:
+    form = await request.form()
+    data = form_to_data(form, FORM_FIELDS, db, service.RECORD_TYPE)
+    try:
+        org = service.create_organisation(db, actor, data)
+    except ValidationFailed as exc:
+        db.rollback()
+        return render(
+            request,
+            "organisations/form.html",
+            status_code=422,
+            org=None,
+            values=dict(form),
+            errors=form_errors(exc, actor.language),
+            **_form_context(db, request, None),
+        )
+    return redirect(f"/organisations/{org.id}", flash=_t(actor, "Organisation created"), request=request)
+
+
+@router.get("/{org_id}")
+def detail_page(org_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
+    org = service.get_organisation(db, actor, org_id)
+    parent = (
+        service.get_organisation(db, actor, org.parent_id)
+        if org.parent_id and _visible(db, actor, org.parent_id)
+        else None
+    )
+    return render(
+        request,
+        "organisations/detail.html",
+        org=org,
+        parent=parent,
+        tag_names=tags.tags_for(db, service.RECORD_TYPE, [org.id]).get(org.id, []),
+        establishments=service.establishments(db, actor, org),
+        definitions=customfields.definitions(db, service.RECORD_TYPE),
+        owner=accounts.get_user(db, org.owner_id) if org.owner_id else None,
+        record_type=service.RECORD_TYPE,
+    )
+
+
+def _visible(db: DbDep, actor: WebActor, org_id: int) -> bool:
+    return bool(service.names_by_id(db, actor, {org_id}))
+
+
+@router.get("/{org_id}/edit")
+def edit_page(org_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
+    org = service.get_organisation(db, actor, org_id)
+    values = service.snapshot(org)
+    values["emails"] = ", ".join(org.emails or [])
+    values["phones"] = ", ".join(org.phones or [])
+    values["tags"] = ", ".join(tags.tags_for(db, service.RECORD_TYPE, [org.id]).get(org.id, []))
+    return render(
+        request,
+        "organisations/form.html",
+        org=org,
+        values=values,
+        errors={},
+        **_form_context(db, request, org),
+    )
+
+
+@router.post("/{org_id}/edit")
+async def update(org_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
+    org = service.get_organisation(db, actor, org_id)
+    form = await request.form()
+    data = form_to_data(form, FORM_FIELDS, db, service.RECORD_TYPE)
+    version = int(form.get("version") or 0) or None
+    try:
+        service.update_organisation(db, actor, org, data, version)
+    except ValidationFailed as exc:
+        db.rollback()
+        return render(
+            request,
+            "organisations/form.html",
+            status_code=422,
+            org=org,
+            values=dict(form),
+            errors=form_errors(exc, actor.language),
+            **_form_context(db, request, org),
+        )
+    return redirect(f"/organisations/{org.id}", flash=_t(actor, "Changes saved"), request=request)
+
+
+@router.post("/{org_id}/delete")
+async def delete(org_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
+    org = service.get_organisation(db, actor, org_id)
+    service.delete_organisation(db, actor, org)
+    return redirect("/organisations", flash=_t(actor, "Organisation deleted"), request=request)
+
+
+def _t(actor: WebActor, text: str) -> str:
+    from carnet.core.i18n import gettext
+
+    return gettext(text, actor.language)

@@ -1,0 +1,80 @@
+"""One typed settings object, read from CARNET_* environment variables and an optional .env file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-insecure-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CARNET_", env_file=".env", extra="ignore")
+
+    env: str = "development"  # development | production | test
+    database_url: str = "sqlite:///var/carnet.db"
+    redis_url: str = ""
+    secret_key: str = DEV_SECRET
+    base_url: str = "http://127.0.0.1:8000"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    log_format: str = ""  # "json" or "text"; default depends on env
+    storage_dir: Path = Path("var/files")
+    backup_dir: Path = Path("var/backups")
+    default_language: str = "fr"
+    default_timezone: str = "Europe/Paris"
+
+    rate_limit_login: str = "10/minute"
+    rate_limit_api: str = "600/minute"
+    rate_limit_search: str = "120/minute"
+
+    session_idle_minutes: int = 30 * 16  # a working day without activity
+    session_absolute_hours: int = 12
+    login_lockout_attempts: int = 10
+    login_lockout_minutes: int = 15
+
+    attachment_max_bytes: int = 20 * 1024 * 1024
+    import_max_bytes: int = 50 * 1024 * 1024
+    request_max_bytes: int = 2 * 1024 * 1024
+
+    retention_request_log_days: int = 30
+    retention_idempotency_hours: int = 24
+    retention_import_days: int = 90
+
+    @field_validator("default_language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if value not in ("fr", "en"):
+            raise ValueError("must be fr or en")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.env == "production" and (self.secret_key == DEV_SECRET or len(self.secret_key) < 32):
+            raise ValueError(
+                "CARNET_SECRET_KEY must be set to a random value of 32+ characters in production"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_format:
+            return self.log_format == "json"
+        return self.env == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

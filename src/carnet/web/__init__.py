@@ -1,0 +1,1 @@
+"""The UI shell: layout, shared macros, htmx helpers, static assets."""
