@@ -10,8 +10,6 @@ function setTab(link) {
 window.setTab = setTab;
 
 document.addEventListener("click", (event) => {
-  const toggle = event.target.closest("[data-toggle-nav]");
-  if (toggle) document.body.classList.toggle("nav-open");
   const all = event.target.closest("[data-check-all]");
   if (all) {
     document.querySelectorAll("input[name='ids']").forEach((box) => { box.checked = all.checked; });

@@ -1,0 +1,1 @@
+"""Activities (calls, emails, meetings, visits, notes): they form the timeline."""

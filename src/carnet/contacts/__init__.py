@@ -1,0 +1,1 @@
+"""Contacts: people, linked to one or more organisations with a role."""

@@ -1,0 +1,1 @@
+"""Deals and the pipelines they move through."""

@@ -1,0 +1,1 @@
+"""Tasks: the to-do list, with reminders and recurrence."""
