@@ -71,10 +71,12 @@ def create_app() -> FastAPI:
             app.include_router(module.router, prefix=prefix)
 
     from carnet.api import records as record_routes
+    from carnet.web import bulk
     from carnet.web import records as record_views
 
     record_routes.install(app)
     app.include_router(record_views.router)
+    app.include_router(bulk.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> Response:

@@ -28,3 +28,19 @@ def register(name: str, model: Any, module: str, label: str, url_prefix: str) ->
 
 def get(name: str) -> RecordType:
     return REGISTRY[name]
+
+
+@dataclass(frozen=True)
+class RecordActions:
+    """Service functions generic features (bulk actions, imports) call for one record type."""
+
+    get: Any  # (db, actor, id) -> record, NotFound when not visible
+    update: Any  # (db, actor, record, data) -> record
+    delete: Any  # (db, actor, record) -> None
+
+
+ACTIONS: dict[str, RecordActions] = {}
+
+
+def register_actions(name: str, get: Any, update: Any, delete: Any) -> None:
+    ACTIONS[name] = RecordActions(get, update, delete)

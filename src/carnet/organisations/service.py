@@ -395,3 +395,6 @@ def require_visible_id(db: Session, actor: Actor, org_id: int, field: str, error
     """For other domains linking to an organisation: the link target must be visible."""
     if db.scalar(select(Organisation.id).where(Organisation.id == org_id, visible_clause(db, actor))) is None:
         errors.add(field, "Unknown organisation", "unknown")
+
+
+records.register_actions(RECORD_TYPE, get_organisation, update_organisation, delete_organisation)

@@ -51,12 +51,35 @@ def _form_context(db: DbDep, request: Request, org: Organisation | None) -> dict
     }
 
 
+# Columns a user can show in the list (key, English label); the first ones are the default.
+COLUMNS = [
+    ("name", "Name"),
+    ("type", "Type"),
+    ("siren", "SIREN"),
+    ("city", "City"),
+    ("size_category", "Size"),
+    ("tags", "Tags"),
+    ("owner", "Owner"),
+    ("naf_code", "NAF/APE code"),
+    ("postal_code", "Postal code"),
+    ("headcount_bracket", "Headcount"),
+    ("source", "Source"),
+    ("created_at", "Created"),
+    ("updated_at", "Updated"),
+]
+DEFAULT_COLUMNS = ["name", "type", "siren", "city", "size_category", "tags", "owner"]
+
+
 @router.get("")
 def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
     raw = {k: v for k, v in request.query_params.items() if v != ""}
-    params = listing.parse_params(raw, default_sort="name")
+    columns = [c for c in raw.get("columns", "").split(",") if c in dict(COLUMNS)] or DEFAULT_COLUMNS
+    params = listing.parse_params(
+        {k: v for k, v in raw.items() if k not in ("columns", "col")}, default_sort="name"
+    )
     rows, cursor = service.list_organisations(db, actor, params)
     tag_map = tags.tags_for(db, service.RECORD_TYPE, [o.id for o in rows])
+    users = accounts.list_users(db, active_only=True)
     return render(
         request,
         "organisations/list.html",
@@ -66,6 +89,11 @@ def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
         params=raw,
         types=ORGANISATION_TYPES,
         total=service.count_organisations(db, actor, params),
+        columns=columns,
+        all_columns=COLUMNS,
+        users=users,
+        user_names={u.id: u.full_name for u in users},
+        record_type=service.RECORD_TYPE,
     )
 
 
