@@ -36,6 +36,10 @@ class Contact(RecordMixin, Base):
     city: Mapped[str | None] = mapped_column(String(120))
     notes: Mapped[str | None] = mapped_column(Text)
 
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name or ''} {self.last_name or ''}".strip()
+
 
 class ContactOrganisation(Base):
     """A contact's link to an organisation, with their role there."""
@@ -44,7 +48,9 @@ class ContactOrganisation(Base):
     __table_args__ = (Index("ix_contact_organisations_org", "organisation_id", "contact_id"),)
 
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
     role: Mapped[str | None] = mapped_column(String(120))
     is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
     position: Mapped[int] = mapped_column(Integer, default=0)
