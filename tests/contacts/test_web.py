@@ -38,7 +38,6 @@ def test_create_redirects_to_the_detail_page(web, api, make_org):
             "marketing_consent": "granted",
             "marketing_consent_source": "Salon",
             "do_not_call": "1",
-            "owner_id": "",
             "tags": "vip, salon",
         },
     )
@@ -98,6 +97,31 @@ def test_bad_phone_is_shown_next_to_the_field_and_the_form_keeps_the_values(web,
     assert '<option value="refused" selected>' in html
     assert "Rappeler en mai</textarea>" in html
     assert api("alice").get("/api/v1/contacts").json()["items"] == before
+
+
+def test_oversized_form_input_is_a_field_error_not_a_crash(web, api):
+    alice = web("alice")
+    r = _post(
+        alice,
+        "/contacts/new",
+        {
+            "last_name": "x" * 101,
+            "job_title": "y" * 151,
+            "role": "r" * 121,
+            "organisation_id": "",
+            "phones": ", ".join(["06 12 34 56 78"] * 21),
+            "linkedin_url": "https://www.linkedin.com/in/" + "z" * 300,
+        },
+    )
+    assert r.status_code == 422
+    for name, message in (
+        ("last_name", "100 caractères au maximum"),
+        ("job_title", "150 caractères au maximum"),
+        ("phones", "20 valeurs au maximum"),
+        ("linkedin_url", "300 caractères au maximum"),
+    ):
+        assert f'<div class="field-error" data-error-for="{name}">{message}</div>' in r.text, name
+    assert api("alice").get("/api/v1/contacts").json()["items"] == []
 
 
 def test_unknown_organisation_is_shown_next_to_the_organisation_field(web, make_org):
@@ -212,6 +236,32 @@ def test_edit_links_and_consent(web, api, make_org, make_contact):
     assert stored["marketing_consent"] == "withdrawn"
     assert stored["marketing_consent_at"] == "2026-01-05T10:20:00Z"
     assert stored["version"] == 2
+
+    # Saving again with the date the form shows keeps the stored time.
+    clock.freeze(datetime(2026, 1, 5, 10, 25, tzinfo=UTC))
+    r = _post(
+        alice,
+        f"/contacts/{contact['id']}/edit",
+        {
+            "version": "2",
+            "last_name": "Martin",
+            "city": "Nantes",
+            "marketing_consent": "withdrawn",
+            "marketing_consent_at": "2026-01-05",
+            "org_id": str(beta["id"]),
+            "org_role": "DG",
+            "org_primary": "0",
+        },
+    )
+    assert r.status_code == 303, r.text
+    stored = api("alice").get(f"/api/v1/contacts/{contact['id']}").json()
+    assert stored["city"] == "Nantes" and stored["marketing_consent_at"] == "2026-01-05T10:20:00Z"
+    assert stored["organisations"] == [{"organisation_id": beta["id"], "role": "DG", "is_primary": True}]
+    assert stored["version"] == 3
+
+    history = alice.get(f"/records/contact/{contact['id']}/history")
+    assert history.status_code == 200
+    assert "<td>Sociétés</td>" in history.text and "<td>Ville</td>" in history.text
 
     # A stale form (version 1) is refused and changes nothing.
     r = _post(alice, f"/contacts/{contact['id']}/edit", {"version": "1", "last_name": "Autre"})

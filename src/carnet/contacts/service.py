@@ -30,6 +30,7 @@ RECORD_TYPE = "contact"
 records.register(RECORD_TYPE, Contact, "contacts", "Contact", "/contacts")
 
 MAX_LINKS = 50
+MAX_ITEMS = 20  # emails or phones of one contact
 # Free-text columns and their maximum length (the web form does not go through Pydantic).
 TEXT_FIELDS = {
     "first_name": 100,
@@ -72,10 +73,10 @@ def _email_equals(email: str) -> ColumnElement[bool]:
     """The primary email or any other email equals `email` (case-insensitive)."""
     value = email.strip().lower()
     # The JSON text holds each address in quotes; on SQLite non-ASCII characters are \\u-escaped.
+    forms = {f'"{value}"', json.dumps(value)}
     return or_(
         func.lower(Contact.primary_email) == value,
-        _emails_text().contains(f'"{value}"', autoescape=True),
-        _emails_text().contains(json.dumps(value), autoescape=True),
+        *(_emails_text().contains(form, autoescape=True) for form in sorted(forms)),
     )
 
 
@@ -166,8 +167,6 @@ LISTING = ContactListing(
         "updated_at",
     },
 )
-# Filters handled by ContactListing besides its columns, for clients that list what can be filtered.
-EXTRA_FILTERS = ("organisation_id", "email")
 
 
 # -- cleaning ----------------------------------------------------------------------------------------
@@ -358,11 +357,14 @@ def _apply(
                 errors.add("last_name", "This field is required", "required")
         if "civility" in data:
             contact.civility = _clean_civility(data["civility"], errors)
-        if "emails" in data:
-            contact.emails = clean_list(data["emails"], clean_email, errors, "emails")
-            contact.primary_email = contact.emails[0] if contact.emails else None
-        if "phones" in data:
-            contact.phones = clean_list(data["phones"], clean_phone, errors, "phones")
+        for name, cleaner in (("emails", clean_email), ("phones", clean_phone)):
+            if name not in data:
+                continue
+            if isinstance(data[name], list) and len(data[name]) > MAX_ITEMS:
+                errors.add(name, "At most {max} values", "too_many", max=MAX_ITEMS)
+                continue
+            setattr(contact, name, clean_list(data[name], cleaner, errors, name))
+        contact.primary_email = contact.emails[0] if contact.emails else None
         if "linkedin_url" in data:
             contact.linkedin_url = _clean_linkedin(data["linkedin_url"], errors)
         if "rpps" in data:

@@ -19,7 +19,7 @@ from carnet.core import customfields, listing, tags
 from carnet.core.context import Actor
 from carnet.core.errors import ValidationFailed
 from carnet.core.i18n import gettext
-from carnet.core.identifiers import key_warning
+from carnet.core.identifiers import format_phone, key_warning
 from carnet.organisations import service as organisations
 from carnet.web.forms import form_to_data
 from carnet.web.shell import WebActor, form_errors, redirect, render
@@ -330,7 +330,7 @@ def edit_page(contact_id: int, request: Request, db: DbDep, actor: WebActor) -> 
     contact = service.get_contact(db, actor, contact_id)
     values: dict[str, Any] = service.snapshot(contact)
     values["emails"] = ", ".join(contact.emails or [])
-    values["phones"] = ", ".join(contact.phones or [])
+    values["phones"] = ", ".join(format_phone(p) for p in contact.phones or [])
     values["marketing_consent_at"] = _consent_date(contact, actor)
     values["tags"] = ", ".join(tags.tags_for(db, service.RECORD_TYPE, [contact.id]).get(contact.id, []))
     rows = [{**link, "removed": False} for link in service.organisations_of(db, actor, contact)]
@@ -352,12 +352,10 @@ async def update(contact_id: int, request: Request, db: DbDep, actor: WebActor) 
     contact = service.get_contact(db, actor, contact_id)
     form = await request.form()
     data, prefixes = _form_data(db, form)
-    # The form sends back the old consent date; with a new status that date is not a new answer,
-    # so leave it to the service to stamp the change.
-    if data.get("marketing_consent") != contact.marketing_consent and data.get(
-        "marketing_consent_at"
-    ) == _consent_date(contact, actor):
-        data.pop("marketing_consent_at", None)
+    # The form sends the stored consent date back, cut to a day: that is not a new answer. Leave
+    # it out so the stored time stays, or the service stamps the change when the status moved.
+    if data.get("marketing_consent_at") and data["marketing_consent_at"] == _consent_date(contact, actor):
+        data.pop("marketing_consent_at")
     posted_version = _int_or_text(form.get("version"))
     version = posted_version if isinstance(posted_version, int) and posted_version > 0 else None
     try:
