@@ -306,6 +306,26 @@ def test_malformed_requests_never_500(api):
     assert alice.get("/api/v1/contacts?sort=notes").status_code == 422
 
 
+def test_ids_beyond_the_database_range_are_not_found(api, web):
+    alice = api("alice")
+    huge = 2**40
+    assert alice.get(f"/api/v1/contacts/{huge}").status_code == 404
+    assert alice.patch(f"/api/v1/contacts/{huge}", json={"city": "x"}).status_code == 404
+    r = alice.post("/api/v1/contacts", json={"last_name": "X", "organisation_ids": [huge]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "organisations.0.organisation_id"
+    assert alice.get(f"/api/v1/contacts?organisation_id={huge}").status_code == 422
+    page = web("alice")
+    assert page.get(f"/contacts/{huge}").status_code == 404
+    assert page.get(f"/contacts/_for/organisation/{huge}").status_code == 404
+    assert page.get(f"/contacts/new?organisation_id={huge}").status_code == 200
+    r = page.post(
+        "/contacts/new",
+        data={"csrf_token": page.csrf, "last_name": "X", "org_id": str(huge), "org_role": ""},
+        follow_redirects=False,
+    )
+    assert r.status_code == 422
+
+
 def test_rpps_with_a_bad_key_is_stored(api):
     r = api("alice").post("/api/v1/contacts", json={"last_name": "Docteur", "rpps": "10100012345"})
     assert r.status_code == 201 and r.json()["rpps"] == "10100012345"

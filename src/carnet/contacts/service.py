@@ -21,7 +21,7 @@ from carnet.contacts.models import CIVILITIES, CONSENT_STATUSES, Contact, Contac
 from carnet.contacts.schemas import ContactRead
 from carnet.core import clock, customfields, lifecycle, ownership, permissions, records, search, tags
 from carnet.core.context import SYSTEM, Actor
-from carnet.core.errors import FieldErrors
+from carnet.core.errors import FieldErrors, NotFound
 from carnet.core.identifiers import clean_email, clean_list, clean_phone, clean_rpps, clean_url
 from carnet.core.listing import Listing, ListParams, page
 from carnet.organisations import service as organisations
@@ -30,6 +30,8 @@ RECORD_TYPE = "contact"
 records.register(RECORD_TYPE, Contact, "contacts", "Contact", "/contacts")
 
 MAX_LINKS = 50
+# Ids are 32-bit integers in the database; PostgreSQL refuses to even compare a larger number.
+MAX_ID = 2**31 - 1
 MAX_ITEMS = 20  # emails or phones of one contact
 # Free-text columns and their maximum length (the web form does not go through Pydantic).
 TEXT_FIELDS = {
@@ -50,6 +52,10 @@ _CIVILITY_ALIASES = {
     "mme.": "Mme",
     "madame": "Mme",
 }
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
 def _linked_to(organisation_ids: list[int]) -> ColumnElement[bool]:
@@ -112,6 +118,8 @@ def _organisation_filter(key: str, op: str, value: str, errors: FieldErrors) -> 
     try:
         ids = [int(v) for v in value.split(",") if v.strip()]
     except ValueError:
+        ids = [0]
+    if not all(_is_id(i) for i in ids):
         errors.add(key, "Invalid filter value", "invalid_filter")
         return None
     return _linked_to(ids) if ids else None
@@ -321,7 +329,9 @@ def _clean_links(
         if any(link["organisation_id"] == org_id for link in links):
             errors.add(f"{prefix}.organisation_id", "This organisation is already listed", "duplicate")
             continue
-        if org_id not in current:
+        if not _is_id(org_id):
+            errors.add(f"{prefix}.organisation_id", "Unknown organisation", "unknown")
+        elif org_id not in current:
             organisations.require_visible_id(db, actor, org_id, f"{prefix}.organisation_id", errors)
         role = _clean_text(item.get("role"), f"{prefix}.role", 120, errors)
         is_primary = _clean_bool(item.get("is_primary"), f"{prefix}.is_primary", errors)
@@ -591,6 +601,8 @@ def delete_contact(db: Session, actor: Actor, contact: Contact, expected_version
 
 
 def get_contact(db: Session, actor: Actor, contact_id: Any) -> Contact:
+    if isinstance(contact_id, int) and not _is_id(contact_id):
+        raise NotFound()
     return lifecycle.get_visible(db, actor, RECORD_TYPE, contact_id)
 
 
@@ -648,6 +660,8 @@ def for_organisation(
 ) -> list[Contact]:
     """Contacts `actor` may see that are linked to the organisation, by name."""
     lifecycle.require(actor, RECORD_TYPE, "read")
+    if not _is_id(organisation_id):
+        return []
     stmt = (
         select(Contact)
         .where(visible_clause(db, actor), _linked_to([organisation_id]))
@@ -687,6 +701,7 @@ def find_by_email(db: Session, actor: Actor, email: str) -> Contact | None:
 
 
 def names_by_id(db: Session, actor: Actor, ids: set[int]) -> dict[int, str]:
+    ids = {i for i in ids if _is_id(i)}
     if not ids:
         return {}
     rows = db.execute(

@@ -17,7 +17,7 @@ from carnet.contacts import service
 from carnet.contacts.models import CIVILITIES, CONSENT_STATUSES, Contact
 from carnet.core import customfields, listing, tags
 from carnet.core.context import Actor
-from carnet.core.errors import ValidationFailed
+from carnet.core.errors import NotFound, ValidationFailed
 from carnet.core.i18n import gettext
 from carnet.core.identifiers import format_phone, key_warning
 from carnet.organisations import service as organisations
@@ -126,7 +126,9 @@ def _place_errors(
 def _rows_from_form(db: DbDep, actor: Actor, form: FormData) -> list[dict[str, Any]]:
     """The existing-link rows as posted, to show them again next to their errors."""
     ids = [_int_or_text(v) for v in form.getlist("org_id")]
-    names = organisations.names_by_id(db, actor, {i for i in ids if isinstance(i, int)})
+    names = organisations.names_by_id(
+        db, actor, {i for i in ids if isinstance(i, int) and i <= service.MAX_ID}
+    )
     removed = set(form.getlist("org_remove"))
     primary = form.get("org_primary")
     return [
@@ -144,7 +146,7 @@ def _rows_from_form(db: DbDep, actor: Actor, form: FormData) -> list[dict[str, A
 def _organisation_choice(db: DbDep, actor: Actor, raw: Any) -> dict[str, Any] | None:
     """{"id", "name"} of an organisation id from a form or URL, when `actor` may see it."""
     org_id = _int_or_text(raw)
-    if not isinstance(org_id, int):
+    if not isinstance(org_id, int) or org_id > service.MAX_ID:
         return None
     name = organisations.names_by_id(db, actor, {org_id}).get(org_id)
     return {"id": org_id, "name": name} if name else None
@@ -261,6 +263,8 @@ def organisation_options(request: Request, db: DbDep, actor: WebActor, org_q: st
 @router.get("/_for/organisation/{org_id}")
 def organisation_cards(org_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
     """The contacts of one organisation, as compact cards for its page."""
+    if not 1 <= org_id <= service.MAX_ID:
+        raise NotFound()
     org = organisations.get_organisation(db, actor, org_id)
     if not actor.can("contacts:read"):
         return HTMLResponse("")
