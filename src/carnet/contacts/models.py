@@ -36,6 +36,10 @@ class Contact(RecordMixin, Base):
     city: Mapped[str | None] = mapped_column(String(120))
     notes: Mapped[str | None] = mapped_column(Text)
 
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name or ''} {self.last_name or ''}".strip()
+
 
 class ContactOrganisation(Base):
     """A contact's link to an organisation, with their role there."""
