@@ -115,10 +115,10 @@ def test_oversized_form_input_is_a_field_error_not_a_crash(web, api):
     )
     assert r.status_code == 422
     for name, message in (
-        ("last_name", "100 caractères au maximum"),
-        ("job_title", "150 caractères au maximum"),
+        ("last_name", "Au plus 100 caractères"),
+        ("job_title", "Au plus 150 caractères"),
         ("phones", "20 valeurs au maximum"),
-        ("linkedin_url", "300 caractères au maximum"),
+        ("linkedin_url", "Au plus 300 caractères"),
     ):
         assert f'<div class="field-error" data-error-for="{name}">{message}</div>' in r.text, name
     assert api("alice").get("/api/v1/contacts").json()["items"] == []
@@ -128,7 +128,7 @@ def test_unknown_organisation_is_shown_next_to_the_organisation_field(web, make_
     hidden = make_org("outsider", "Finance SA")
     r = _post(web("alice"), "/contacts/new", {"last_name": "Martin", "organisation_id": str(hidden["id"])})
     assert r.status_code == 422
-    assert '<div class="field-error" data-error-for="organisation_id">Société inconnue</div>' in r.text
+    assert '<div class="field-error" data-error-for="organisation_id">Organisation inconnue</div>' in r.text
     assert "Finance SA" not in r.text
 
 

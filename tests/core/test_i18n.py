@@ -31,3 +31,19 @@ def test_formatting_follows_the_language():
     assert i18n.format_date(date(2026, 3, 5), "fr") == "5 mars 2026"
     assert i18n.gettext("Save", "fr") == "Enregistrer"
     assert i18n.gettext("Save", "en") == "Save"
+
+
+def test_catalogues_agree():
+    """The same English string must not get two different French translations in two packages."""
+    import json
+
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for path in sorted(SRC.glob("**/locales/fr.json")):
+        for key, value in json.loads(path.read_text(encoding="utf-8")).items():
+            if key in seen and seen[key][1] != value:
+                clashes.append(
+                    f"{key!r}: {seen[key][0]}={seen[key][1]!r} vs {path.parent.parent.name}={value!r}"
+                )
+            seen.setdefault(key, (path.parent.parent.name, value))
+    assert not clashes, "\n".join(clashes)

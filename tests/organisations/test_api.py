@@ -156,3 +156,12 @@ def test_unauthenticated(anon):
     r = anon.get("/api/v1/organisations")
     assert r.status_code == 401
     assert r.json()["status"] == 401
+
+
+def test_huge_ids_and_long_text_are_user_errors(api, web):
+    alice = api("alice")
+    assert alice.get("/api/v1/organisations/99999999999").status_code == 404
+    assert alice.get("/api/v1/organisations/99999999999/history").status_code == 404
+    page = web("alice")
+    r = page.post("/organisations/new", data={"csrf_token": page.csrf, "name": "x" * 300})
+    assert r.status_code == 422 and 'data-error-for="name"' in r.text

@@ -12,6 +12,8 @@ from carnet.core import audit, events, permissions, records, search, tags
 from carnet.core.context import Actor
 from carnet.core.errors import NotFound, PermissionDenied, PreconditionFailed
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; a larger one cannot exist
+
 
 def get_visible(db: Session, actor: Actor, record_type: str, record_id: Any, *options: Any) -> Any:
     """The record if `actor` may read it, else NotFound (never a hint that it exists)."""
@@ -21,6 +23,8 @@ def get_visible(db: Session, actor: Actor, record_type: str, record_id: Any, *op
     try:
         record_id = int(record_id)
     except (TypeError, ValueError):
+        raise NotFound()
+    if not 0 < record_id <= MAX_ID:
         raise NotFound()
     stmt = select(rt.model).where(
         rt.model.id == record_id, permissions.visible_for_model(db, actor, record_type, rt.model)

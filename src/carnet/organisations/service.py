@@ -40,6 +40,18 @@ SIMPLE_FIELDS = (
     "source",
     "description",
 )
+# Web forms bypass the API schemas, so lengths are checked here too.
+MAX_LENGTHS = {
+    "name": 200,
+    "legal_name": 200,
+    "legal_form": 80,
+    "address_line1": 200,
+    "address_line2": 200,
+    "postal_code": 10,
+    "city": 120,
+    "source": 80,
+    "description": 20000,
+}
 LISTING = Listing(
     model=Organisation,
     record_type=RECORD_TYPE,
@@ -172,6 +184,10 @@ def _apply(
         if f in data:
             value = data[f]
             value = value.strip() if isinstance(value, str) else value
+            limit = MAX_LENGTHS.get(f)
+            if limit and isinstance(value, str) and len(value) > limit:
+                errors.add(f, "At most {max} characters", "too_long", max=limit)
+                continue
             setattr(org, f, value or None)
     if creating or "name" in data:
         if not (org.name or "").strip():

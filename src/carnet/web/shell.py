@@ -113,7 +113,10 @@ WebActor = Annotated[Actor, Depends(web_actor)]
 def form_errors(exc: ValidationFailed, lang: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for err in exc.errors:
-        out.setdefault(err.field, i18n.gettext(err.message, lang, **err.params))
+        message = i18n.gettext(err.message, lang, **err.params)
+        out.setdefault(err.field, message)
+        # "phones.1" is also shown next to the "phones" input.
+        out.setdefault(err.field.split(".")[0], message)
     return out
 
 
