@@ -336,7 +336,7 @@ def test_money_is_a_decimal_string_and_accepts_french_input(api, pipes, make_dea
     assert str(deal2) == "12500.50" and not errors
 
 
-def test_visibility(api, pipes, make_deal):
+def test_visibility(api, personas, pipes, make_deal):
     deal = make_deal(amount="100")
     outsider, bob, manager = api("outsider"), api("bob"), api("manager")
     r = outsider.get(f"/api/v1/deals/{deal['id']}")
@@ -356,9 +356,18 @@ def test_visibility(api, pipes, make_deal):
     assert api("alice").get(f"/api/v1/deals/{deal['id']}").json()["title"] == "Offre Premium"
     # Read-only users read but do not write.
     assert api("reader").post("/api/v1/deals", json={"title": "Non"}).status_code == 403
-    assert api("fiona").post(
-        f"/api/v1/deals/{deal['id']}/move", json={"stage_id": pipes["b2b"].stage("Gagné")}
-    ).status_code in (403, 404)
+    # Finance sees its department's deals but may not change them.
+    theirs = (
+        api("admin")
+        .post("/api/v1/deals", json={"title": "Finance", "owner_id": personas["outsider"].id, "amount": "10"})
+        .json()
+    )
+    fiona = api("fiona")
+    assert fiona.get(f"/api/v1/deals/{theirs['id']}").status_code == 200
+    r = fiona.post(f"/api/v1/deals/{theirs['id']}/move", json={"stage_id": pipes["b2b"].stage("Gagné")})
+    assert r.status_code == 403
+    assert fiona.patch(f"/api/v1/deals/{theirs['id']}", json={"amount": "99"}).status_code == 403
+    assert fiona.get(f"/api/v1/deals/{theirs['id']}").json()["status"] == "open"
 
 
 def test_filters(api, pipes, make_org, make_contact, make_deal):

@@ -65,6 +65,8 @@ def test_kanban_page(web, pipes, make_deal, make_org):
     # The default pipeline is shown without a parameter; an unknown one is a 404.
     assert "Vieille affaire" in web("alice").get("/deals/board").text
     assert web("alice").get("/deals/board?pipeline_id=999999").status_code == 404
+    assert 'data-can-move="1"' in r.text
+    assert 'data-can-move="0"' in web("reader").get("/deals/board").text  # read-only: no dragging
     # Only the sortable library's page loads it.
     assert "Sortable.min.js" not in web("alice").get("/deals").text
 

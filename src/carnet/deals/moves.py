@@ -108,15 +108,23 @@ def record_outcome(db: Session, actor: Actor, deal: Deal, stage: Stage) -> None:
     audit.record(db, actor, stage.kind, RECORD_TYPE, deal.id, changes, deal.title)
 
 
+def organisation_names(db: Session, deals: list[Deal]) -> dict[int, str]:
+    """Names of the deals' organisations (all of them: search documents are filtered on read)."""
+    return organisations.names_by_id(db, SYSTEM, {d.organisation_id for d in deals if d.organisation_id})
+
+
 def money_str(amount: Decimal | None) -> str | None:
     return None if amount is None else f"{Decimal(amount):.2f}"
 
 
-def index(db: Session, deal: Deal, stage_name: str) -> None:
-    """Search document: title and organisation name are searchable; subtitle "stage · amount"."""
+def index(db: Session, deal: Deal, stage_name: str, org_names: dict[int, str] | None = None) -> None:
+    """Search document: title and organisation name are searchable; subtitle "stage · amount".
+    Batch callers pass `org_names` (organisation id -> name) to save a query per deal."""
     org_name = ""
     if deal.organisation_id is not None:
-        org_name = organisations.names_by_id(db, SYSTEM, {deal.organisation_id}).get(deal.organisation_id, "")
+        if org_names is None:
+            org_names = organisations.names_by_id(db, SYSTEM, {deal.organisation_id})
+        org_name = org_names.get(deal.organisation_id, "")
     parts = [stage_name]
     if deal.amount is not None:
         parts.append(i18n.format_money(deal.amount, "fr"))

@@ -569,9 +569,10 @@ def delete_stage(
             deal.updated_by_id = actor.user_id
             moves.enter_stage(db, deal, target.id, actor, now)
         db.flush()
+        names = moves.organisation_names(db, deals)
         for deal in deals:
             moves.record_transition(db, actor, deal, stage, target)
-            moves.index(db, deal, target.name)
+            moves.index(db, deal, target.name, names)
     _audit(
         db,
         actor,
@@ -605,8 +606,9 @@ def _reindex_stage(db: Session, stage: Stage, batch: int = 1000) -> None:
         )
         if not rows:
             return
+        names = moves.organisation_names(db, rows)
         for deal in rows:
-            moves.index(db, deal, stage.name)
+            moves.index(db, deal, stage.name, names)
         last_id = rows[-1].id
         db.flush()
 

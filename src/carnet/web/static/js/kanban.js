@@ -117,7 +117,8 @@
   }
 
   function init() {
-    if (typeof Sortable === "undefined") return;
+    const board = document.getElementById("board");
+    if (typeof Sortable === "undefined" || !board || board.dataset.canMove !== "1") return;
     document.querySelectorAll("#board .kanban-cards").forEach((list) => {
       if (list.dataset.sortable) return;
       list.dataset.sortable = "1";
