@@ -514,3 +514,11 @@ def audit_params(raw: dict[str, str], tz: str, limit: int = 50) -> ListParams:
     cursor = (raw.get("cursor") or "").strip() or None
     errors.raise_if_any()
     return ListParams(filters=filters, sort="-id", limit=limit, cursor=cursor)
+
+
+def search_audit(
+    db: Session, actor: Actor, raw: dict[str, str], tz: str
+) -> tuple[list[AuditEntry], str | None]:
+    """The audit page: its filter form in, one page of entries out."""
+    require(actor, "audit:read")
+    return page_audit(db, actor, audit_params(raw, tz))
