@@ -65,7 +65,9 @@ def test_enable_needs_a_valid_code(web, db, personas):
     assert 'data-error-for="code"' in r.text
     assert _user(db, personas["alice"].id).totp_enabled is False
 
-    r = alice.post("/profile/2fa/enable", data={"code": right, "csrf_token": alice.csrf}, follow_redirects=False)
+    r = alice.post(
+        "/profile/2fa/enable", data={"code": right, "csrf_token": alice.csrf}, follow_redirects=False
+    )
     assert r.status_code == 303
     assert _user(db, personas["alice"].id).totp_enabled is True
 
@@ -75,7 +77,10 @@ def test_login_then_requires_the_code_and_a_code_cannot_be_replayed(web, app, db
     alice, secret = _enable(web, db, personas)
     totp = pyotp.TOTP(secret)
     enable_code = totp.at(START)
-    assert alice.post("/profile/2fa/enable", data={"code": enable_code, "csrf_token": alice.csrf}).status_code == 200
+    assert (
+        alice.post("/profile/2fa/enable", data={"code": enable_code, "csrf_token": alice.csrf}).status_code
+        == 200
+    )
 
     client = _login_first_step(app, "alice@example.fr")
     home = client.get("/", follow_redirects=False)
@@ -106,7 +111,9 @@ def test_disable_requires_the_password(web, db, personas):
     r = alice.post("/profile/2fa/disable", data={"password": "not my password", "csrf_token": alice.csrf})
     assert r.status_code == 422 and 'data-error-for="password"' in r.text
     assert _user(db, personas["alice"].id).totp_enabled is True
-    r = alice.post("/profile/2fa/disable", data={"password": PASSWORD, "csrf_token": alice.csrf}, follow_redirects=False)
+    r = alice.post(
+        "/profile/2fa/disable", data={"password": PASSWORD, "csrf_token": alice.csrf}, follow_redirects=False
+    )
     assert r.status_code == 303
     user = _user(db, personas["alice"].id)
     assert (user.totp_enabled, user.totp_secret) == (False, None)
@@ -131,7 +138,9 @@ def test_admin_turns_off_someones_two_factor(web, db, personas):
     assert _user(db, personas["alice"].id).totp_enabled is True
     admin = web("admin")
     r = admin.post(
-        f"/settings/users/{personas['alice'].id}/2fa-reset", data={"csrf_token": admin.csrf}, follow_redirects=False
+        f"/settings/users/{personas['alice'].id}/2fa-reset",
+        data={"csrf_token": admin.csrf},
+        follow_redirects=False,
     )
     assert r.status_code == 303
     assert _user(db, personas["alice"].id).totp_enabled is False

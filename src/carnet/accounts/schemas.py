@@ -197,6 +197,4 @@ class VisibilityRead(BaseModel):
 
 
 class VisibilityUpdate(_Write):
-    scopes: dict[str, str] = Field(
-        max_length=100, description='Record type → "own", "department" or "all"'
-    )
+    scopes: dict[str, str] = Field(max_length=100, description='Record type → "own", "department" or "all"')

@@ -74,7 +74,9 @@ def test_change_my_password_needs_the_current_one(api, anon, personas):
         "/api/v1/me/password", json={"current_password": "correct horse battery staple", "password": PASSWORD}
     )
     assert r.status_code == 204
-    login = anon.post("/login", data={"email": "alice@example.fr", "password": PASSWORD}, follow_redirects=False)
+    login = anon.post(
+        "/login", data={"email": "alice@example.fr", "password": PASSWORD}, follow_redirects=False
+    )
     assert login.status_code == 303
 
 
@@ -135,7 +137,11 @@ def test_roles_crud_is_audited_as_permission_change(api, db):
     admin = api("admin")
     r = admin.post(
         "/api/v1/roles",
-        json={"name": "support-lead", "label": "Support lead", "permissions": ["contacts:update", "contacts:read"]},
+        json={
+            "name": "support-lead",
+            "label": "Support lead",
+            "permissions": ["contacts:update", "contacts:read"],
+        },
     )
     assert r.status_code == 201, r.text
     role = r.json()
@@ -166,7 +172,10 @@ def test_role_validation_and_protected_roles(api, db):
     roles = {r["name"]: r for r in admin.get("/api/v1/roles").json()["items"]}
     assert admin.delete(f"/api/v1/roles/{roles['sales']['id']}").status_code == 409
     assert admin.patch(f"/api/v1/roles/{roles['admin']['id']}", json={"permissions": []}).status_code == 409
-    assert admin.get(f"/api/v1/roles/{roles['admin']['id']}").json()["permissions"] == roles["admin"]["permissions"]
+    assert (
+        admin.get(f"/api/v1/roles/{roles['admin']['id']}").json()["permissions"]
+        == roles["admin"]["permissions"]
+    )
 
 
 def test_roles_non_admin_is_refused_and_nothing_changes(api, db):
@@ -184,7 +193,9 @@ def test_roles_non_admin_is_refused_and_nothing_changes(api, db):
 
 def test_custom_role_with_only_contacts_read_cannot_create_organisations(api, db):
     admin = api("admin")
-    role = admin.post("/api/v1/roles", json={"name": "contacts-reader", "permissions": ["contacts:read"]}).json()
+    role = admin.post(
+        "/api/v1/roles", json={"name": "contacts-reader", "permissions": ["contacts:read"]}
+    ).json()
     user = admin.post(
         "/api/v1/users",
         json={"email": "lecteur@example.fr", "password": PASSWORD, "role_id": role["id"]},
@@ -238,8 +249,14 @@ def test_users_crud_never_exposes_secrets(api, db, personas):
     assert entries[1].changes["active"] == {"old": True, "new": False}
 
     filtered = admin.get(f"/api/v1/users?department_id={dept}&sort=email").json()["items"]
-    assert [u["email"] for u in filtered] == ["fiona@example.fr", "nadia.benali@example.fr", "outsider@example.fr"]
-    assert [u["email"] for u in admin.get("/api/v1/users?q=benali").json()["items"]] == ["nadia.benali@example.fr"]
+    assert [u["email"] for u in filtered] == [
+        "fiona@example.fr",
+        "nadia.benali@example.fr",
+        "outsider@example.fr",
+    ]
+    assert [u["email"] for u in admin.get("/api/v1/users?q=benali").json()["items"]] == [
+        "nadia.benali@example.fr"
+    ]
 
     assert admin.delete(url).status_code == 204
     assert admin.get(url).status_code == 404
@@ -308,7 +325,9 @@ def test_no_one_grants_rights_they_do_not_hold(api, db, personas):
     assert r.status_code == 422
     r = client.patch(f"/api/v1/users/{personas['admin'].id}", json={"first_name": "Pwned"})
     assert r.status_code == 403
-    r = client.post("/api/v1/users", json={"email": "ok@example.fr", "password": PASSWORD, "role_id": role["id"]})
+    r = client.post(
+        "/api/v1/users", json={"email": "ok@example.fr", "password": PASSWORD, "role_id": role["id"]}
+    )
     assert r.status_code == 201
 
 
@@ -316,7 +335,10 @@ def test_admin_resets_a_password_and_cannot_delete_themselves(api, anon, persona
     admin = api("admin")
     r = admin.post(f"/api/v1/users/{personas['bob'].id}/password", json={"password": "short"})
     assert r.status_code == 422 and _fields(r) == {"password": "weak_password"}
-    assert admin.post(f"/api/v1/users/{personas['bob'].id}/password", json={"password": PASSWORD}).status_code == 204
+    assert (
+        admin.post(f"/api/v1/users/{personas['bob'].id}/password", json={"password": PASSWORD}).status_code
+        == 204
+    )
     r = anon.post("/login", data={"email": "bob@example.fr", "password": PASSWORD}, follow_redirects=False)
     assert r.status_code == 303
     assert admin.delete(f"/api/v1/users/{personas['admin'].id}").status_code == 409

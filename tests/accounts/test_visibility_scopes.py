@@ -39,9 +39,7 @@ def test_visibility_change_is_audited(api, db):
     admin.put("/api/v1/visibility", json={"scopes": {"organisation": "own"}})
     admin.put("/api/v1/visibility", json={"scopes": {"organisation": "own"}})  # no change, no entry
     entries = list(
-        db.scalars(
-            select(AuditEntry).where(AuditEntry.record_type == "visibility").order_by(AuditEntry.seq)
-        )
+        db.scalars(select(AuditEntry).where(AuditEntry.record_type == "visibility").order_by(AuditEntry.seq))
     )
     assert len(entries) == 1
     assert entries[0].action == "permission_change"
