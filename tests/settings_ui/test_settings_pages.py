@@ -596,3 +596,114 @@ def test_audit_page_filters_pagination_and_changes(web, db):
     r = admin.get("/audit?date_from=hier&record_id=abc")
     assert r.status_code == 422 and _error_for(r.text, "date_from") and _error_for(r.text, "record_id")
     assert web("manager").get("/audit").status_code == 200
+
+
+# -- robustness ------------------------------------------------------------------------------------------------------------
+
+GARBAGE = (
+    {},
+    {"name": "x" * 5000, "code": "é" * 300, "label": None, "key": "../../etc", "field_type": "<script>"},
+    {"record_type": "organisation'--", "position": "9" * 40, "default": "{}", "options": "\x00"},
+    {"perm": "*:*", "is_manager": "maybe", "scope.organisation": "", "scope.nope": "all"},
+    {
+        "email": "@",
+        "password": "p" * 300,
+        "department_id": "1e9",
+        "role_id": "-1",
+        "manager_id": "0x10",
+        "version": "-5",
+    },
+    {"code": "1" * 12, "query": "?" + "a=b&" * 800, "columns": "x" * 100, "current_password": 12},
+)
+
+
+def test_no_form_answers_500(web, db, personas):
+    admin = web("admin")
+    tag = admin.post(
+        "/settings/tags", data={"record_type": "organisation", "name": "Fuzz", "csrf_token": admin.csrf}
+    )
+    assert tag.status_code == 200
+    tag_id = db.scalar(select(Tag.id).where(Tag.name == "Fuzz"))
+    defn = admin.post(
+        "/settings/custom-fields",
+        data={
+            "record_type": "organisation",
+            "key": "fuzz",
+            "label": "Fuzz",
+            "field_type": "text",
+            "csrf_token": admin.csrf,
+        },
+    )
+    assert defn.status_code == 200
+    defn_id = db.scalar(select(CustomFieldDefinition.id).where(CustomFieldDefinition.key == "fuzz"))
+    dept_id = db.scalar(select(Department.id).where(Department.code == "support"))
+    role_id = db.scalar(select(Role.id).where(Role.name == "finance"))
+    urls = (
+        "/settings/users/new",
+        f"/settings/users/{personas['bob'].id}/edit",
+        f"/settings/users/{personas['bob'].id}/password",
+        "/settings/departments",
+        f"/settings/departments/{dept_id}/edit",
+        "/settings/roles/new",
+        f"/settings/roles/{role_id}/edit",
+        "/settings/visibility",
+        "/settings/custom-fields",
+        f"/settings/custom-fields/{defn_id}/edit",
+        "/settings/tags",
+        f"/settings/tags/{tag_id}/edit",
+        "/profile",
+        "/profile/password",
+        "/profile/2fa/enable",
+        "/profile/2fa/disable",
+        "/profile/tokens",
+        "/saved-views",
+    )
+    for url in urls:
+        for data in GARBAGE:
+            r = admin.post(url, data={**data, "csrf_token": admin.csrf})
+            assert r.status_code < 500, (url, data, r.status_code)
+    for url in (
+        "/audit?user=99999999999&record_id=-1&date_to=2026-02-30",
+        "/settings/users?q=" + "%" * 300,
+        "/lang/xx",
+    ):
+        assert admin.get(url).status_code < 500, url
+
+
+def test_no_api_answers_500(api, personas):
+    admin = api("admin")
+    bodies = (
+        {},
+        [],
+        "x",
+        {"name": 1},
+        {"permissions": [1, None]},
+        {"scopes": {"organisation": 3}},
+        {"options": "a"},
+    )
+    for url in (
+        "/api/v1/departments",
+        "/api/v1/roles",
+        "/api/v1/users",
+        "/api/v1/custom-fields",
+        "/api/v1/tags",
+        "/api/v1/saved-views",
+        "/api/v1/me/tokens",
+        "/api/v1/me/password",
+        f"/api/v1/users/{personas['bob'].id}/password",
+    ):
+        for body in bodies:
+            assert admin.post(url, json=body).status_code < 500, (url, body)
+    for url in (
+        "/api/v1/me",
+        f"/api/v1/users/{personas['bob'].id}",
+        "/api/v1/roles/1",
+        "/api/v1/departments/1",
+    ):
+        for body in bodies:
+            assert admin.patch(url, json=body).status_code < 500, (url, body)
+    for body in bodies:
+        assert admin.put("/api/v1/visibility", json=body).status_code < 500, body
+    for query in ("sort=cf.x", "tag=x", "limit=0", "created_since=x", "role_id=abc", "active=maybe", "q=%25"):
+        for url in ("/api/v1/users", "/api/v1/roles", "/api/v1/departments", "/api/v1/tags", "/api/v1/audit"):
+            assert admin.get(f"{url}?{query}").status_code < 500, (url, query)
