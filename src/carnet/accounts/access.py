@@ -214,6 +214,8 @@ def create_role(db: Session, actor: Actor, data: dict[str, Any]) -> Role:
         errors.add("name", "This value is already used", "unique")
     perms = _valid_permissions(actor, list(data.get("permissions") or []), errors)
     label = _role_label(data, name, errors)
+    if data.get("is_manager") and not (actor.is_manager or actor.is_admin):
+        errors.add("is_manager", "Only managers and administrators give the manager flag", "forbidden")
     errors.raise_if_any()
     role = Role(
         name=name,
@@ -255,6 +257,8 @@ def update_role(
         new["label"] = _role_label(data, role.name, errors)
     if "is_manager" in data:
         new["is_manager"] = bool(data["is_manager"])
+        if new["is_manager"] and not old["is_manager"] and not (actor.is_manager or actor.is_admin):
+            errors.add("is_manager", "Only managers and administrators give the manager flag", "forbidden")
     errors.raise_if_any()
     changes = audit.diff(old, new)
     if changes:

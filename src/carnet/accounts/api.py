@@ -75,12 +75,11 @@ def list_my_tokens(db: DbDep, actor: ActorDep) -> dict[str, Any]:
 
 
 @router.post("/me/tokens", status_code=201, response_model=TokenCreated, tags=["me"])
-def create_my_token(body: TokenCreate, db: DbDep, actor: ActorDep, response: Response) -> dict[str, Any]:
+def create_my_token(body: TokenCreate, db: DbDep, actor: ActorDep) -> dict[str, Any]:
     """Create an API token. The secret is in this response only: store it now."""
     token, secret = service.create_token(
         db, actor, service.get_user(db, actor.user_id or 0), body.name, body.expires_at
     )
-    response.headers["Location"] = f"/api/v1/me/tokens/{token.id}"
     return {**TokenRead.model_validate(token).model_dump(), "token": secret}
 
 

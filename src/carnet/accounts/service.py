@@ -267,7 +267,8 @@ def _check_role_grant(actor: Actor, role: Role | None, errors: FieldErrors, fiel
     """Only admins give the admin role; nobody gives a role with rights they do not hold."""
     if role is None or actor.is_admin:
         return
-    if role.is_admin or any(not actor.can(p) for p in role.permissions or ()):
+    stronger = role.is_admin or (role.is_manager and not actor.is_manager)
+    if stronger or any(not actor.can(p) for p in role.permissions or ()):
         errors.add(field_name, "You cannot give a role with more rights than your own", "forbidden")
 
 
