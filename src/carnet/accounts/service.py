@@ -1,17 +1,21 @@
-"""Accounts: departments, roles, users, logins, sessions and API tokens. All writes go through here."""
+"""Accounts: users, passwords, logins, sessions, two-factor authentication and API tokens.
+Departments, roles and visibility are in access.py. All writes go through here."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import available_timezones
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import func, select, update
+from sqlalchemy import BigInteger, Integer, Select, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from carnet.accounts.models import ApiToken, Department, Role, User, UserSession, user_snapshot
 from carnet.accounts.roles import BUILTIN_ROLES
-from carnet.core import audit, clock, security
+from carnet.core import audit, clock, lifecycle, permissions, security
 from carnet.core.context import Actor
 from carnet.core.errors import (
     Conflict,
@@ -22,8 +26,12 @@ from carnet.core.errors import (
     RateLimited,
     ValidationFailed,
 )
-from carnet.core.permissions import ACTIONS, MODULES
+from carnet.core.listing import Listing, ListParams, page
 from carnet.settings import get_settings
+
+MAX_ID = 2_147_483_647  # ids are 32-bit integers on every database
+TOKEN_TOUCH_SECONDS = 60  # last_used_at is written at most this often per token
+PROFILE_FIELDS = frozenset({"first_name", "last_name", "language", "timezone"})
 
 # -- actors -----------------------------------------------------------------------------------------
 
@@ -48,7 +56,76 @@ def require(actor: Actor, permission: str) -> None:
         raise PermissionDenied()
 
 
-# -- departments ------------------------------------------------------------------------------------
+def require_any(actor: Actor, *permissions_needed: str) -> None:
+    if not any(actor.can(p) for p in permissions_needed):
+        raise PermissionDenied()
+
+
+def effective_permissions(actor: Actor) -> list[str]:
+    """What the actor may do, spelled out (admins hold every permission)."""
+    if actor.is_admin:
+        return sorted(permissions.all_permissions())
+    return sorted(p for p in permissions.all_permissions() if actor.can(p))
+
+
+def valid_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+# -- listing helpers -----------------------------------------------------------------------------------
+
+
+def plain_page(
+    db: Session, listing: Listing, stmt: Select, params: ListParams
+) -> tuple[list[Any], str | None]:
+    """A keyset page of a table that has no custom fields or tags: refuse those filters with a field
+    error instead of letting them reach columns the table does not have."""
+    errors = FieldErrors()
+    for key, value in params.filters.items():
+        if key.startswith("cf."):
+            errors.add(key, "Unknown filter", "unknown_filter")
+            continue
+        name, _, op = key.partition("__")
+        column = listing.fields.get(name)
+        if op != "isnull" and isinstance(getattr(column, "type", None), Integer):
+            # Out-of-range numbers would reach the database driver and fail there.
+            limit = 2**63 - 1 if isinstance(column.type, BigInteger) else MAX_ID
+            if any(p.strip().lstrip("-").isdigit() and abs(int(p)) > limit for p in value.split(",")):
+                errors.add(key, "Invalid filter value", "invalid_filter")
+    if params.tag:
+        errors.add("tag", "Unknown filter", "unknown_filter")
+    if params.sort.lstrip("-").startswith("cf."):
+        errors.add("sort", "Cannot sort by this field", "invalid_sort")
+    for key in ("created_since", "updated_since"):
+        if getattr(params, key) is not None and not hasattr(listing.model, key.replace("_since", "_at")):
+            errors.add(key, "Unknown filter", "unknown_filter")
+    errors.raise_if_any()
+    return page(db, listing, stmt, params)
+
+
+USER_LISTING = Listing(
+    model=User,
+    record_type="user",
+    fields={
+        "id": User.id,
+        "email": User.email,
+        "first_name": User.first_name,
+        "last_name": User.last_name,
+        "department_id": User.department_id,
+        "role_id": User.role_id,
+        "manager_id": User.manager_id,
+        "language": User.language,
+        "timezone": User.timezone,
+        "active": User.active,
+        "last_login_at": User.last_login_at,
+        "created_at": User.created_at,
+        "updated_at": User.updated_at,
+    },
+    sortable={"email", "first_name", "last_name", "last_login_at", "created_at", "updated_at"},
+)
+
+
+# -- departments and roles (reads; writes are in access.py) ---------------------------------------------
 
 
 def list_departments(db: Session) -> list[Department]:
@@ -56,73 +133,24 @@ def list_departments(db: Session) -> list[Department]:
 
 
 def get_department(db: Session, department_id: int) -> Department:
-    dept = db.get(Department, department_id)
+    dept = db.get(Department, department_id) if valid_id(department_id) else None
     if dept is None:
         raise NotFound()
     return dept
 
 
-def _department_fields(db: Session, data: dict[str, Any], current: Department | None) -> None:
-    errors = FieldErrors()
-    name = (data.get("name") or "").strip() if "name" in data or current is None else current.name
-    if not name:
-        errors.add("name", "This field is required", "required")
-    code = (data.get("code") or "").strip() if "code" in data else (current.code if current else "")
-    if not code:
-        code = name.lower().replace(" ", "-")[:40]
-    for fld, value in (("name", name), ("code", code)):
-        clash = db.scalar(select(Department.id).where(getattr(Department, fld) == value))
-        if clash and (current is None or clash != current.id):
-            errors.add(fld, "This value is already used", "unique")
-    errors.raise_if_any()
-    data["name"], data["code"] = name, code
+def list_roles(db: Session) -> list[Role]:
+    return list(db.scalars(select(Role).order_by(Role.id)))
 
 
-def create_department(db: Session, actor: Actor, data: dict[str, Any]) -> Department:
-    require(actor, "departments:create")
-    _department_fields(db, data, None)
-    dept = Department(
-        name=data["name"],
-        code=data["code"],
-        description=data.get("description") or "",
-        created_by_id=actor.user_id,
-    )
-    db.add(dept)
-    db.flush()
-    audit.record(
-        db, actor, "create", "department", dept.id, {"name": {"old": None, "new": dept.name}}, dept.name
-    )
-    db.commit()
-    return dept
+def get_role(db: Session, role_id: int) -> Role:
+    role = db.get(Role, role_id) if valid_id(role_id) else None
+    if role is None:
+        raise NotFound()
+    return role
 
 
-def update_department(db: Session, actor: Actor, dept: Department, data: dict[str, Any]) -> Department:
-    require(actor, "departments:update")
-    old = {"name": dept.name, "code": dept.code, "description": dept.description}
-    _department_fields(db, data, dept)
-    dept.name, dept.code = data["name"], data["code"]
-    if "description" in data:
-        dept.description = data["description"] or ""
-    dept.updated_by_id = actor.user_id
-    changes = audit.diff(old, {"name": dept.name, "code": dept.code, "description": dept.description})
-    if changes:
-        audit.record(db, actor, "update", "department", dept.id, changes, dept.name)
-    db.commit()
-    return dept
-
-
-def delete_department(db: Session, actor: Actor, dept: Department) -> None:
-    require(actor, "departments:delete")
-    if db.scalar(select(func.count()).select_from(User).where(User.department_id == dept.id)):
-        raise Conflict("This department still has users")
-    audit.record(
-        db, actor, "delete", "department", dept.id, {"name": {"old": dept.name, "new": None}}, dept.name
-    )
-    db.delete(dept)
-    db.commit()
-
-
-# -- roles ------------------------------------------------------------------------------------------
+# -- bootstrap -------------------------------------------------------------------------------------------
 
 
 def ensure_builtin_roles(db: Session) -> dict[str, Role]:
@@ -136,87 +164,6 @@ def ensure_builtin_roles(db: Session) -> dict[str, Role]:
     return roles
 
 
-def list_roles(db: Session) -> list[Role]:
-    return list(db.scalars(select(Role).order_by(Role.id)))
-
-
-def get_role(db: Session, role_id: int) -> Role:
-    role = db.get(Role, role_id)
-    if role is None:
-        raise NotFound()
-    return role
-
-
-def _valid_permissions(perms: list[str], errors: FieldErrors) -> list[str]:
-    valid = {f"{m}:{a}" for m in MODULES for a in ACTIONS}
-    bad = [p for p in perms if p not in valid]
-    if bad:
-        errors.add("permissions", "Unknown permissions: {names}", "unknown", names=", ".join(bad[:5]))
-    return sorted(set(perms))
-
-
-def create_role(db: Session, actor: Actor, data: dict[str, Any]) -> Role:
-    require(actor, "roles:admin")
-    errors = FieldErrors()
-    name = (data.get("name") or "").strip().lower()
-    if not name:
-        errors.add("name", "This field is required", "required")
-    elif db.scalar(select(Role.id).where(Role.name == name)):
-        errors.add("name", "This value is already used", "unique")
-    perms = _valid_permissions(list(data.get("permissions") or []), errors)
-    errors.raise_if_any()
-    role = Role(
-        name=name,
-        label=data.get("label") or name,
-        is_manager=bool(data.get("is_manager")),
-        is_admin=False,
-        permissions=perms,
-        created_by_id=actor.user_id,
-    )
-    db.add(role)
-    db.flush()
-    audit.record(
-        db, actor, "permission_change", "role", role.id, {"permissions": {"old": None, "new": perms}}, name
-    )
-    db.commit()
-    return role
-
-
-def update_role(db: Session, actor: Actor, role: Role, data: dict[str, Any]) -> Role:
-    require(actor, "roles:admin")
-    if role.name == "admin":
-        raise Conflict("The administrator role cannot be changed")
-    errors = FieldErrors()
-    old = {"label": role.label, "is_manager": role.is_manager, "permissions": list(role.permissions)}
-    if "permissions" in data:
-        role.permissions = _valid_permissions(list(data["permissions"] or []), errors)
-    errors.raise_if_any()
-    if "label" in data:
-        role.label = data["label"] or role.name
-    if "is_manager" in data:
-        role.is_manager = bool(data["is_manager"])
-    changes = audit.diff(
-        old, {"label": role.label, "is_manager": role.is_manager, "permissions": role.permissions}
-    )
-    if changes:
-        audit.record(db, actor, "permission_change", "role", role.id, changes, role.name)
-    db.commit()
-    return role
-
-
-def delete_role(db: Session, actor: Actor, role: Role) -> None:
-    require(actor, "roles:admin")
-    if role.builtin:
-        raise Conflict("Built-in roles cannot be deleted")
-    if db.scalar(select(func.count()).select_from(User).where(User.role_id == role.id)):
-        raise Conflict("This role is still given to users")
-    audit.record(
-        db, actor, "permission_change", "role", role.id, {"name": {"old": role.name, "new": None}}, role.name
-    )
-    db.delete(role)
-    db.commit()
-
-
 # -- users ------------------------------------------------------------------------------------------
 
 
@@ -227,11 +174,32 @@ def list_users(db: Session, active_only: bool = False) -> list[User]:
     return list(db.scalars(stmt))
 
 
+def page_users(db: Session, actor: Actor, params: ListParams) -> tuple[list[User], str | None]:
+    require(actor, "users:read")
+    stmt = select(User)
+    if params.q:
+        like = f"%{params.q.lower()}%"
+        stmt = stmt.where(
+            or_(
+                func.lower(User.email).like(like),
+                func.lower(User.first_name).like(like),
+                func.lower(User.last_name).like(like),
+            )
+        )
+    return plain_page(db, USER_LISTING, stmt, params)
+
+
 def get_user(db: Session, user_id: int) -> User:
-    user = db.get(User, user_id)
+    user = db.get(User, user_id) if valid_id(user_id) else None
     if user is None:
         raise NotFound()
     return user
+
+
+def find_user(db: Session, actor: Actor, user_id: int) -> User:
+    if not actor.can("users:read") and actor.user_id != user_id:
+        raise NotFound()
+    return get_user(db, user_id)
 
 
 def get_user_by_email(db: Session, email: str) -> User | None:
@@ -249,40 +217,44 @@ def _normalise_email(value: str, errors: FieldErrors, field_name: str = "email")
 def _user_fields(db: Session, data: dict[str, Any], user: User | None, errors: FieldErrors) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "email" in data or user is None:
-        email = _normalise_email(data.get("email") or "", errors)
+        email = _normalise_email(str(data.get("email") or ""), errors)
         clash = get_user_by_email(db, email) if email else None
         if clash is not None and (user is None or clash.id != user.id):
             errors.add("email", "This value is already used", "unique")
         out["email"] = email
     for key in ("first_name", "last_name"):
         if key in data:
-            out[key] = (data[key] or "").strip()[:100]
+            value = str(data[key] or "").strip()
+            if len(value) > 100:
+                errors.add(key, "At most {max} characters", "too_long", max=100)
+            out[key] = value[:100]
     if "department_id" in data:
         dept_id = data["department_id"]
-        if dept_id is not None and db.get(Department, dept_id) is None:
+        if dept_id is not None and (not valid_id(dept_id) or db.get(Department, dept_id) is None):
             errors.add("department_id", "Unknown department", "unknown")
         out["department_id"] = dept_id
     if "role_id" in data or "role" in data or user is None:
         role: Role | None = None
         if data.get("role_id") is not None:
-            role = db.get(Role, data["role_id"])
+            role = db.get(Role, data["role_id"]) if valid_id(data["role_id"]) else None
         elif data.get("role"):
-            role = db.scalar(select(Role).where(Role.name == data["role"]))
+            role = db.scalar(select(Role).where(Role.name == str(data["role"])))
         if role is None:
             errors.add("role_id" if "role_id" in data else "role", "Unknown role", "unknown")
         else:
             out["role_id"] = role.id
     if "manager_id" in data:
-        if data["manager_id"] is not None and db.get(User, data["manager_id"]) is None:
+        manager_id = data["manager_id"]
+        if manager_id is not None and (not valid_id(manager_id) or db.get(User, manager_id) is None):
             errors.add("manager_id", "Unknown user", "unknown")
-        out["manager_id"] = data["manager_id"]
+        elif manager_id is not None and user is not None and manager_id == user.id:
+            errors.add("manager_id", "A user cannot be their own manager", "invalid")
+        out["manager_id"] = manager_id
     if "language" in data:
         if data["language"] not in ("fr", "en"):
             errors.add("language", "Choose fr or en", "invalid")
         out["language"] = data["language"]
     if "timezone" in data:
-        from zoneinfo import available_timezones
-
         if data["timezone"] not in available_timezones():
             errors.add("timezone", "Unknown time zone", "invalid")
         out["timezone"] = data["timezone"]
@@ -291,12 +263,21 @@ def _user_fields(db: Session, data: dict[str, Any], user: User | None, errors: F
     return out
 
 
+def _check_role_grant(actor: Actor, role: Role | None, errors: FieldErrors, field_name: str) -> None:
+    """Only admins give the admin role; nobody gives a role with rights they do not hold."""
+    if role is None or actor.is_admin:
+        return
+    stronger = role.is_admin or (role.is_manager and not actor.is_manager)
+    if stronger or any(not actor.can(p) for p in role.permissions or ()):
+        errors.add(field_name, "You cannot give a role with more rights than your own", "forbidden")
+
+
 def create_user(db: Session, actor: Actor, data: dict[str, Any]) -> User:
     require(actor, "users:create")
     errors = FieldErrors()
     fields = _user_fields(db, data, None, errors)
     password = data.get("password") or ""
-    problem = security.password_problem(password)
+    problem = security.password_problem(str(password))
     if problem:
         errors.add(
             "password",
@@ -305,34 +286,47 @@ def create_user(db: Session, actor: Actor, data: dict[str, Any]) -> User:
             min=security.MIN_PASSWORD_LENGTH,
             max=security.MAX_PASSWORD_LENGTH,
         )
+    if "role_id" in fields:
+        _check_role_grant(
+            actor, db.get(Role, fields["role_id"]), errors, "role_id" if "role_id" in data else "role"
+        )
     errors.raise_if_any()
-    role = db.get(Role, fields["role_id"])
-    if role is not None and role.is_admin and not actor.is_admin:
-        raise PermissionDenied()
+    fields.setdefault("timezone", get_settings().default_timezone)
     user = User(**fields, password_hash=security.hash_password(password), created_by_id=actor.user_id)
     db.add(user)
     db.flush()
     audit.record(db, actor, "create", "user", user.id, audit.diff({}, user_snapshot(user)), user.email)
     db.commit()
+    db.refresh(user)
     return user
 
 
-def update_user(db: Session, actor: Actor, user: User, data: dict[str, Any]) -> User:
-    if actor.user_id != user.id or set(data) - {"first_name", "last_name", "language", "timezone"}:
+def update_user(
+    db: Session, actor: Actor, user: User, data: dict[str, Any], expected_version: int | None = None
+) -> User:
+    own_profile = actor.user_id == user.id and not set(data) - PROFILE_FIELDS
+    if not own_profile:
         require(actor, "users:update")
+        if user.role.is_admin and not actor.is_admin:
+            raise PermissionDenied()
+    lifecycle.check_version(user, expected_version)
     errors = FieldErrors()
     fields = _user_fields(db, data, user, errors)
-    errors.raise_if_any()
     if "role_id" in fields and fields["role_id"] != user.role_id:
-        role = db.get(Role, fields["role_id"])
-        if (role is not None and role.is_admin) or user.role.is_admin:
-            require(actor, "roles:admin")
+        _check_role_grant(
+            actor, db.get(Role, fields["role_id"]), errors, "role_id" if "role_id" in data else "role"
+        )
+        if actor.user_id == user.id:
+            errors.add("role_id", "You cannot change your own role", "forbidden")
+    if actor.user_id == user.id and fields.get("active") is False:
+        errors.add("active", "You cannot deactivate your own account", "forbidden")
+    errors.raise_if_any()
     before = user_snapshot(user)
     for key, value in fields.items():
         setattr(user, key, value)
-    user.updated_by_id = actor.user_id
     changes = audit.diff(before, user_snapshot(user))
     if changes:
+        user.updated_by_id = actor.user_id
         action = "permission_change" if {"role_id", "department_id", "active"} & set(changes) else "update"
         audit.record(db, actor, action, "user", user.id, changes, user.email)
     if user.active is False:
@@ -342,19 +336,65 @@ def update_user(db: Session, actor: Actor, user: User, data: dict[str, Any]) -> 
     return user
 
 
+def update_me(db: Session, actor: Actor, data: dict[str, Any]) -> User:
+    """A user's own settings: name, language and time zone, nothing else."""
+    if actor.user_id is None:
+        raise NotAuthenticated()
+    errors = FieldErrors()
+    for key in sorted(set(data) - PROFILE_FIELDS):
+        errors.add(key, "This field is not allowed", "forbidden")
+    errors.raise_if_any()
+    return update_user(db, actor, get_user(db, actor.user_id), data)
+
+
+def delete_user(db: Session, actor: Actor, user: User, expected_version: int | None = None) -> None:
+    """Remove a user for good. Their records stay, without an owner; sessions and tokens go."""
+    require(actor, "users:delete")
+    lifecycle.check_version(user, expected_version)
+    if user.id == actor.user_id:
+        raise Conflict("You cannot delete your own account")
+    if user.role.is_admin and not actor.is_admin:
+        raise PermissionDenied()
+    audit.record(db, actor, "delete", "user", user.id, audit.diff(user_snapshot(user), {}), user.email)
+    try:
+        with db.begin_nested():
+            db.delete(user)
+            db.flush()
+    except IntegrityError:
+        # Another module's table still points at this user without a delete rule.
+        raise Conflict("This user is still referenced by other records; deactivate them instead")
+    db.commit()
+
+
 def set_password(
-    db: Session, actor: Actor, user: User, new_password: str, current_password: str | None = None
+    db: Session,
+    actor: Actor,
+    user: User,
+    new_password: str,
+    current_password: str | None = None,
+    confirmation: str | None = None,
 ) -> None:
     """Users change their own password with the current one; admins reset anyone's."""
-    if actor.user_id == user.id and not security.verify_password(user.password_hash, current_password or ""):
-        raise ValidationFailed.on("current_password", "The current password is wrong")
-    if actor.user_id != user.id:
+    errors = FieldErrors()
+    if actor.user_id == user.id:
+        if not security.verify_password(user.password_hash, current_password or ""):
+            errors.add("current_password", "The current password is wrong", "invalid")
+    else:
         require(actor, "users:admin")
-    problem = security.password_problem(new_password)
+        if user.role.is_admin and not actor.is_admin:
+            raise PermissionDenied()
+    problem = security.password_problem(new_password or "")
     if problem:
-        raise ValidationFailed.on(
-            "password", problem, min=security.MIN_PASSWORD_LENGTH, max=security.MAX_PASSWORD_LENGTH
+        errors.add(
+            "password",
+            problem,
+            "weak_password",
+            min=security.MIN_PASSWORD_LENGTH,
+            max=security.MAX_PASSWORD_LENGTH,
         )
+    elif confirmation is not None and confirmation != new_password:
+        errors.add("password_confirm", "The two passwords differ", "mismatch")
+    errors.raise_if_any()
     user.password_hash = security.hash_password(new_password)
     audit.record(db, actor, "password_change", "user", user.id, {}, user.email)
     keep = actor.session_id if actor.user_id == user.id else None
@@ -451,6 +491,9 @@ def _end_all_sessions(db: Session, user_id: int, keep_session_id: int | None = N
     db.execute(stmt)
 
 
+# -- two-factor authentication ------------------------------------------------------------------------
+
+
 def verify_second_factor(db: Session, user: User, session: UserSession, code: str, actor: Actor) -> None:
     if not user.totp_enabled or not user.totp_secret:
         return
@@ -465,30 +508,64 @@ def verify_second_factor(db: Session, user: User, session: UserSession, code: st
     db.commit()
 
 
-def start_totp_setup(db: Session, user: User) -> str:
+def _own_account(actor: Actor, user: User) -> None:
+    if actor.user_id != user.id:
+        raise PermissionDenied()
+
+
+def start_totp_setup(db: Session, actor: Actor, user: User) -> str:
+    """A fresh secret, not active until a code from it is confirmed with `enable_totp`."""
+    _own_account(actor, user)
+    if user.totp_enabled:
+        raise Conflict("Two-factor authentication is already on")
     user.totp_secret = security.new_totp_secret()
-    user.totp_enabled = False
+    user.totp_last_step = None
+    audit.record(db, actor, "2fa_setup", "user", user.id, {}, user.email)
     db.commit()
     return user.totp_secret
 
 
+def totp_uri(user: User) -> str | None:
+    """The otpauth:// address of a set-up in progress (None when there is none)."""
+    if user.totp_enabled or not user.totp_secret:
+        return None
+    return security.totp_uri(user.totp_secret, user.email)
+
+
 def enable_totp(db: Session, actor: Actor, user: User, code: str) -> None:
+    _own_account(actor, user)
+    if user.totp_enabled:
+        raise Conflict("Two-factor authentication is already on")
     if not user.totp_secret:
         raise ValidationFailed.on("code", "Start the set-up first")
-    step = security.totp_step(user.totp_secret, code, None, clock.now().timestamp())
+    step = security.totp_step(user.totp_secret, code or "", None, clock.now().timestamp())
     if step is None:
         raise ValidationFailed.on("code", "This code is not valid")
     user.totp_enabled = True
-    user.totp_last_step = step
+    user.totp_last_step = step  # the code that switched it on cannot log in again
     audit.record(db, actor, "2fa_enabled", "user", user.id, {}, user.email)
     db.commit()
 
 
 def disable_totp(db: Session, actor: Actor, user: User, password: str) -> None:
+    _own_account(actor, user)
     if not security.verify_password(user.password_hash, password or ""):
         raise ValidationFailed.on("password", "The current password is wrong")
     user.totp_enabled = False
     user.totp_secret = None
+    user.totp_last_step = None
+    audit.record(db, actor, "2fa_disabled", "user", user.id, {}, user.email)
+    db.commit()
+
+
+def reset_totp(db: Session, actor: Actor, user: User) -> None:
+    """An administrator turns off someone's two-factor authentication (lost phone)."""
+    require(actor, "users:admin")
+    if user.role.is_admin and not actor.is_admin:
+        raise PermissionDenied()
+    user.totp_enabled = False
+    user.totp_secret = None
+    user.totp_last_step = None
     audit.record(db, actor, "2fa_disabled", "user", user.id, {}, user.email)
     db.commit()
 
@@ -501,13 +578,19 @@ def create_token(
 ) -> tuple[ApiToken, str]:
     if actor.user_id != user.id:
         require(actor, "users:admin")
+    errors = FieldErrors()
     name = (name or "").strip()
     if not name:
-        raise ValidationFailed.on("name", "This field is required")
+        errors.add("name", "This field is required", "required")
+    elif len(name) > 120:
+        errors.add("name", "At most {max} characters", "too_long", max=120)
+    if expires_at is not None and (expires_at.tzinfo is None or expires_at <= clock.now()):
+        errors.add("expires_at", "Give a future date and time with its time zone", "invalid")
+    errors.raise_if_any()
     secret = security.new_token(security.API_TOKEN_PREFIX)
     token = ApiToken(
         user_id=user.id,
-        name=name[:120],
+        name=name,
         token_digest=security.digest(secret),
         prefix=secret[:10],
         created_at=clock.now(),
@@ -526,9 +609,28 @@ def list_tokens(db: Session, user_id: int) -> list[ApiToken]:
     return list(db.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id.desc())))
 
 
-def revoke_token(db: Session, actor: Actor, token_id: int) -> None:
-    token = db.get(ApiToken, token_id)
-    if token is None or (token.user_id != actor.user_id and not actor.can("users:admin")):
+def list_my_tokens(db: Session, actor: Actor) -> list[ApiToken]:
+    """The actor's tokens that still work or merely expired; revoked ones are gone for good."""
+    if actor.user_id is None:
+        raise NotAuthenticated()
+    return list(
+        db.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == actor.user_id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.id.desc())
+        )
+    )
+
+
+def revoke_token(db: Session, actor: Actor, token_id: int, owner_id: int | None = None) -> None:
+    """Revoke a token; `owner_id` restricts it to that user's tokens (the /me routes)."""
+    token = db.get(ApiToken, token_id) if valid_id(token_id) else None
+    if (
+        token is None
+        or token.revoked_at is not None
+        or (owner_id is not None and token.user_id != owner_id)
+        or (token.user_id != actor.user_id and not actor.can("users:admin"))
+    ):
         raise NotFound()
     token.revoked_at = clock.now()
     audit.record(
@@ -551,4 +653,19 @@ def token_user(db: Session, secret: str) -> tuple[ApiToken, User] | None:
     user = db.get(User, token.user_id)
     if user is None or not user.active:
         return None
+    stale = now - timedelta(seconds=TOKEN_TOUCH_SECONDS)
+    if token.last_used_at is None or token.last_used_at <= stale:
+        # At most one small write per token per minute; the guard in WHERE keeps concurrent
+        # requests from all writing it.
+        db.execute(
+            update(ApiToken)
+            .where(
+                ApiToken.id == token.id,
+                or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= stale),
+            )
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.commit()
+        set_committed_value(token, "last_used_at", now)  # known value, no second UPDATE on flush
     return token, user

@@ -240,10 +240,16 @@ async def logout(request: Request, db: DbDep, actor: WebActor) -> Response:
 
 
 @router.get("/lang/{code}")
-def switch_language(code: str, request: Request, next: str = "/") -> Response:
+def switch_language(code: str, request: Request, db: DbDep, next: str = "/") -> Response:
     response = RedirectResponse(_safe_next(next), status_code=303)
     if code in i18n.LANGUAGES:
         response.set_cookie("carnet_lang", code, samesite="lax", max_age=365 * 86400)
+        try:  # a logged-in user's language is a setting of their account
+            actor = resolve_actor(request, db)
+        except DomainError:
+            actor = None
+        if actor is not None and actor.language != code:
+            accounts.update_me(db, actor, {"language": code})
     return response
 
 

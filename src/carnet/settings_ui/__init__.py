@@ -1,0 +1,2 @@
+"""Administration and personal settings screens (users, departments, roles, visibility, custom
+fields, tags, audit trail, profile) and saved list views."""
