@@ -1,7 +1,7 @@
 """saved views: a user's named filters and columns per list
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-21 08:41:50.658626
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import carnet.core.db
 
 revision: str = "0006"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

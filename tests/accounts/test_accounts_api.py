@@ -325,7 +325,9 @@ def test_no_one_grants_rights_they_do_not_hold(api, db, personas):
     assert r.status_code == 422
     # Same permissions but the manager flag widens what the holder sees: refused too.
     admin.post("/api/v1/roles", json={"name": "team-lead", "permissions": ["users:read"], "is_manager": True})
-    r = client.post("/api/v1/users", json={"email": "tl@example.fr", "password": PASSWORD, "role": "team-lead"})
+    r = client.post(
+        "/api/v1/users", json={"email": "tl@example.fr", "password": PASSWORD, "role": "team-lead"}
+    )
     assert r.status_code == 422 and _fields(r) == {"role": "forbidden"}
     r = client.patch(f"/api/v1/users/{personas['admin'].id}", json={"first_name": "Pwned"})
     assert r.status_code == 403

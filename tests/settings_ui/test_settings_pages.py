@@ -88,7 +88,7 @@ def test_create_user_form_shows_field_errors(web, db):
     )
     assert r.status_code == 422
     assert _error_for(r.text, "email") == "Saisissez une adresse e-mail valide"
-    assert _error_for(r.text, "password") == "Le mot de passe doit contenir au moins 12 caractères"
+    assert _error_for(r.text, "password") == "Le mot de passe doit comporter au moins 12 caractères"
     assert _error_for(r.text, "role_id") == "Rôle inconnu"
     assert 'value="pas-un-email"' in r.text and 'value="court"' not in r.text
     assert _count(db, User) == before
