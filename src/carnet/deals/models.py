@@ -16,9 +16,7 @@ class Pipeline(IdMixin, TimestampMixin, VersionedMixin, Base):
     __tablename__ = "pipelines"
 
     name: Mapped[str] = mapped_column(String(120), unique=True)
-    department_id: Mapped[int | None] = mapped_column(
-        ForeignKey("departments.id", ondelete="SET NULL"), index=True
-    )
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id", ondelete="SET NULL"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     is_default: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=True)
@@ -47,9 +45,7 @@ class Deal(RecordMixin, Base):
     )
 
     title: Mapped[str] = mapped_column(String(200))
-    organisation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
-    )
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id", ondelete="SET NULL"), index=True)
     pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"), index=True)
     stage_id: Mapped[int] = mapped_column(ForeignKey("stages.id"), index=True)
     amount: Mapped[Decimal | None] = mapped_column(Money)
