@@ -14,6 +14,9 @@ from carnet.core.context import Actor
 from carnet.imports import jobs
 
 
+REAL_LAUNCH = jobs.launch
+
+
 @pytest.fixture(autouse=True)
 def inline_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jobs, "launch", lambda name, job_id, actor: jobs.WORK[name](job_id, actor))

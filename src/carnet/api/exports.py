@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import IO, Literal
+from typing import Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
@@ -15,16 +14,10 @@ from carnet.core import exporting
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    try:
-        while chunk := handle.read(64 * 1024):
-            yield chunk
-    finally:
-        handle.close()
-
-
 def add_export_route(router: APIRouter, exporter: exporting.Exporter) -> None:
-    """Mount the export on `router`. Call it before a `/{id}` route so "export" is not an id."""
+    """Mount the export on `router`. Call it before a `/{id}` route so "export" is not an id.
+    Rows are produced (and the export audited) while the response streams, after the request's
+    own session has ended."""
 
     @router.get(
         "/export",
@@ -46,7 +39,7 @@ def add_export_route(router: APIRouter, exporter: exporting.Exporter) -> None:
         disposition = f"attachment; filename*=UTF-8''{quote(prepared.filename)}"
         if prepared.format == "xlsx":
             return StreamingResponse(
-                _chunks(exporting.xlsx_file(prepared)),
+                exporting.xlsx_chunks(prepared),
                 media_type=XLSX,
                 headers={"Content-Disposition": disposition},
             )

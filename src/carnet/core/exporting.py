@@ -34,7 +34,7 @@ from carnet.core.listing import ListParams, parse_params
 
 BATCH = 1000
 FORMATS = ("csv", "xlsx")
-_SAFE_SIGNED_NUMBER = re.compile(r"^[+-][\d\s().,]*$")
+_SAFE_SIGNED_NUMBER = re.compile(r"^[+-][\d\s().,+\-/]*$")
 
 
 @dataclass(frozen=True)
@@ -201,12 +201,14 @@ def write_xlsx(export: Export, out: IO[bytes]) -> None:
         _audit(export)
 
 
-def xlsx_file(export: Export) -> IO[bytes]:
-    """The workbook in a temporary file (in memory up to 16 MB), rewound for reading."""
-    out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - the caller streams and closes it
-    write_xlsx(export, out)
-    out.seek(0)
-    return out
+def xlsx_chunks(export: Export) -> Iterator[bytes]:
+    """The workbook, written to a temporary file (in memory up to 16 MB) when the response starts,
+    then sent in chunks."""
+    with tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024) as out:
+        write_xlsx(export, out)
+        out.seek(0)
+        while chunk := out.read(64 * 1024):
+            yield chunk
 
 
 def _audit(export: Export) -> None:

@@ -576,7 +576,6 @@ def run_undo(job_id: int, actor: Actor) -> None:
         importer = importer_for(job.record_type)
     summary = {"deleted": 0, "restored": 0, "kept": 0}
     touched: set[int] = set()  # records this undo already changed: their version is ours
-    before = 1 << 62
     try:
         while True:
             with _savepoint_session(database, keep=True) as db:
@@ -585,7 +584,6 @@ def run_undo(job_id: int, actor: Actor) -> None:
                         select(ImportRow)
                         .where(
                             ImportRow.job_id == job_id,
-                            ImportRow.line < before,
                             ImportRow.status.in_(("created", "updated")),
                             ImportRow.undo_status.is_(None),
                         )
@@ -603,7 +601,6 @@ def run_undo(job_id: int, actor: Actor) -> None:
                     item.undo_status = "kept" if outcome == "kept" else "undone"
                     item.undo_note = note
                     db.commit()
-                before = rows[-1].line
                 job = db.get(ImportJob, job_id)
                 assert job is not None
                 job.heartbeat_at = clock.now()

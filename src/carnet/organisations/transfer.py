@@ -59,12 +59,6 @@ def parse_country(text: str) -> str:
         raise CellError("Unknown country “{value}”", value=text)
 
 
-def parse_postal_code(text: str) -> str:
-    """French postal codes stored as numbers lose their leading zero (1000 for 01000)."""
-    compact = text.replace(" ", "")
-    return compact.zfill(5) if compact.isdigit() and len(compact) == 4 else text
-
-
 FIELDS = (
     ImportField(
         "name",
@@ -196,7 +190,6 @@ FIELDS = (
             "Organization - ZIP/Postal code",
             "Organisation - Code postal",
         ),
-        parse=parse_postal_code,
     ),
     ImportField(
         "city",
@@ -242,6 +235,9 @@ FIELDS = (
 
 def _prepare(db: Session, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
+    postal_code = str(data.get("postal_code") or "").replace(" ", "")
+    if data.get("country", "FR") == "FR" and postal_code.isdigit() and len(postal_code) == 4:
+        data["postal_code"] = postal_code.zfill(5)  # a spreadsheet stored 01000 as the number 1000
     email = data.pop("owner_email", None)
     if email:
         user = accounts.get_user_by_email(db, email.strip().lower())
