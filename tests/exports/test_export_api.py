@@ -48,7 +48,7 @@ def orgs(api, segment):
         ),
         "boul": make(alice, name="Boulangerie Martin", city="Lyon", headcount=12),
         "paris": make(alice, name="Atelier Parisien", city="Paris"),
-        "formula": make(alice, name="=HYPERLINK(\"http://x\")", city="Lyon", description="+cmd|' /C calc'!A0"),
+        "formula": make(alice, name='=HYPERLINK("http://x")', city="Lyon", description="+cmd|' /C calc'!A0"),
         "finance": make(outsider, name="Cabinet Finance", city="Lyon"),
     }
 
@@ -83,11 +83,17 @@ def test_csv_content_is_exact(api, orgs):
     r = manager.get("/api/v1/organisations/export", params={"format": "csv", "city": "Lyon", "sort": "name"})
     assert r.headers["content-disposition"].startswith("attachment; filename*=UTF-8''organisations-")
     rows = _csv(r)
-    columns = [*BASE_COLUMNS[: BASE_COLUMNS.index("tags") + 1], "cf.segment", *BASE_COLUMNS[BASE_COLUMNS.index("tags") + 1 :]]
+    columns = [
+        *BASE_COLUMNS[: BASE_COLUMNS.index("tags") + 1],
+        "cf.segment",
+        *BASE_COLUMNS[BASE_COLUMNS.index("tags") + 1 :],
+    ]
     assert rows[0] == columns
-    fresh = {k: manager.get(f"/api/v1/organisations/{o['id']}").json() for k, o in orgs.items() if k != "finance"}
+    fresh = {
+        k: manager.get(f"/api/v1/organisations/{o['id']}").json() for k, o in orgs.items() if k != "finance"
+    }
     formula = _expected_row(fresh["formula"], columns)
-    formula[columns.index("name")] = "'=HYPERLINK(\"http://x\")"  # never run as a formula
+    formula[columns.index("name")] = '\'=HYPERLINK("http://x")'  # never run as a formula
     formula[columns.index("description")] = "'+cmd|' /C calc'!A0"
     assert rows[1:] == [
         formula,  # "=" sorts before letters
@@ -107,7 +113,9 @@ def test_csv_content_is_exact(api, orgs):
 def test_xlsx_content_is_exact(api, orgs):
     from openpyxl import load_workbook
 
-    r = api("manager").get("/api/v1/organisations/export", params={"format": "xlsx", "city": "Lyon", "sort": "name"})
+    r = api("manager").get(
+        "/api/v1/organisations/export", params={"format": "xlsx", "city": "Lyon", "sort": "name"}
+    )
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     sheet = load_workbook(io.BytesIO(r.content), read_only=True).worksheets[0]
@@ -115,9 +123,20 @@ def test_xlsx_content_is_exact(api, orgs):
     header = rows[0]
     assert "cf.segment" in header and header[0] == "id"
     names = [row[header.index("name")] for row in rows[1:]]
-    assert names == ['=HYPERLINK("http://x")', "Boulangerie Martin", "Société Générale"]  # text, not a formula
+    assert names == [
+        '=HYPERLINK("http://x")',
+        "Boulangerie Martin",
+        "Société Générale",
+    ]  # text, not a formula
     boul = dict(zip(header, rows[2], strict=True))
-    assert (boul["id"], boul["headcount"], boul["size_category"], boul["phones"], boul["tags"], boul["cf.segment"]) == (
+    assert (
+        boul["id"],
+        boul["headcount"],
+        boul["size_category"],
+        boul["phones"],
+        boul["tags"],
+        boul["cf.segment"],
+    ) == (
         orgs["boul"]["id"],
         12,
         "PME",
@@ -179,7 +198,9 @@ def test_exports_are_audited(api, db, orgs, personas):
     _csv(manager.get("/api/v1/organisations/export", params={"city": "Lyon", "sort": "name"}))
     r = manager.get("/api/v1/organisations/export", params={"format": "xlsx", "tag": "banque"})
     assert r.status_code == 200, r.text
-    entries = db.scalars(select(AuditEntry).where(AuditEntry.action == "export").order_by(AuditEntry.seq)).all()
+    entries = db.scalars(
+        select(AuditEntry).where(AuditEntry.action == "export").order_by(AuditEntry.seq)
+    ).all()
     assert [(e.actor_id, e.record_type, e.record_id, e.changes) for e in entries] == [
         (
             personas["manager"].id,

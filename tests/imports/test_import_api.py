@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import csv_bytes, run_file, upload, xlsx_bytes
+from import_helpers import csv_bytes, run_file, upload, xlsx_bytes
 from sqlalchemy import func, select
 
 from carnet.core import i18n
@@ -26,7 +26,9 @@ FRENCH = [
 
 
 def _orgs(api_client, **params):
-    return api_client.get("/api/v1/organisations", params={"limit": 200, "sort": "name", **params}).json()["items"]
+    return api_client.get("/api/v1/organisations", params={"limit": 200, "sort": "name", **params}).json()[
+        "items"
+    ]
 
 
 def _fr(message: str, **params) -> str:
@@ -61,7 +63,10 @@ def test_french_csv_happy_path_with_bad_rows(api, db):
     r = alice.post(f"/api/v1/imports/{job['id']}/run")
     assert r.status_code == 202
     done = alice.get(f"/api/v1/imports/{job['id']}").json()
-    assert {k: done[k] for k in ("status", "total", "processed", "created", "updated", "skipped", "failed", "progress")} == {
+    assert {
+        k: done[k]
+        for k in ("status", "total", "processed", "created", "updated", "skipped", "failed", "progress")
+    } == {
         "status": "done",
         "total": 5,
         "processed": 5,
@@ -187,7 +192,11 @@ def test_cp1252_comma_file_with_hubspot_headers(api):
         "FR",
         "https://societegenerale.fr",
     )
-    assert (orgs["Crème & Café"]["city"], orgs["Crème & Café"]["country"], orgs["Crème & Café"]["postal_code"]) == (
+    assert (
+        orgs["Crème & Café"]["city"],
+        orgs["Crème & Café"]["country"],
+        orgs["Crème & Café"]["postal_code"],
+    ) == (
         "Genève",
         "CH",
         "1204",
@@ -241,7 +250,13 @@ def existing(api):
     alice = api("alice")
     r = alice.post(
         "/api/v1/organisations",
-        json={"name": "Société Générale", "siren": "552120222", "city": "Paris", "phones": ["01 42 14 20 00"], "tags": ["banque"]},
+        json={
+            "name": "Société Générale",
+            "siren": "552120222",
+            "city": "Paris",
+            "phones": ["01 42 14 20 00"],
+            "tags": ["banque"],
+        },
     )
     assert r.status_code == 201
     return r.json()
@@ -260,7 +275,11 @@ def test_duplicates_skip(api, existing):
     assert (done["created"], done["updated"], done["skipped"]) == (1, 0, 1)
     assert alice.get(f"/api/v1/organisations/{existing['id']}").json() == existing
     rows = alice.get(f"/api/v1/imports/{done['id']}/report").json()["items"]
-    assert (rows[0]["status"], rows[0]["record_id"], rows[0]["note"]) == ("skipped", existing["id"], "Already exists")
+    assert (rows[0]["status"], rows[0]["record_id"], rows[0]["note"]) == (
+        "skipped",
+        existing["id"],
+        "Already exists",
+    )
 
 
 def test_duplicates_update_adds_to_lists(api, existing):
@@ -297,7 +316,11 @@ def test_siret_matches_before_siren(api):
     alice = api("alice")
     head = alice.post("/api/v1/organisations", json={"name": "Siège", "siren": "552120222"}).json()
     branch = alice.post("/api/v1/organisations", json={"name": "Agence", "siret": "55212022200013"}).json()
-    rows = [["Nom", "SIRET", "SIREN", "Ville"], ["Agence Paris", "55212022200013", "", "Paris"], ["Siège Paris", "", "552120222", "Paris"]]
+    rows = [
+        ["Nom", "SIRET", "SIREN", "Ville"],
+        ["Agence Paris", "55212022200013", "", "Paris"],
+        ["Siège Paris", "", "552120222", "Paris"],
+    ]
     done = run_file(alice, csv_bytes(rows), duplicate_mode="update")
     assert done["updated"] == 2
     assert alice.get(f"/api/v1/organisations/{branch['id']}").json()["name"] == "Agence Paris"
@@ -308,7 +331,9 @@ def test_undo_restores_exactly(api, db, existing, actor_of):
     from carnet.core import customfields
 
     customfields.create_definition(
-        db, actor_of("admin"), {"record_type": "organisation", "key": "segment", "label": "Segment", "field_type": "text"}
+        db,
+        actor_of("admin"),
+        {"record_type": "organisation", "key": "segment", "label": "Segment", "field_type": "text"},
     )
     alice = api("alice")
     before = alice.get(f"/api/v1/organisations/{existing['id']}").json()
@@ -332,11 +357,21 @@ def test_undo_restores_exactly(api, db, existing, actor_of):
     assert alice.post(f"/api/v1/imports/{done['id']}/undo").status_code == 409  # only once
     actions = [
         a.action
-        for a in db.scalars(select(AuditEntry).where(AuditEntry.action.in_(("import_undo", "delete"))).order_by(AuditEntry.seq))
+        for a in db.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action.in_(("import_undo", "delete")))
+            .order_by(AuditEntry.seq)
+        )
     ]
     assert actions == ["delete", "import_undo"]
     entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "import_undo")).one()
-    assert entry.changes == {"job_id": done["id"], "filename": "societes.csv", "deleted": 1, "restored": 1, "kept": 0}
+    assert entry.changes == {
+        "job_id": done["id"],
+        "filename": "societes.csv",
+        "deleted": 1,
+        "restored": 1,
+        "kept": 0,
+    }
 
 
 def test_undo_keeps_records_changed_since(api):
@@ -425,7 +460,10 @@ def test_run_only_once(api):
     alice = api("alice")
     done = run_file(alice, csv_bytes([["Nom"], ["Une"]]))
     assert alice.post(f"/api/v1/imports/{done['id']}/run").status_code == 409
-    assert alice.post(f"/api/v1/imports/{done['id']}/mapping", json={"mapping": {"Nom": "name"}}).status_code == 409
+    assert (
+        alice.post(f"/api/v1/imports/{done['id']}/mapping", json={"mapping": {"Nom": "name"}}).status_code
+        == 409
+    )
     assert len(_orgs(alice)) == 1
 
 
@@ -490,12 +528,14 @@ def test_organisations_module_name_and_unknown_owner(api, personas):
 
 
 def test_background_thread_uses_the_test_database(db, actor_of):
-    from conftest import REAL_LAUNCH
+    from import_helpers import REAL_LAUNCH
 
     from carnet.imports import jobs
 
     actor = actor_of("alice")
-    job = service.create_job(db, actor, "organisation", "fond.csv", io.BytesIO(csv_bytes([["Nom"], ["Tâche de fond"]])))
+    job = service.create_job(
+        db, actor, "organisation", "fond.csv", io.BytesIO(csv_bytes([["Nom"], ["Tâche de fond"]]))
+    )
     service.set_mapping(db, actor, job, {"Nom": "name"})
     service.start_import(db, actor, job)
     REAL_LAUNCH("imports.run", job.id, actor)
@@ -503,9 +543,9 @@ def test_background_thread_uses_the_test_database(db, actor_of):
     db.expire_all()
     job = db.get(ImportJob, job.id)
     assert (job.status, job.created) == ("done", 1)
-    assert db.scalar(select(Organisation.name).where(Organisation.id == db.scalar(select(ImportRow.record_id)))) == (
-        "Tâche de fond"
-    )
+    assert db.scalar(
+        select(Organisation.name).where(Organisation.id == db.scalar(select(ImportRow.record_id)))
+    ) == ("Tâche de fond")
 
 
 def test_stale_running_job_resumes_after_the_last_batch(api, db, actor_of, monkeypatch):
