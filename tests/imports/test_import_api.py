@@ -587,3 +587,15 @@ def test_stale_running_job_resumes_after_the_last_batch(api, db, actor_of, monke
     job = db.get(ImportJob, job.id)
     assert (job.status, job.processed, job.created) == ("done", 5, 5)
     assert sorted(o["name"] for o in _orgs(api("alice"))) == [f"Org {i}" for i in range(5)]
+
+
+def test_run_with_an_idempotency_key_still_runs_once(api):
+    alice = api("alice")
+    job = upload(alice, csv_bytes([["Nom"], ["Une"]])).json()
+    alice.post(f"/api/v1/imports/{job['id']}/mapping", json={"mapping": job["mapping"]})
+    headers = {"Idempotency-Key": "run-1"}
+    first = alice.post(f"/api/v1/imports/{job['id']}/run", headers=headers)
+    again = alice.post(f"/api/v1/imports/{job['id']}/run", headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert alice.get(f"/api/v1/imports/{job['id']}").json()["created"] == 1

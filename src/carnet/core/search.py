@@ -1,8 +1,9 @@
 """Global search over records: one `search_documents` row per searchable record, holding folded
 (accent- and case-free) text, plus the owner and department the visibility filter needs.
 
-SQLite matches with an FTS5 index (prefix queries, bm25 ranking); PostgreSQL with a `simple`
-tsvector GIN index (prefix queries, ts_rank). Both indexes are created by the migration; this
+SQLite matches with an FTS5 index (prefix queries, bm25 ranking); PostgreSQL with a stored
+`simple` tsvector column and its GIN index (prefix queries, ts_rank). Both are created by the
+migrations (raw SQL: the model does not declare them); this
 module is the dialect seam. Queries are tokenised by `core.text.search_tokens` into words that are
 safe to quote (no FTS5 or tsquery operator ever reaches the engine) and phone numbers or
 identifiers typed with spaces are joined into the digit-only form they are indexed under.
@@ -141,8 +142,9 @@ def _match(db: Session, tokens: list[str]) -> tuple[Any, Any, Any]:
     if db.get_bind().dialect.name == "postgresql":
         query = " & ".join(f"'{t}':*" for t in tokens)
         tsquery = func.to_tsquery(literal_column("'simple'"), query)
-        # Same expression as the GIN index (the configuration must be a literal, not a parameter).
-        vector = func.to_tsvector(literal_column("'simple'"), SearchDocument.body)
+        # The stored, GIN-indexed column (migration 0009): ranking reads it instead of recomputing
+        # the vector of every matching row.
+        vector = literal_column("search_documents.tsv")
         return SearchDocument, vector.op("@@")(tsquery), func.ts_rank(vector, tsquery).desc()
     fts_query = " ".join(f'"{t}"*' for t in tokens)
     fts = (

@@ -93,8 +93,8 @@ def _csv_rows(path: Path, encoding: str, delimiter: str) -> Iterator[tuple[int, 
         reader = csv.reader(handle, delimiter=delimiter)
         try:
             yield from enumerate(reader, start=1)
-        except csv.Error as exc:
-            raise UnreadableFile(f"The CSV file is malformed: {exc}")
+        except csv.Error:
+            raise UnreadableFile("The CSV file is malformed")
 
 
 def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[Any]]]:
@@ -102,8 +102,8 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, list[Any]]]:
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        raise UnreadableFile(f"This workbook cannot be read: {exc}")
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+        raise UnreadableFile("This workbook cannot be read")
     try:
         sheet = workbook.worksheets[0]
         for line, row in enumerate(sheet.iter_rows(values_only=True), start=1):
