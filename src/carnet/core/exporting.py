@@ -11,6 +11,21 @@ is prefixed with an apostrophe. XLSX cells holding text are always typed as text
 
 Every export needs `<module>:export` and is audited (action "export": record type, filters, row
 count, format), once the last row has been produced.
+
+A record type plugs in from its `transfer.py` (next to its importer, see `core.importing`) and
+mounts the route in its `api.py`, before its `/{id}` route:
+
+    # carnet/contacts/transfer.py
+    EXPORTER = exporting.register(exporting.Exporter(
+        record_type="contact", module="contacts",
+        list_page=service.list_contacts,      # (db, actor, ListParams) -> (records, next_cursor)
+        reads=service.reads,                  # (db, records) -> API dicts
+        columns=tuple(ContactRead.model_fields),
+        default_sort="last_name",
+    ))
+
+    # carnet/contacts/api.py
+    add_export_route(router, transfer.EXPORTER)   # GET /api/v1/contacts/export
 """
 
 from __future__ import annotations

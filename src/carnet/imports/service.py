@@ -25,7 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -439,25 +439,28 @@ def run_import(job_id: int, actor: Actor) -> None:
 def _run_batch(
     database: Database, actor: Actor, job_id: int, ctx: _Context, batch: list[tuple[int, dict[str, str]]]
 ) -> None:
+    """One transaction: every row through its savepoint, then the row outcomes in one insert and
+    the job's counters, committed together."""
     with _savepoint_session(database, keep=True) as db:
         counts = dict.fromkeys(("created", "updated", "skipped", "failed"), 0)
+        outcomes = []
         for line, cells in batch:
             outcome = _apply_row(db, actor, ctx, line, cells)
             counts[outcome.status] += 1
-            db.add(
-                ImportRow(
-                    job_id=job_id,
-                    line=line,
-                    status=outcome.status,
-                    record_id=outcome.record_id,
-                    record_version=outcome.record_version,
-                    errors=outcome.errors,
-                    previous=outcome.previous,
-                    cells=cells if outcome.status == "failed" else None,
-                    note=outcome.note,
-                )
+            outcomes.append(
+                {
+                    "job_id": job_id,
+                    "line": line,
+                    "status": outcome.status,
+                    "record_id": outcome.record_id,
+                    "record_version": outcome.record_version,
+                    "errors": outcome.errors,
+                    "previous": outcome.previous,
+                    "cells": cells if outcome.status == "failed" else None,
+                    "note": outcome.note,
+                }
             )
-            db.commit()
+        db.execute(insert(ImportRow), outcomes)
         job = db.get(ImportJob, job_id)
         assert job is not None
         job.processed += len(batch)
