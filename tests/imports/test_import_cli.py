@@ -23,7 +23,9 @@ def test_import_then_export(api, tmp_path):
     source = tmp_path / "societes.csv"
     source.write_bytes(csv_bytes(ROWS))
     runner = CliRunner()
-    result = runner.invoke(main, ["import", "--type", "organisations", str(source), "--email", "alice@example.fr"])
+    result = runner.invoke(
+        main, ["import", "--type", "organisations", str(source), "--email", "alice@example.fr"]
+    )
     assert result.exit_code == 0, result.output
     assert "done: 3 rows, created 2, updated 0, skipped 0, failed 1" in result.stdout
     assert "line 3: SIREN: This SIREN is not valid" in result.stderr
@@ -34,14 +36,32 @@ def test_import_then_export(api, tmp_path):
 
     again = runner.invoke(
         main,
-        ["import", "--type", "organisations", str(source), "--email", "alice@example.fr", "--duplicates", "update"],
+        [
+            "import",
+            "--type",
+            "organisations",
+            str(source),
+            "--email",
+            "alice@example.fr",
+            "--duplicates",
+            "update",
+        ],
     )
     assert "created 1, updated 0, skipped 1, failed 1" in again.stdout  # Boulangerie has no SIREN
 
     out = tmp_path / "export.csv"
     result = runner.invoke(
         main,
-        ["export", "--type", "organisations", "--email", "manager@example.fr", "--output", str(out), "city=Lyon"],
+        [
+            "export",
+            "--type",
+            "organisations",
+            "--email",
+            "manager@example.fr",
+            "--output",
+            str(out),
+            "city=Lyon",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "exported 1 organisations" in result.stderr
@@ -56,7 +76,16 @@ def test_mapping_file(api, tmp_path):
     mapping.write_text(json.dumps({"A": "name", "B": "city"}))
     result = CliRunner().invoke(
         main,
-        ["import", "--type", "organisations", str(source), "--mapping", str(mapping), "--email", "alice@example.fr"],
+        [
+            "import",
+            "--type",
+            "organisations",
+            str(source),
+            "--mapping",
+            str(mapping),
+            "--email",
+            "alice@example.fr",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert [(o["name"], o["city"]) for o in api("alice").get("/api/v1/organisations").json()["items"]] == [
@@ -72,11 +101,15 @@ def test_unreadable_or_unmappable_file_exits_1(tmp_path):
     assert missing.exit_code == 1 and "cannot read" in missing.stderr
     binary = tmp_path / "binaire.csv"
     binary.write_bytes(b"\x00\x01\x02")
-    result = runner.invoke(main, ["import", "--type", "organisations", str(binary), "--email", "alice@example.fr"])
+    result = runner.invoke(
+        main, ["import", "--type", "organisations", str(binary), "--email", "alice@example.fr"]
+    )
     assert result.exit_code == 1 and "file: This file is not a text CSV file" in result.stderr
     unmapped = tmp_path / "inconnu.csv"
     unmapped.write_bytes(csv_bytes([["Foo"], ["bar"]]))
-    result = runner.invoke(main, ["import", "--type", "organisations", str(unmapped), "--email", "alice@example.fr"])
+    result = runner.invoke(
+        main, ["import", "--type", "organisations", str(unmapped), "--email", "alice@example.fr"]
+    )
     assert result.exit_code == 1 and "mapping: Choose the column holding Name" in result.stderr
 
 
@@ -84,7 +117,9 @@ def test_export_permission_and_bad_arguments(tmp_path):
     runner = CliRunner()
     denied = runner.invoke(main, ["export", "--type", "organisations", "--email", "alice@example.fr"])
     assert denied.exit_code == 1 and "permission" in denied.stderr
-    bad = runner.invoke(main, ["export", "--type", "organisations", "--email", "manager@example.fr", "cityLyon"])
+    bad = runner.invoke(
+        main, ["export", "--type", "organisations", "--email", "manager@example.fr", "cityLyon"]
+    )
     assert bad.exit_code == 1
     unknown = runner.invoke(main, ["export", "--type", "widgets", "--email", "manager@example.fr"])
     assert unknown.exit_code == 1

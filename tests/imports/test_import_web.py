@@ -44,7 +44,13 @@ def test_wizard_end_to_end(web, api):
 
     r = alice.post(
         f"/imports/{job_id}/mapping",
-        data={"map-0": "name", "map-1": "siren", "map-2": "city", "duplicate_mode": "skip", "match_keys": ["siren"]},
+        data={
+            "map-0": "name",
+            "map-1": "siren",
+            "map-2": "city",
+            "duplicate_mode": "skip",
+            "match_keys": ["siren"],
+        },
         headers=headers,
         follow_redirects=False,
     )
@@ -65,7 +71,7 @@ def test_wizard_end_to_end(web, api):
     report = alice.get(f"/imports/{job_id}")
     assert 'data-testid="import-undo"' in report.text
     assert re.search(r'<td class="num">3</td><td>SIREN</td>', report.text)
-    assert 'href="/imports/%d/report.csv"' % job_id in report.text
+    assert f'href="/imports/{job_id}/report.csv"' in report.text
     csv_report = alice.get(f"/imports/{job_id}/report.csv")
     assert csv_report.text.splitlines()[1].startswith("3;SIREN: ")
 

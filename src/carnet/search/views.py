@@ -26,4 +26,6 @@ def suggest(request: Request, db: DbDep, actor: WebActor, q: str = "") -> Respon
 def results_page(request: Request, db: DbDep, actor: WebActor, q: str = "") -> Response:
     query = q.strip()[:200]
     groups = service.grouped(db, actor, query) if query else []
-    return render(request, "search/results.html", groups=groups, q=query, per_type_limit=service.PER_TYPE_LIMIT)
+    return render(
+        request, "search/results.html", groups=groups, q=query, per_type_limit=service.PER_TYPE_LIMIT
+    )
