@@ -119,14 +119,47 @@ def test_progress_fragment_while_running(web, api, db):
             follow_redirects=False,
         )
     )
+    from carnet.core import clock
+
     job = db.get(ImportJob, job_id)
-    job.status, job.processed = "running", 2
+    job.status, job.processed, job.heartbeat_at = "running", 2, clock.now()
     db.commit()
     page = alice.get(f"/imports/{job_id}")
     assert 'hx-trigger="every 1s"' in page.text
     fragment = alice.get(f"/imports/{job_id}/progress", headers={"HX-Request": "true"}).text
     assert fragment.lstrip().startswith('<div id="import-progress"')
     assert 'style="width:66%"' in fragment
+    assert 'data-testid="import-resume"' not in fragment
+
+
+def test_a_stale_run_offers_to_resume(web, db):
+    from datetime import timedelta
+
+    from carnet.core import clock
+    from carnet.imports.models import ImportJob
+
+    alice = web("alice")
+    headers = {"X-CSRF-Token": alice.csrf}
+    job_id = _job_id(
+        alice.post(
+            "/imports",
+            files={"file": ("societes.csv", csv_bytes(ROWS), "text/csv")},
+            data={"record_type": "organisation"},
+            headers=headers,
+            follow_redirects=False,
+        )
+    )
+    alice.post(
+        f"/imports/{job_id}/mapping", data={"map-0": "name", "duplicate_mode": "skip"}, headers=headers
+    )
+    job = db.get(ImportJob, job_id)
+    job.status, job.heartbeat_at = "running", clock.now() - timedelta(hours=1)  # the server died
+    db.commit()
+    assert 'data-testid="import-resume"' in alice.get(f"/imports/{job_id}").text
+    r = alice.post(f"/imports/{job_id}/run", headers=headers, follow_redirects=False)
+    assert r.status_code == 303
+    db.expire_all()
+    assert (db.get(ImportJob, job_id).status, db.get(ImportJob, job_id).created) == ("done", 3)
 
 
 def test_upload_errors_and_permissions(web):
@@ -139,7 +172,9 @@ def test_upload_errors_and_permissions(web):
     )
     assert r.status_code == 422 and 'class="field-error"' in r.text
     reader = web("reader")
-    assert 'data-testid="import-upload"' not in reader.get("/imports").text
+    page = reader.get("/imports")
+    assert page.status_code == 200 and 'data-testid="import-upload"' not in page.text
+    assert "Votre rôle ne permet pas d&#39;importer des fiches." in page.text
     r = reader.post(
         "/imports",
         files={"file": ("a.csv", csv_bytes(ROWS), "text/csv")},

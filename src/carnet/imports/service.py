@@ -92,7 +92,7 @@ def importers() -> list[Importer]:
 # -- jobs -------------------------------------------------------------------------------------------
 
 
-def _can_read(actor: Actor) -> bool:
+def can_read(actor: Actor) -> bool:
     return actor.can("imports:read") or actor.can("imports:create")
 
 
@@ -102,13 +102,13 @@ def get_job(db: Session, actor: Actor, job_id: Any) -> ImportJob:
         job = db.get(ImportJob, int(job_id))
     except (TypeError, ValueError):
         raise NotFound()
-    if job is None or not _can_read(actor) or (job.user_id != actor.user_id and not actor.is_admin):
+    if job is None or not can_read(actor) or (job.user_id != actor.user_id and not actor.is_admin):
         raise NotFound()
     return job
 
 
 def list_jobs(db: Session, actor: Actor, limit: int = 50) -> list[ImportJob]:
-    if not _can_read(actor):
+    if not can_read(actor):
         raise PermissionDenied()
     stmt = select(ImportJob).order_by(ImportJob.id.desc()).limit(limit)
     if not actor.is_admin:
@@ -387,14 +387,21 @@ def _info(job: ImportJob) -> files.FileInfo:
 # -- the run ----------------------------------------------------------------------------------------
 
 
+def is_stale(job: ImportJob) -> bool:
+    """A running import or undo whose worker stopped (the server restarted): it may resume."""
+    return job.status in ("running", "undoing") and (
+        job.heartbeat_at is None or job.heartbeat_at < clock.now() - STALE_AFTER
+    )
+
+
 def start_import(db: Session, actor: Actor, job: ImportJob) -> ImportJob:
-    """Mark the job running; the caller then runs `run_import` (in a thread, or inline)."""
+    """Mark the job running (or resume a stale run); the caller then runs `run_import` (in a
+    thread, or inline)."""
     importer = importer_for(job.record_type)
     _require_write(actor, importer, job.duplicate_mode)
-    stale = job.heartbeat_at is None or job.heartbeat_at < clock.now() - STALE_AFTER
     if job.status == "uploaded":
         raise Conflict("Confirm the column mapping first")
-    if job.status == "running" and not stale:
+    if job.status == "running" and not is_stale(job):
         raise Conflict("This import is already running")
     if job.status not in ("mapped", "running"):
         raise Conflict("This import has already run")
@@ -553,7 +560,7 @@ def _reason(job: ImportJob, error: dict[str, Any], language: str) -> str:
 
 def start_undo(db: Session, actor: Actor, job: ImportJob) -> ImportJob:
     importer = importer_for(job.record_type)
-    if job.status != "done":
+    if job.status != "done" and not (job.status == "undoing" and is_stale(job)):
         raise Conflict("Only a finished import can be undone")
     if not actor.can("imports:create"):
         raise PermissionDenied()

@@ -51,7 +51,7 @@ def _list(
         request,
         "imports/list.html",
         status_code=status_code,
-        jobs=service.list_jobs(db, actor),
+        jobs=service.list_jobs(db, actor) if service.can_read(actor) else [],
         importers=writable,
         type_labels={i.record_type: i.label for i in service.importers()},
         error=error,
@@ -88,7 +88,7 @@ def job_page(job_id: int, request: Request, db: DbDep, actor: WebActor) -> Respo
     if job.status in ("uploaded", "mapped"):
         return _mapping(request, db, actor, job)
     if job.status in ("running", "undoing"):
-        return render(request, "imports/progress.html", **_common(job, 3))
+        return render(request, "imports/progress.html", stale=service.is_stale(job), **_common(job, 3))
     return _report(request, db, actor, job)
 
 
@@ -161,7 +161,7 @@ def progress(job_id: int, request: Request, db: DbDep, actor: WebActor) -> Respo
     job = service.get_job(db, actor, job_id)
     if job.status not in ("running", "undoing"):
         return Response(status_code=204, headers={"HX-Redirect": f"/imports/{job.id}"})
-    return render(request, "imports/_progress.html", **_common(job, 3))
+    return render(request, "imports/_progress.html", stale=service.is_stale(job), **_common(job, 3))
 
 
 def _report(request: Request, db: DbDep, actor: WebActor, job: ImportJob) -> Response:
