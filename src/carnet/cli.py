@@ -200,6 +200,123 @@ def token_create(email: str, name: str) -> None:
         click.echo(secret)
 
 
+def _actor_for_email(session, email: str):  # type: ignore[no-untyped-def]
+    from carnet.accounts import service as accounts
+
+    found = accounts.get_user_by_email(session, email)
+    if found is None or not found.active:
+        _fail(f"unknown or inactive user: {email}")
+    return accounts.actor_for(found)
+
+
+@main.command("import")
+@click.option("--type", "record_type", required=True, help="What the file holds, e.g. organisations.")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--mapping",
+    default="auto",
+    show_default=True,
+    help="auto (from the column names) or a JSON file {column: field}.",
+)
+@click.option(
+    "--duplicates", type=click.Choice(["skip", "update", "create"]), default="skip", show_default=True
+)
+@click.option("--email", required=True, help="The user the import runs as (permissions, audit).")
+def import_file(record_type: str, file: Path, mapping: str, duplicates: str, email: str) -> None:
+    """Import a CSV or XLSX file, synchronously. Exit 1 if the file cannot be read; rows in error
+    are listed but do not change the exit code."""
+    import json
+
+    from carnet.core.db import get_database
+    from carnet.core.errors import DomainError
+    from carnet.core.i18n import gettext
+    from carnet.imports import service as imports
+
+    _ensure_migrated()
+    database = get_database()
+    with database.session() as session:
+        actor = _actor_for_email(session, email)
+        try:
+            with file.open("rb") as handle:
+                job = imports.create_job(session, actor, record_type, file.name, handle)
+            chosen = job.mapping if mapping == "auto" else json.loads(Path(mapping).read_text("utf-8"))
+            job = imports.set_mapping(session, actor, job, chosen, duplicates)
+            imports.start_import(session, actor, job)
+        except OSError as exc:
+            _fail(f"cannot read {file}: {exc.strerror or exc}")
+        except json.JSONDecodeError as exc:
+            _fail(f"the mapping file is not valid JSON: {exc}")
+        except DomainError as exc:
+            details = "; ".join(f"{e.field}: {e.message.format(**e.params)}" for e in exc.errors)
+            _fail(details or exc.message.format(**exc.params))
+        job_id = job.id
+    imports.run_import(job_id, actor)
+    with database.session(write=False) as session:
+        job = imports.get_job(session, actor, job_id)
+        click.echo(
+            f"import {job.id} {job.status}: {job.total} rows, created {job.created}, "
+            f"updated {job.updated}, skipped {job.skipped}, failed {job.failed}"
+        )
+        for row in imports.report_rows(session, job, "failed", limit=1000):
+            reasons = "; ".join(
+                f"{imports.column_of(job, e.get('field') or '') or e.get('field') or '-'}: "
+                f"{gettext(e.get('message', ''), 'en', **(e.get('params') or {}))}"
+                for e in row.errors
+            )
+            click.echo(f"  line {row.line}: {reasons}", err=True)
+        if job.status == "failed":
+            _fail(job.error or "the import failed")
+
+
+@main.command("export")
+@click.option("--type", "record_type", required=True, help="What to export, e.g. organisations.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: stdout)."
+)
+@click.option("--email", required=True, help="The user the export runs as (visibility, audit).")
+@click.argument("filters", nargs=-1)
+def export_records(
+    record_type: str, fmt: str, output: Path | None, email: str, filters: tuple[str, ...]
+) -> None:
+    """Export every visible record matching the list filters given as key=value (city=Lyon,
+    tag=client, sort=name...)."""
+    from carnet.core import exporting
+    from carnet.core.db import get_database
+    from carnet.core.errors import DomainError
+    from carnet.imports import service as imports
+
+    _ensure_migrated()
+    imports.importers()  # loads every record type's import/export plug-in
+    exporter = exporting.find(record_type)
+    if exporter is None:
+        _fail(f"cannot export {record_type}")
+    raw: dict[str, str] = {"format": fmt}
+    for item in filters:
+        key, sep, value = item.partition("=")
+        if not sep:
+            _fail(f"filters are key=value, not {item!r}")
+        raw[key] = value
+    with get_database().session(write=False) as session:
+        actor = _actor_for_email(session, email)
+        try:
+            prepared = exporting.prepare(session, actor, exporter, raw)
+        except DomainError as exc:
+            details = "; ".join(f"{e.field}: {e.message.format(**e.params)}" for e in exc.errors)
+            _fail(details or exc.message.format(**exc.params))
+        out = output.open("wb") if output else sys.stdout.buffer
+        try:
+            if fmt == "xlsx":
+                exporting.write_xlsx(prepared, out)
+            else:
+                for chunk in exporting.csv_chunks(prepared):
+                    out.write(chunk)
+        finally:
+            if output:
+                out.close()
+    click.echo(f"exported {prepared.rows} {exporter.module}", err=True)
+
+
 @main.group()
 def audit() -> None:
     """Audit trail."""

@@ -1,13 +1,17 @@
 """Global search over records: one `search_documents` row per searchable record, holding folded
 (accent- and case-free) text, plus the owner and department the visibility filter needs.
 
-SQLite matches with an FTS5 index (prefix queries, bm25 ranking); PostgreSQL with a `simple`
-tsvector GIN index (prefix queries, ts_rank) and a trigram index for substrings of numbers. Both
-indexes are created by the migration; this module is the dialect seam.
+SQLite matches with an FTS5 index (prefix queries, bm25 ranking); PostgreSQL with a stored
+`simple` tsvector column and its GIN index (prefix queries, ts_rank). Both are created by the
+migrations (raw SQL: the model does not declare them); this
+module is the dialect seam. Queries are tokenised by `core.text.search_tokens` into words that are
+safe to quote (no FTS5 or tsquery operator ever reaches the engine) and phone numbers or
+identifiers typed with spaces are joined into the digit-only form they are indexed under.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +21,15 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
     delete,
     func,
     literal_column,
+    or_,
     select,
+    table,
     text,
+    true,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -29,6 +37,8 @@ from carnet.core import permissions, records
 from carnet.core.context import Actor
 from carnet.core.db import Base
 from carnet.core.text import digits, fold, search_tokens
+
+_ADDRESS_PUNCTUATION = re.compile(r"[.@]+")
 
 
 class SearchDocument(Base):
@@ -58,8 +68,21 @@ class SearchHit:
 
 
 def document_text(*parts: str | None, numbers: tuple[str | None, ...] = ()) -> str:
-    """Folded words of `parts`, plus digit-only forms of phone numbers and identifiers."""
-    words = [fold(p) for p in parts if p]
+    """Folded words of `parts`, plus digit-only forms of phone numbers and identifiers.
+
+    Put the record's title first: ranking puts documents whose text starts with the query first.
+    Emails and web addresses are also indexed split on '.' and '@', so "dupont" finds
+    jean.dupont@acme.fr and "boulangerie" finds www.boulangerie-martin.fr.
+    """
+    words = []
+    for part in parts:
+        folded = fold(part)
+        if not folded:
+            continue
+        words.append(folded)
+        split = _ADDRESS_PUNCTUATION.sub(" ", folded).strip()
+        if split != folded:
+            words.append(split)
     for number in numbers:
         if number:
             d = digits(number)
@@ -79,6 +102,9 @@ def index_record(
     owner_id: int | None,
     department_id: int | None,
 ) -> None:
+    folded_title = fold(title)
+    if not body.startswith(folded_title):  # ranking relies on the body starting with the title
+        body = f"{folded_title} {body}".strip()
     values = {
         "title": title[:300],
         "subtitle": (subtitle or "")[:300],
@@ -106,23 +132,39 @@ def remove_record(db: Session, record_type: str, record_id: int) -> None:
     )
 
 
-def _match_clause(db: Session, tokens: list[str]) -> tuple[Any, Any]:
-    """(where clause, rank expression) for the dialect."""
+def _match(db: Session, tokens: list[str]) -> tuple[Any, Any, Any]:
+    """(from clause, where clause, rank ordering) for the dialect.
+
+    Tokens come from `search_tokens`: at least one letter or digit and only [\\w@.-], so quoting
+    them cannot produce an FTS5 or tsquery syntax error; the query string itself is a bound
+    parameter. Every token is a prefix and all of them must match.
+    """
     if db.get_bind().dialect.name == "postgresql":
-        query = " & ".join(f"{t.replace(chr(39), '')}:*" for t in tokens)
-        tsquery = func.to_tsquery("simple", query)
-        vector = func.to_tsvector("simple", SearchDocument.body)
-        return vector.op("@@")(tsquery), func.ts_rank(vector, tsquery).desc()
-    fts = " ".join('"' + t.replace('"', "") + '"*' for t in tokens)
-    match_ids = text("SELECT rowid FROM search_fts WHERE search_fts MATCH :fts").bindparams(fts=fts)
-    return SearchDocument.id.in_(match_ids), literal_column("0")
+        query = " & ".join(f"'{t}':*" for t in tokens)
+        tsquery = func.to_tsquery(literal_column("'simple'"), query)
+        # The stored, GIN-indexed column (migration 0009): ranking reads it instead of recomputing
+        # the vector of every matching row.
+        vector = literal_column("search_documents.tsv")
+        return SearchDocument, vector.op("@@")(tsquery), func.ts_rank(vector, tsquery).desc()
+    fts_query = " ".join(f'"{t}"*' for t in tokens)
+    fts = (
+        select(literal_column("rowid").label("doc_id"), literal_column("bm25(search_fts)").label("score"))
+        .select_from(table("search_fts"))
+        .where(text("search_fts MATCH :fts_query").bindparams(fts_query=fts_query))
+        .subquery("fts")
+    )
+    joined = SearchDocument.__table__.join(fts, fts.c.doc_id == SearchDocument.id)
+    return joined, true(), fts.c.score.asc()  # bm25: lower is better
 
 
 def search(
     db: Session, actor: Actor, query: str, limit: int = 20, record_types: list[str] | None = None
 ) -> list[SearchHit]:
+    """The records of `record_types` (default: all) matching every word of `query` as a prefix,
+    that `actor` may read. Titles starting with the query come first, then the best full-text
+    rank, then shorter titles."""
     tokens = search_tokens(query)[:8]
-    if not tokens:
+    if not tokens or sum(len(t) for t in tokens) < 2:
         return []
     allowed = [
         rt
@@ -131,20 +173,26 @@ def search(
     ]
     if not allowed:
         return []
-    match, rank = _match_clause(db, tokens)
+    source, match, rank = _match(db, tokens)
     visibility = [
         (SearchDocument.record_type == rt)
         & permissions.visible(db, actor, rt, SearchDocument.owner_id, SearchDocument.department_id)
         for rt in allowed
     ]
-    from sqlalchemy import or_
-
-    # Exact title prefix first, then full-text rank, then shorter titles.
-    starts = SearchDocument.body.like(tokens[0] + "%")
+    # Tokens hold no LIKE wildcard ('%' and '_' are separators), so plain prefixes are safe.
+    starts_with_query = case((SearchDocument.body.like(" ".join(tokens) + "%"), 0), else_=1)
+    starts_with_word = case((SearchDocument.body.like(tokens[0] + "%"), 0), else_=1)
     stmt = (
         select(SearchDocument)
+        .select_from(source)
         .where(match, or_(*visibility))
-        .order_by(starts.desc(), rank, func.length(SearchDocument.title), SearchDocument.id)
+        .order_by(
+            starts_with_query,
+            starts_with_word,
+            rank,
+            func.length(SearchDocument.title),
+            SearchDocument.id,
+        )
         .limit(limit)
     )
     hits = []

@@ -6,7 +6,12 @@ import re
 import unicodedata
 
 _SPACES = re.compile(r"\s+")
-_NON_WORD = re.compile(r"[^\w@.+-]+", re.UNICODE)
+# Apostrophes (straight and typographic) and underscores separate words, as in both full-text
+# tokenisers; '@', '.' and '-' stay inside a token so emails and hyphenated names keep together.
+_SEPARATORS = re.compile(r"[^\w@.\-]+|_", re.UNICODE)
+_EDGE_PUNCTUATION = ".-@"
+# A run of digits written with spaces, dots, dashes or brackets: "+33 6 12 34 56 78", "552 120 222".
+_SPACED_NUMBER = re.compile(r"\+?\d[\d\s.\-()/]*\d")
 
 
 def fold(value: str | None) -> str:
@@ -18,9 +23,30 @@ def fold(value: str | None) -> str:
     return _SPACES.sub(" ", stripped.replace("œ", "oe").replace("æ", "ae").lower()).strip()
 
 
+def _join_number(match: re.Match[str]) -> str:
+    run = match.group(0)
+    number = digits(run)
+    if len(number) < 8 or not re.search(r"[\s.\-()/]", run):
+        return run
+    if number.startswith("00"):  # 0033 6 12 ... is the international form of +33 6 12 ...
+        number = number[2:]
+    return f" {number} "
+
+
 def search_tokens(value: str) -> list[str]:
-    """Words of a search query, folded, without punctuation."""
-    return [t for t in _NON_WORD.sub(" ", fold(value)).split() if t]
+    """Words of a search query, folded, without punctuation.
+
+    Phone numbers and identifiers typed with separators become one digit-only token, the form
+    they are indexed under. Every token holds at least one letter or digit and only the
+    characters [\\w@.-], so it can be quoted safely into an FTS5 or tsquery expression.
+    """
+    folded = _SPACED_NUMBER.sub(_join_number, fold(value))
+    tokens = []
+    for raw in _SEPARATORS.sub(" ", folded).split():
+        token = raw.strip(_EDGE_PUNCTUATION)
+        if any(c.isalnum() for c in token):
+            tokens.append(token)
+    return tokens
 
 
 def digits(value: str | None) -> str:

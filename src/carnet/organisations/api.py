@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from carnet.api.common import Page, body_dict, if_match_version, list_params, set_etag
 from carnet.api.deps import ActorDep, DbDep, Requires
-from carnet.organisations import service
+from carnet.api.exports import add_export_route
+from carnet.organisations import service, transfer
 from carnet.organisations.schemas import OrganisationCreate, OrganisationRead, OrganisationUpdate
 
 router = APIRouter(prefix="/organisations", tags=["organisations"])
@@ -30,6 +31,9 @@ def create_organisation(
     set_etag(response, org)
     response.headers["Location"] = f"/api/v1/organisations/{org.id}"
     return service.reads(db, [org])[0]
+
+
+add_export_route(router, transfer.EXPORTER)
 
 
 @router.get("/{org_id}", response_model=OrganisationRead)

@@ -1,0 +1,1 @@
+"""Imports of CSV/XLSX files into any record type registered in `core.importing`."""

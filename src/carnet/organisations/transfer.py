@@ -1,0 +1,336 @@
+"""Organisations in imports and exports: column aliases (including HubSpot and Pipedrive export
+headers, in English and French), duplicate detection on SIRET then SIREN, and the export columns.
+Every write goes through the organisations service."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from babel import Locale
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from stdnum.fr import siren as stdnum_siren
+from stdnum.fr import siret as stdnum_siret
+
+from carnet.accounts import service as accounts
+from carnet.core import exporting, importing, tags
+from carnet.core.context import Actor
+from carnet.core.errors import ValidationFailed
+from carnet.core.importing import CellError, ImportField, choice, digits_padded, parse_int, split_list
+from carnet.organisations import service
+from carnet.organisations.models import Organisation
+from carnet.organisations.schemas import OrganisationRead
+
+TYPES = {
+    "prospect": "prospect",
+    "lead": "prospect",
+    "client": "client",
+    "customer": "client",
+    "partner": "partner",
+    "partenaire": "partner",
+    "supplier": "supplier",
+    "vendor": "supplier",
+    "fournisseur": "supplier",
+    "former_client": "former_client",
+    "former client": "former_client",
+    "former customer": "former_client",
+    "ancien client": "former_client",
+}
+
+
+@lru_cache
+def _countries() -> dict[str, str]:
+    names: dict[str, str] = {}
+    for language in ("en", "fr"):
+        for code, name in Locale(language).territories.items():
+            if len(code) == 2 and code.isalpha():
+                names[name] = code
+    return names
+
+
+def parse_country(text: str) -> str:
+    """ "France", "FR", "Allemagne", "Germany" -> ISO 3166 code."""
+    if len(text.strip()) == 2 and text.strip().isalpha():
+        return text.strip().upper()
+    try:
+        return choice(_countries())(text)
+    except CellError:
+        raise CellError("Unknown country “{value}”", value=text)
+
+
+FIELDS = (
+    ImportField(
+        "name",
+        "Name",
+        required=True,
+        aliases=(
+            "Company name",
+            "Company",
+            "Name",
+            "Nom",
+            "Nom de l'entreprise",
+            "Nom de la société",
+            "Entreprise",
+            "Société",
+            "Raison sociale",
+            "Organisation",
+            "Organization",
+            "Organization - Name",
+            "Organisation - Nom",
+            "Account name",
+        ),
+    ),
+    ImportField(
+        "legal_name", "Legal name", aliases=("Nom légal", "Dénomination sociale", "Dénomination légale")
+    ),
+    ImportField(
+        "siren",
+        "SIREN",
+        aliases=("SIREN", "Numéro SIREN", "SIREN number", "N° SIREN", "Organization - SIREN"),
+        parse=digits_padded(9),
+    ),
+    ImportField(
+        "siret",
+        "SIRET",
+        aliases=("SIRET", "Numéro SIRET", "SIRET number", "N° SIRET", "Organization - SIRET"),
+        parse=digits_padded(14),
+    ),
+    ImportField(
+        "vat_number",
+        "VAT number",
+        aliases=(
+            "VAT",
+            "VAT ID",
+            "Tax ID",
+            "Numéro de TVA",
+            "TVA intracommunautaire",
+            "N° TVA intracommunautaire",
+        ),
+    ),
+    ImportField("naf_code", "NAF code", aliases=("NAF", "Code NAF", "APE", "Code APE", "Code NAF/APE")),
+    ImportField("legal_form", "Legal form", aliases=("Forme juridique",)),
+    ImportField(
+        "headcount",
+        "Headcount",
+        aliases=(
+            "Number of Employees",
+            "Employees",
+            "Nombre d'employés",
+            "Effectif",
+            "Organization - Number of employees",
+            "Organisation - Nombre d'employés",
+        ),
+        parse=parse_int,
+    ),
+    ImportField(
+        "website",
+        "Website",
+        aliases=(
+            "Website URL",
+            "Company Domain Name",
+            "Domain",
+            "Site web",
+            "Site internet",
+            "URL du site web",
+            "Nom de domaine de l'entreprise",
+            "Organization - Website",
+            "Organisation - Site web",
+        ),
+    ),
+    ImportField(
+        "emails",
+        "Emails",
+        many=True,
+        parse=split_list,
+        aliases=("Email", "E-mail", "Adresse e-mail", "Email address", "Organization - Email"),
+    ),
+    ImportField(
+        "phones",
+        "Phone numbers",
+        many=True,
+        parse=split_list,
+        aliases=(
+            "Phone",
+            "Phone Number",
+            "Téléphone",
+            "Numéro de téléphone",
+            "Tél",
+            "Mobile",
+            "Organization - Phone",
+            "Organisation - Téléphone",
+        ),
+    ),
+    ImportField(
+        "address_line1",
+        "Address",
+        aliases=(
+            "Street Address",
+            "Address",
+            "Adresse",
+            "Adresse postale",
+            "Rue",
+            "Organization - Address",
+            "Organization - Street/road name",
+            "Organisation - Adresse",
+        ),
+    ),
+    ImportField(
+        "address_line2", "Address line 2", aliases=("Street Address 2", "Address 2", "Complément d'adresse")
+    ),
+    ImportField(
+        "postal_code",
+        "Postal code",
+        aliases=(
+            "Postal Code",
+            "Zip",
+            "Zip Code",
+            "Code postal",
+            "CP",
+            "Organization - ZIP/Postal code",
+            "Organisation - Code postal",
+        ),
+    ),
+    ImportField(
+        "city",
+        "City",
+        aliases=(
+            "City",
+            "Ville",
+            "Commune",
+            "Organization - City/town/village/locality",
+            "Organization - City",
+            "Organisation - Ville",
+        ),
+    ),
+    ImportField(
+        "country",
+        "Country",
+        aliases=("Country/Region", "Pays", "Pays/région", "Organization - Country", "Organisation - Pays"),
+        parse=parse_country,
+    ),
+    ImportField(
+        "type",
+        "Type",
+        aliases=("Company type", "Type d'entreprise", "Type de société", "Catégorie"),
+        parse=choice(TYPES),
+    ),
+    ImportField("source", "Source", aliases=("Original Source", "Source d'origine", "Lead source")),
+    ImportField("description", "Description", aliases=("Notes", "About", "À propos")),
+    ImportField(
+        "tags",
+        "Tags",
+        many=True,
+        parse=split_list,
+        aliases=("Étiquettes", "Labels", "Organization - Labels", "Organisation - Étiquettes"),
+    ),
+    ImportField(
+        "owner_email",
+        "Owner (email)",
+        aliases=("Owner email", "Company owner email", "E-mail du propriétaire"),
+    ),
+    ImportField("finess", "FINESS", aliases=("N° FINESS", "Numéro FINESS")),
+)
+
+
+def _prepare(db: Session, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    postal_code = str(data.get("postal_code") or "").replace(" ", "")
+    if data.get("country", "FR") == "FR" and postal_code.isdigit() and len(postal_code) == 4:
+        data["postal_code"] = postal_code.zfill(5)  # a spreadsheet stored 01000 as the number 1000
+    email = data.pop("owner_email", None)
+    if email:
+        user = accounts.get_user_by_email(db, email.strip().lower())
+        if user is None:
+            raise ValidationFailed.on("owner_email", "Unknown user", "unknown")
+        data["owner_id"] = user.id
+    return data
+
+
+def _compact(module: Any, value: Any) -> str | None:
+    if not value:
+        return None
+    compact = module.compact(str(value))
+    return compact if module.is_valid(compact) else None
+
+
+def find_existing(
+    db: Session, actor: Actor, data: dict[str, Any], keys: tuple[str, ...]
+) -> Organisation | None:
+    """A visible organisation with the row's SIRET; failing that, with its SIREN (an establishment
+    row only matches a record that has no SIRET of its own)."""
+    siret = _compact(stdnum_siret, data.get("siret"))
+    siren = _compact(stdnum_siren, data.get("siren")) or (siret[:9] if siret else None)
+    visible = service.visible_clause(db, actor)
+    if "siret" in keys and siret:
+        found = db.scalars(
+            select(Organisation)
+            .where(Organisation.siret == siret, visible)
+            .order_by(Organisation.id)
+            .limit(1)
+        ).first()
+        if found is not None:
+            return found
+    if "siren" in keys and siren:
+        stmt = select(Organisation).where(Organisation.siren == siren, visible)
+        if siret:
+            stmt = stmt.where(Organisation.siret.is_(None))
+        return db.scalars(
+            stmt.order_by(Organisation.siret.is_(None).desc(), Organisation.id).limit(1)
+        ).first()
+    return None
+
+
+def snapshot(db: Session, org: Organisation) -> dict[str, Any]:
+    names = tags.tags_for(db, service.RECORD_TYPE, [org.id]).get(org.id, [])
+    return {**service.snapshot(org), "tags": names}
+
+
+def _update(db: Session, actor: Actor, org: Organisation, data: dict[str, Any]) -> Organisation:
+    """An import adds to emails, phones and tags rather than replacing them."""
+    data = dict(data)
+    for key in ("emails", "phones"):
+        if key in data:
+            data[key] = list(getattr(org, key) or []) + list(data[key])
+    if "tags" in data:
+        data["tags"] = tags.tags_for(db, service.RECORD_TYPE, [org.id]).get(org.id, []) + list(data["tags"])
+    return service.update_organisation(db, actor, org, data)
+
+
+def restore(db: Session, actor: Actor, org: Organisation, previous: dict[str, Any]) -> Organisation:
+    """Put back the values of `snapshot`, including custom fields the import added."""
+    data = dict(previous)
+    before = dict(previous.get("custom_fields") or {})
+    data["custom_fields"] = {key: before.get(key) for key in {*before, *(org.custom_fields or {})}}
+    return service.update_organisation(db, actor, org, data)
+
+
+IMPORTER = importing.register(
+    importing.Importer(
+        record_type=service.RECORD_TYPE,
+        module="organisations",
+        label="Organisations",
+        fields=FIELDS,
+        match_keys=("siret", "siren"),
+        match_labels={"siret": "SIRET", "siren": "SIREN"},
+        find_existing=find_existing,
+        create=service.create_organisation,
+        update=_update,
+        delete=lambda db, actor, org: service.delete_organisation(db, actor, org),
+        get=service.get_organisation,
+        snapshot=snapshot,
+        restore=restore,
+        prepare=_prepare,
+    )
+)
+
+EXPORTER = exporting.register(
+    exporting.Exporter(
+        record_type=service.RECORD_TYPE,
+        module="organisations",
+        list_page=service.list_organisations,
+        reads=service.reads,
+        columns=tuple(OrganisationRead.model_fields),
+        default_sort="name",
+    )
+)

@@ -1,0 +1,31 @@
+"""The top-bar suggestions (an htmx fragment) and the full results page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from carnet.api.deps import DbDep
+from carnet.search import service
+from carnet.web.shell import WebActor, render
+
+router = APIRouter(prefix="/search", include_in_schema=False)
+
+
+@router.get("/suggest")
+def suggest(request: Request, db: DbDep, actor: WebActor, q: str = "") -> Response:
+    query = q.strip()[:200]
+    if not query:
+        # Truly empty: the CSS hides an :empty dropdown.
+        return HTMLResponse("")
+    hits = service.search(db, actor, query, service.SUGGEST_LIMIT)
+    return render(request, "search/_suggestions.html", hits=hits, q=query, label=service.type_label)
+
+
+@router.get("")
+def results_page(request: Request, db: DbDep, actor: WebActor, q: str = "") -> Response:
+    query = q.strip()[:200]
+    groups = service.grouped(db, actor, query) if query else []
+    return render(
+        request, "search/results.html", groups=groups, q=query, per_type_limit=service.PER_TYPE_LIMIT
+    )

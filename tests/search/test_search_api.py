@@ -1,0 +1,196 @@
+"""Global search over the API: folding, prefixes, numbers, ranking, visibility, hostile input."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _org(client, **fields):
+    r = client.post("/api/v1/organisations", json=fields)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _titles(client, q, **params):
+    r = client.get("/api/v1/search", params={"q": q, **params})
+    assert r.status_code == 200, r.text
+    return [item["title"] for item in r.json()["items"]]
+
+
+@pytest.fixture
+def sample(api):
+    alice = api("alice")
+    return {
+        "sg": _org(alice, name="Société Générale", siren="552120222", siret="55212022200013", city="Paris"),
+        "boul": _org(
+            alice,
+            name="Boulangerie Martin",
+            city="Saint-Étienne",
+            phones=["+33612345678"],
+            emails=["jean.dupont@boulangerie-martin.fr"],
+            website="www.boulangerie-martin.fr",
+        ),
+        "oreal": _org(alice, name="L'Oréal", siren="404833048", city="Clichy"),
+        "other": _org(alice, name="Atelier de la Boulangerie", city="Lyon"),
+    }
+
+
+def test_result_shape(api, sample):
+    r = api("alice").get("/api/v1/search", params={"q": "societe"})
+    assert r.json() == {
+        "items": [
+            {
+                "record_type": "organisation",
+                "record_id": sample["sg"]["id"],
+                "title": "Société Générale",
+                "subtitle": "Paris · 552120222",
+                "url": f"/organisations/{sample['sg']['id']}",
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["societe generale", "SOCIÉTÉ GÉNÉRALE", "Societe", "générale", "gene soc", "paris societe"],
+)
+def test_accents_and_case_do_not_matter(api, sample, query):
+    assert _titles(api("alice"), query) == ["Société Générale"]
+
+
+def test_prefix_while_typing(api, sample):
+    alice = api("alice")
+    assert _titles(alice, "boul")[0] == "Boulangerie Martin"
+    assert _titles(alice, "boulangerie mar") == ["Boulangerie Martin"]
+    assert _titles(alice, "b") == []  # one letter is not a query yet
+
+
+def test_title_prefix_ranks_first(api, sample):
+    alice = api("alice")
+    _org(alice, name="Martin Boulangerie Industrielle", city="Nantes")
+    titles = _titles(alice, "boulangerie")
+    assert titles[0] == "Boulangerie Martin"
+    assert set(titles[1:]) == {"Atelier de la Boulangerie", "Martin Boulangerie Industrielle"}
+    assert _titles(alice, "martin")[0] == "Martin Boulangerie Industrielle"
+
+
+@pytest.mark.parametrize(
+    "query", ["552120222", "552 120 222", "55212022200013", "552 120 222 00013", "55212"]
+)
+def test_siren_and_siret_digits(api, sample, query):
+    assert _titles(api("alice"), query) == ["Société Générale"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "0612345678",
+        "06 12 34 56 78",
+        "06.12.34.56.78",
+        "+33 6 12 34 56 78",
+        "+33612345678",
+        "0033 6 12 34 56 78",
+    ],
+)
+def test_phone_digits_in_any_format(api, sample, query):
+    assert _titles(api("alice"), query) == ["Boulangerie Martin"]
+
+
+def test_city_email_and_website(api, sample):
+    alice = api("alice")
+    assert _titles(alice, "saint-etienne") == ["Boulangerie Martin"]
+    assert _titles(alice, "saint etienne") == ["Boulangerie Martin"]
+    assert _titles(alice, "clichy") == ["L'Oréal"]
+    assert _titles(alice, "jean.dupont@boulangerie-martin.fr") == ["Boulangerie Martin"]
+    assert _titles(alice, "jean.dup") == ["Boulangerie Martin"]
+    assert _titles(alice, "dupont") == ["Boulangerie Martin"]
+
+
+@pytest.mark.parametrize("query", ["l'oréal", "L’Oréal", "oreal", "l oreal"])
+def test_apostrophes(api, sample, query):
+    assert _titles(api("alice"), query) == ["L'Oréal"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        "AND OR NOT",
+        "*",
+        "l'oréal",
+        "NEAR(a b)",
+        "boul*",
+        "-boul",
+        "a:b",
+        "'",
+        "\\",
+        "%",
+        "_",
+        "());--",
+        "col:val",
+        "^boul",
+        "{x}",
+        "' OR 1=1 --",
+        "&|!<->",
+        ".",
+        "@",
+        "+",
+        "a" * 190,
+    ],
+)
+def test_hostile_queries_never_error(api, sample, query):
+    r = api("alice").get("/api/v1/search", params={"q": query})
+    assert r.status_code == 200, r.text
+    assert isinstance(r.json()["items"], list)
+
+
+def test_operators_are_plain_words(api, sample):
+    alice = api("alice")
+    _org(alice, name="Or et Argent", city="Paris")
+    assert _titles(alice, "OR") == ["Or et Argent", "L'Oréal"]  # a prefix of "oreal" too
+    assert _titles(alice, "boul*") == ["Boulangerie Martin", "Atelier de la Boulangerie"]
+    assert _titles(alice, "%oul") == []  # no LIKE wildcard: nothing starts with "oul"
+
+
+def test_visibility_outsider_never_sees_another_department(api, sample):
+    outsider = api("outsider")
+    for query in ("societe", "552120222", "boulangerie", "0612345678", "jean.dupont"):
+        assert _titles(outsider, query) == []
+    mine = _org(outsider, name="Société Finance Interne", city="Paris")
+    assert _titles(outsider, "societe") == ["Société Finance Interne"]
+    assert mine["id"] not in [
+        i["record_id"] for i in api("alice").get("/api/v1/search?q=societe").json()["items"]
+    ]
+    assert set(_titles(api("admin"), "societe")) == {"Société Générale", "Société Finance Interne"}
+
+
+def test_types_filter_and_limit(api, sample):
+    alice = api("alice")
+    assert _titles(alice, "boulangerie", types="organisation", limit=1) == ["Boulangerie Martin"]
+    assert _titles(alice, "boulangerie", types="nosuchtype") == []
+    assert alice.get("/api/v1/search", params={"q": "x", "limit": 0}).status_code == 422
+    assert alice.get("/api/v1/search", params={"q": "x", "limit": 51}).status_code == 422
+
+
+def test_updates_and_deletes_reach_the_index(api, sample):
+    alice = api("alice")
+    org = sample["other"]
+    alice.patch(f"/api/v1/organisations/{org['id']}", json={"name": "Atelier Pâtissier"})
+    assert _titles(alice, "patissier") == ["Atelier Pâtissier"]
+    assert "Atelier de la Boulangerie" not in _titles(alice, "boulangerie")
+    alice.delete(f"/api/v1/organisations/{org['id']}")
+    assert _titles(alice, "patissier") == []
+
+
+def test_requires_authentication(anon):
+    assert anon.get("/api/v1/search?q=societe").status_code == 401
+
+
+def test_rate_limited_per_user(api, sample, monkeypatch):
+    monkeypatch.setenv("CARNET_RATE_LIMIT_SEARCH", "3/minute")
+    from carnet.settings import get_settings
+
+    get_settings.cache_clear()
+    alice, bob = api("alice"), api("bob")
+    assert [alice.get("/api/v1/search?q=societe").status_code for _ in range(4)] == [200, 200, 200, 429]
+    assert bob.get("/api/v1/search?q=societe").status_code == 200

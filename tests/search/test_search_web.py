@@ -1,0 +1,72 @@
+"""The top-bar suggestions fragment, the results page and the keyboard script."""
+
+from __future__ import annotations
+
+import re
+
+
+def _org(client, **fields):
+    r = client.post("/api/v1/organisations", json=fields)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_suggestions_fragment(api, web):
+    org = _org(api("alice"), name="Société Générale", siren="552120222", city="Paris")
+    alice = web("alice")
+    r = alice.get("/search/suggest", params={"q": "societe gen"}, headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    html = r.text
+    assert "<html" not in html  # a fragment, not a page
+    first = re.search(r'<a class="search-result" href="([^"]+)"[^>]*>(.*?)</a>', html)
+    assert first.group(1) == f"/organisations/{org['id']}"
+    assert '<span class="search-result-type">Organisation</span>' in first.group(2)
+    assert "<strong>Société Générale</strong>" in first.group(2)
+    assert '<span class="search-result-sub">Paris · 552120222</span>' in first.group(2)
+    assert 'href="/search?q=societe%20gen"' in html  # "see all results"
+
+
+def test_empty_query_is_truly_empty(web):
+    alice = web("alice")
+    for q in ("", "   "):
+        r = alice.get("/search/suggest", params={"q": q})
+        assert r.status_code == 200 and r.text == ""
+
+
+def test_no_result_message_is_translated(web):
+    r = web("alice").get("/search/suggest", params={"q": "zzyzx"})
+    assert r.text.strip() == "<p>Aucun résultat pour « zzyzx »</p>"
+
+
+def test_outsider_suggestions_hide_other_departments(api, web):
+    _org(api("alice"), name="Boulangerie Martin")
+    r = web("outsider").get("/search/suggest", params={"q": "boulangerie"})
+    assert "Boulangerie Martin" not in r.text
+    assert "search-result" not in r.text
+
+
+def test_results_page_grouped_by_type(api, web):
+    alice_api = api("alice")
+    _org(alice_api, name="Boulangerie Martin", city="Lyon")
+    _org(alice_api, name="Boulangerie Durand", city="Lyon")
+    r = web("alice").get("/search", params={"q": "boulangerie"})
+    assert r.status_code == 200
+    assert 'data-testid="search-group-organisation"' in r.text
+    section = r.text.split('data-testid="search-group-organisation"')[1]
+    assert "<h2>Organisation <span" in section
+    assert section.index("Boulangerie Durand") < section.index("</section>")
+    assert section.index("Boulangerie Martin") < section.index("</section>")
+    empty = web("alice").get("/search", params={"q": "zzyzx"})
+    assert "Aucun résultat pour « zzyzx »" in empty.text
+
+
+def test_search_script_is_loaded(web):
+    page = web("alice").get("/")
+    assert '<script src="/static/js/search.js' in page.text
+    script = web("alice").get("/static/js/search.js")
+    assert script.status_code == 200 and "ArrowDown" in script.text
+
+
+def test_suggest_requires_login(anon):
+    r = anon.get("/search/suggest", params={"q": "x"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
