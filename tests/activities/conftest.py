@@ -4,8 +4,6 @@ registered here so the generic routes (`/api/v1/contacts/{id}/timeline`) exist."
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from carnet.contacts.models import Contact, ContactOrganisation
@@ -79,9 +77,3 @@ def make_deal(db, personas):  # type: ignore[no-untyped-def]
         return deal.id
 
     return make
-
-
-def activity(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"kind": "call", "subject": "Appel de découverte"}
-    body.update(overrides)
-    return body

@@ -153,8 +153,15 @@ def owner_names(db: Session, user_ids: set[int | None]) -> dict[int, str]:
 
 
 def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
-    text = (text or "").strip()
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """At most `limit` characters, cut at a word boundary when one is near, with an ellipsis."""
+    text = text or ""
+    if len(text) <= limit:
+        return text.strip()
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit * 0.8:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
 
 
 # -- writing --------------------------------------------------------------------------------------
@@ -319,6 +326,8 @@ def update_activity(
         sorted(contact_ids),
     ):
         _store_participants(db, act, user_ids, contact_ids)
+    # Participants live in their own table: touch the row so the version (ETag) moves too.
+    act.updated_at = clock.now()
     db.flush()
     lifecycle.updated(
         db, actor, RECORD_TYPE, act, before, after, act.subject, to_read(act, user_ids, contact_ids)
