@@ -3,6 +3,7 @@ it is merged, rows are inserted directly and the record type registered here."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -13,7 +14,7 @@ from carnet.core import records
 from carnet.core.context import Actor
 
 try:
-    import carnet.contacts.service  # noqa: F401  (registers "contact")
+    importlib.import_module("carnet.contacts.service")  # registers "contact"
 except ModuleNotFoundError:
     records.register("contact", Contact, "contacts", "Contact", "/contacts")
 

@@ -119,9 +119,7 @@ def new_page(request: Request, db: DbDep, actor: WebActor) -> Response:
     for field in RECORD_FIELDS.values():
         if request.query_params.get(field):
             values[field] = request.query_params[field]
-    return render(
-        request, "activities/form.html", act=None, values=values, errors={}, **_form_context(db)
-    )
+    return render(request, "activities/form.html", act=None, values=values, errors={}, **_form_context(db))
 
 
 @router.post("/new")
@@ -146,7 +144,9 @@ async def create(request: Request, db: DbDep, actor: WebActor) -> Response:
 
 
 @router.get("/_quick_add")
-def quick_add_form(request: Request, db: DbDep, actor: WebActor, record_type: str, record_id: int) -> Response:
+def quick_add_form(
+    request: Request, db: DbDep, actor: WebActor, record_type: str, record_id: int
+) -> Response:
     if record_type not in RECORD_FIELDS or not links.is_visible(db, actor, record_type, record_id):
         raise NotFound()
     if not actor.can("activities:create"):

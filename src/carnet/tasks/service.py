@@ -529,4 +529,3 @@ def timeline_items(
             )
         )
     return items
-
