@@ -309,3 +309,18 @@ def test_recent_for_user(api, db, personas, make_org):
     bob.post("/api/v1/activities", json=activity(organisation_id=org, subject="De Bob"))
     actor = accounts.actor_for(accounts.get_user(db, personas["alice"].id))
     assert [a.subject for a in service.recent_for_user(db, actor, 5)] == ["Récent", "Ancien"]
+
+
+def test_list_count_is_capped(api, db, personas, make_org):
+    from carnet.accounts import service as accounts
+    from carnet.activities import service
+    from carnet.core.listing import parse_params
+
+    alice = api("alice")
+    org = make_org()
+    for n in range(4):
+        alice.post("/api/v1/activities", json=activity(organisation_id=org, subject=f"N{n}"))
+    actor = accounts.actor_for(accounts.get_user(db, personas["alice"].id))
+    params = parse_params({"organisation_id": str(org)})
+    assert service.count_activities(db, actor, params) == 4
+    assert service.count_activities(db, actor, params, cap=2) == 3  # "2+" on the page

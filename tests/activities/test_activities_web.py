@@ -205,3 +205,26 @@ def test_every_template_string_has_a_french_translation():
         )
         used = set(re.findall(r"""_\(\s*["']([^"']+)["']""", sources))
         assert used - set(catalogue) == set(), package
+
+
+def test_quick_add_left_at_the_prefilled_minute_logs_the_exact_time(web, db, make_org):
+    clock.freeze(datetime(2026, 5, 12, 8, 5, 42, tzinfo=UTC))
+    alice = web("alice")
+    org = make_org()
+    form = alice.get(f"/activities/_quick_add?record_type=organisation&record_id={org}").text
+    now_value = re.search(r'name="_now_value" value="([^"]+)"', form).group(1)
+    assert now_value == "2026-05-12T10:05"
+    alice.post(
+        "/activities/_quick_add",
+        data={
+            "record_type": "organisation",
+            "record_id": str(org),
+            "kind": "call",
+            "subject": "Appel à l'instant",
+            "occurred_at": now_value,
+            "_now_value": now_value,
+        },
+        headers=_htmx(alice),
+    )
+    act = db.scalar(select(Activity).where(Activity.organisation_id == org))
+    assert act.occurred_at == datetime(2026, 5, 12, 8, 5, 42, tzinfo=UTC)

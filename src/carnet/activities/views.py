@@ -37,6 +37,7 @@ FORM_FIELDS = (
 )
 QUICK_FIELDS = ("kind", "subject", "body", "occurred_at", "duration_minutes")
 RECORD_FIELDS = {"organisation": "organisation_id", "contact": "contact_id", "deal": "deal_id"}
+COUNT_CAP = 10_000
 
 
 def _t(actor: WebActor, text: str) -> str:
@@ -106,7 +107,8 @@ def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
         users=accounts.list_users(db),
         owners=service.owner_names(db, {a.owner_id for a in rows}),
         labels=_link_labels(db, actor, rows),
-        total=service.count_activities(db, actor, params),
+        total=service.count_activities(db, actor, params, cap=COUNT_CAP),
+        count_cap=COUNT_CAP,
     )
 
 
@@ -164,10 +166,12 @@ def _quick_form(
     status_code: int = 200,
     oob: bool = False,
 ) -> HTMLResponse:
-    values = {"kind": "call", "occurred_at": local_input_value(clock.now(), actor.timezone), **values}
+    now_value = local_input_value(clock.now(), actor.timezone)
+    values = {"kind": "call", "occurred_at": now_value, **values}
     return render(
         request,
         "activities/_quick_add.html",
+        now_value=values.get("_now_value") or now_value,
         status_code=status_code,
         record_type=record_type,
         record_id=record_id,
@@ -192,6 +196,9 @@ async def quick_add(request: Request, db: DbDep, actor: WebActor) -> Response:
         raise NotFound()
     data = form_to_data(form, QUICK_FIELDS)
     data[RECORD_FIELDS[record_type]] = record_id
+    if data.get("occurred_at") and data["occurred_at"] == form.get("_now_value"):
+        # Left at the prefilled minute: log it at the actual time, so it sorts after this minute's events.
+        data.pop("occurred_at")
     is_htmx = request.headers.get("hx-request") == "true"
     try:
         service.create_activity(db, actor, data)
@@ -219,6 +226,7 @@ async def quick_add(request: Request, db: DbDep, actor: WebActor) -> Response:
         record_type=record_type,
         record_id=record_id,
         values={"kind": "call", "occurred_at": local_input_value(clock.now(), actor.timezone)},
+        now_value=local_input_value(clock.now(), actor.timezone),
         errors={},
         kinds=[(k, KIND_LABELS[k]) for k in ACTIVITY_KINDS],
         oob=True,

@@ -178,7 +178,14 @@ async def toggle(task_id: int, request: Request, db: DbDep, actor: WebActor) -> 
     nxt = service.next_occurrence(db, actor, task)
     if nxt is not None and not had_next:
         tasks.append(nxt)
-    return render(request, "tasks/_rows.html", tasks=tasks, info=_row_info(db, actor, tasks), **_labels())
+    return render(
+        request,
+        "tasks/_rows.html",
+        tasks=tasks,
+        info=_row_info(db, actor, tasks),
+        hide_record=request.query_params.get("compact") == "1",  # the row sits on its record's page
+        **_labels(),
+    )
 
 
 # -- the tasks of a record (fragment for detail pages) --------------------------------------------
