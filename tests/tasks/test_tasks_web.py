@@ -105,6 +105,10 @@ def test_checkbox_on_a_recurring_task_shows_the_next_one(web, api):
     assert rows[0] == ("task-done", str(task_id))
     assert rows[1][0] == "" and int(rows[1][1]) != task_id
     assert "19/05/2026 09:00" in r.text  # one week later, in Paris time
+    page = alice.get(f"/tasks/{task_id}")
+    assert f'Occurrence suivante</dt><dd><a href="/tasks/{rows[1][1]}">19 mai 2026</a>' in page.text
+    page = alice.get(f"/tasks/{rows[1][1]}")
+    assert f'Occurrence précédente</dt><dd><a href="/tasks/{task_id}">12 mai 2026</a>' in page.text
 
 
 def test_toggle_is_refused_to_outsiders_and_readers(web, api, db):
@@ -113,7 +117,18 @@ def test_toggle_is_refused_to_outsiders_and_readers(web, api, db):
     assert (
         outsider.post(f"/tasks/{task_id}/toggle", headers={"X-CSRF-Token": outsider.csrf}).status_code == 404
     )
+    assert outsider.get(f"/tasks/{task_id}").status_code == 404
+    assert outsider.get(f"/tasks/{task_id}/edit").status_code == 404
     assert web("alice").post(f"/tasks/{task_id}/toggle").status_code == 403  # no CSRF token
+    from carnet.core import permissions
+
+    permissions.set_scope(db, "task", "all")
+    db.commit()
+    reader = web("reader")
+    page = reader.get("/tasks?owner_id=all")
+    assert f'id="task-{task_id}"' in page.text and "disabled" in page.text
+    assert reader.post(f"/tasks/{task_id}/toggle", headers={"X-CSRF-Token": reader.csrf}).status_code == 403
+    db.expire_all()
     assert db.get(Task, task_id).status == "todo"
 
 

@@ -77,11 +77,14 @@ def overdue_clause(now: datetime, tz: str) -> ColumnElement[bool]:
 # -- reading --------------------------------------------------------------------------------------
 
 
-def _next_ids(db: Session, task_ids: list[int]) -> dict[int, int]:
+def _next_ids(db: Session, task_ids: list[int], actor: Actor | None = None) -> dict[int, int]:
+    """Next occurrence of each task (the ones `actor` may see, when given)."""
     if not task_ids:
         return {}
-    rows = db.execute(select(Task.previous_task_id, Task.id).where(Task.previous_task_id.in_(task_ids)))
-    return {r.previous_task_id: r.id for r in rows}
+    stmt = select(Task.previous_task_id, Task.id).where(Task.previous_task_id.in_(task_ids))
+    if actor is not None:
+        stmt = stmt.where(visible_clause(db, actor))
+    return {r.previous_task_id: r.id for r in db.execute(stmt)}
 
 
 def to_read(task: Task, next_id: int | None, now: datetime, tz: str) -> dict[str, Any]:
@@ -95,7 +98,7 @@ def to_read(task: Task, next_id: int | None, now: datetime, tz: str) -> dict[str
 
 def reads(db: Session, tasks: list[Task], actor: Actor | None = None) -> list[dict[str, Any]]:
     """API bodies; `overdue` is judged in `actor`'s time zone."""
-    next_ids = _next_ids(db, [t.id for t in tasks])
+    next_ids = _next_ids(db, [t.id for t in tasks], actor)
     now, tz = clock.now(), _tz(actor)
     return [to_read(t, next_ids.get(t.id), now, tz) for t in tasks]
 
@@ -144,12 +147,6 @@ def list_tasks(db: Session, actor: Actor, params: ListParams) -> tuple[list[Task
     lifecycle.require(actor, RECORD_TYPE, "read")
     stmt, params = _filtered(db, actor, params)
     return page(db, LISTING, stmt, params)
-
-
-def count_tasks(db: Session, actor: Actor, params: ListParams) -> int:
-    stmt, params = _filtered(db, actor, params)
-    stmt = LISTING.apply_filters(stmt, params)
-    return db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
 
 
 def my_tasks_today_and_overdue(db: Session, actor: Actor, limit: int = 100) -> tuple[list[Task], list[Task]]:
@@ -414,10 +411,13 @@ def complete_task(db: Session, actor: Actor, task: Task, expected_version: int |
 
 
 def next_occurrence(db: Session, actor: Actor, task: Task) -> Task | None:
-    next_id = _next_ids(db, [task.id]).get(task.id)
-    if next_id is None:
+    return db.scalar(select(Task).where(Task.previous_task_id == task.id, visible_clause(db, actor)))
+
+
+def previous_occurrence(db: Session, actor: Actor, task: Task) -> Task | None:
+    if task.previous_task_id is None:
         return None
-    return db.scalar(select(Task).where(Task.id == next_id, visible_clause(db, actor)))
+    return db.scalar(select(Task).where(Task.id == task.previous_task_id, visible_clause(db, actor)))
 
 
 def _series_start(db: Session, task: Task) -> datetime | None:

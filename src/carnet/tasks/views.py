@@ -294,30 +294,16 @@ async def create(request: Request, db: DbDep, actor: WebActor) -> Response:
 @router.get("/{task_id}")
 def detail_page(task_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
     task = service.get_task(db, actor, task_id)
-    nxt = service.next_occurrence(db, actor, task)
-    previous = (
-        db.get(Task, task.previous_task_id)
-        if task.previous_task_id and _visible(db, actor, task.previous_task_id)
-        else None
-    )
     return render(
         request,
         "tasks/detail.html",
         task=task,
         info=_row_info(db, actor, [task])[task.id],
-        next_task=nxt,
-        previous_task=previous,
+        next_task=service.next_occurrence(db, actor, task),
+        previous_task=service.previous_occurrence(db, actor, task),
         definitions=customfields.definitions(db, service.RECORD_TYPE),
         **_labels(),
     )
-
-
-def _visible(db: DbDep, actor: WebActor, task_id: int) -> bool:
-    try:
-        service.get_task(db, actor, task_id)
-    except NotFound:
-        return False
-    return True
 
 
 @router.get("/{task_id}/edit")
