@@ -17,6 +17,8 @@ class Activity(RecordMixin, Base):
         Index("ix_activities_contact_when", "contact_id", "occurred_at"),
         Index("ix_activities_deal_when", "deal_id", "occurred_at"),
         Index("ix_activities_owner_when", "owner_id", "occurred_at"),
+        # The activity list, newest first, walks this instead of sorting every visible row.
+        Index("ix_activities_when", "occurred_at", "id"),
     )
 
     kind: Mapped[str] = mapped_column(String(10))

@@ -30,4 +30,7 @@ class Task(RecordMixin, Base):
     record_id: Mapped[int | None] = mapped_column(Integer)
     recurrence: Mapped[str | None] = mapped_column(String(10))
     completed_at: Mapped[datetime | None] = mapped_column()
-    previous_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
+    # Indexed: finding a task's next occurrence, and SET NULL when a task is deleted, stay cheap.
+    previous_task_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tasks.id", ondelete="SET NULL"), index=True
+    )
