@@ -6,7 +6,7 @@
   is deleted, must not scan the whole tasks table.
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0009
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -51,6 +51,7 @@ DEPARTMENTS = [
 DEMO_PASSWORD = "carnet-demo-2026"
 DEMO_ADMIN = "admin@carnet.demo"
 BATCH = 5_000
+EXPLICIT_ID_TABLES = ("organisations", "contacts", "deals")
 
 
 @dataclass
@@ -63,6 +64,8 @@ class DemoContext:
     users: list[dict[str, Any]] = field(default_factory=list)  # id, department_id, role
     organisation_ids: list[int] = field(default_factory=list)
     organisation_meta: dict[int, dict[str, Any]] = field(default_factory=dict)
+    contacts_by_org: dict[int, list[int]] = field(default_factory=dict)
+    deal_ids: list[tuple[int, int]] = field(default_factory=list)  # (deal id, organisation id)
     created: dict[str, int] = field(default_factory=dict)
 
     def sales_users(self) -> list[dict[str, Any]]:
@@ -248,8 +251,17 @@ def _days(n: int) -> Any:
     return timedelta(days=n, hours=n % 9)
 
 
-# Later sections (contacts, pipelines and deals, activities, tasks) register here in order.
-STEPS: list[Any] = [_departments_and_users, _organisations]
+def steps() -> list[Any]:
+    from carnet.demo import records
+
+    return [
+        _departments_and_users,
+        _organisations,
+        records.contacts,
+        records.deals,
+        records.activities,
+        records.tasks,
+    ]
 
 
 def load(size: str = "small", seed: int = 42, if_empty: bool = False) -> LoadResult | None:
@@ -259,7 +271,7 @@ def load(size: str = "small", seed: int = 42, if_empty: bool = False) -> LoadRes
         if if_empty and db.scalar(select(User.id).limit(1)) is not None:
             return None
         ctx = DemoContext(db=db, gen=FrenchDataGenerator(seed), size=size, counts=SIZES[size])
-        for step in STEPS:
+        for step in steps():
             step(ctx)
             db.flush()
         audit.record(
@@ -267,6 +279,16 @@ def load(size: str = "small", seed: int = 42, if_empty: bool = False) -> LoadRes
         )
         db.commit()
     if database.dialect == "postgresql":
+        with database.write_engine.connect() as conn:
+            # Rows were inserted with explicit ids: move the id sequences past them.
+            for table in EXPLICIT_ID_TABLES:
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 1))"
+                )
+            conn.commit()
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+    else:
         with database.write_engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
