@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carnet import __version__
@@ -164,7 +165,8 @@ def create_app() -> FastAPI:
             },
         )
         if _is_api(request) and (request.method != "GET" or response.status_code >= 400):
-            _log_request(request, response.status_code, duration_ms)
+            # A blocking database write must not run on the event loop (it would stall every request).
+            await run_in_threadpool(_log_request, request, response.status_code, duration_ms)
         return response
 
     return app
