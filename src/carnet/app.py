@@ -147,6 +147,14 @@ def create_app() -> FastAPI:
         if settings.secure_cookies:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         actor = getattr(request.state, "actor", None)
+        if actor is not None and "cache-control" not in response.headers:
+            # what a logged-in user sees must not outlive the session in a shared cache or history
+            response.headers["Cache-Control"] = "no-store"
+        allowance = getattr(request.state, "rate_limit", None)
+        if allowance is not None and "ratelimit-limit" not in response.headers:
+            response.headers["RateLimit-Limit"] = str(allowance.limit)
+            response.headers["RateLimit-Remaining"] = str(allowance.remaining)
+            response.headers["RateLimit-Reset"] = str(allowance.reset_in)
         log.info(
             "%s %s %s %dms",
             request.method,

@@ -337,6 +337,7 @@ def update_user(db: Session, actor: Actor, user: User, data: dict[str, Any]) -> 
         audit.record(db, actor, action, "user", user.id, changes, user.email)
     if user.active is False:
         _end_all_sessions(db, user.id)
+        _revoke_all_tokens(db, user.id)
     db.commit()
     db.refresh(user)
     return user
@@ -375,7 +376,15 @@ def authenticate(db: Session, email: str, password: str, ip: str | None, user_ag
         audit.record(db, request_actor, "login_refused", "user", user.id, {"reason": "locked"}, user.email)
         db.commit()
         retry = int((user.locked_until - now).total_seconds()) + 1
-        raise RateLimited("Too many failed attempts; try again later", headers={"Retry-After": str(retry)})
+        raise RateLimited(
+            "Too many failed attempts; try again later",
+            headers={
+                "Retry-After": str(retry),
+                "RateLimit-Limit": str(settings.login_lockout_attempts),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(retry),
+            },
+        )
     if user is None or not user.active or not security.verify_password(user.password_hash, password or ""):
         if user is not None:
             user.failed_logins += 1
@@ -434,7 +443,14 @@ def session_user(db: Session, token: str) -> tuple[UserSession, User] | None:
 
 
 def touch_session(db: Session, session_id: int) -> None:
+    """Slide the idle timeout of a session in use."""
     db.execute(update(UserSession).where(UserSession.id == session_id).values(last_seen_at=clock.now()))
+    db.commit()
+
+
+def touch_token(db: Session, token_id: int) -> None:
+    db.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=clock.now()))
+    db.commit()
 
 
 def close_session(db: Session, token: str) -> None:
@@ -449,6 +465,15 @@ def _end_all_sessions(db: Session, user_id: int, keep_session_id: int | None = N
     if keep_session_id is not None:
         stmt = stmt.where(UserSession.id != keep_session_id)
     db.execute(stmt)
+
+
+def _revoke_all_tokens(db: Session, user_id: int) -> None:
+    """A disabled user's tokens stay dead even if the account is enabled again."""
+    db.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    )
 
 
 def verify_second_factor(db: Session, user: User, session: UserSession, code: str, actor: Actor) -> None:

@@ -3,7 +3,9 @@
 Every create, update, delete, import, export, login and permission change appends one entry with
 who, when, from where and the field-level old and new values. Each entry stores the hash of the
 previous one (SHA-256 over a canonical JSON form), so editing, removing or inserting any entry
-breaks the chain; `carnet audit verify` recomputes it.
+breaks the chain; `carnet audit verify` recomputes it. A one-row head (last seq and hash), moved
+in the same transaction as every append, catches what the chain alone cannot: entries cut from
+the end, or added after it without going through `record`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,19 @@ class AuditEntry(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The last entry of the chain, written by `record` only."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+HEAD_ID = 1
 
 
 def jsonable(value: Any) -> Any:
@@ -117,7 +132,13 @@ def record(
     )
     entry.entry_hash = compute_hash(entry.prev_hash, entry)
     db.add(entry)
-    db.flush([entry])
+    head = db.get(AuditHead, HEAD_ID, populate_existing=True)
+    if head is None:
+        head = AuditHead(id=HEAD_ID, seq=entry.seq, entry_hash=entry.entry_hash)
+        db.add(head)
+    else:
+        head.seq, head.entry_hash = entry.seq, entry.entry_hash
+    db.flush([entry, head])
     return entry
 
 
@@ -141,6 +162,7 @@ class VerifyResult:
 
 def verify(db: Session, batch: int = 5000) -> VerifyResult:
     """Recompute the chain; report the first altered, removed or inserted entry."""
+    head = db.execute(select(AuditHead.seq, AuditHead.entry_hash).where(AuditHead.id == HEAD_ID)).first()
     prev_hash = GENESIS
     expected_seq = 1
     checked = 0
@@ -150,7 +172,7 @@ def verify(db: Session, batch: int = 5000) -> VerifyResult:
             select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
         ).all()
         if not rows:
-            return VerifyResult(checked=checked, ok=True)
+            return _check_head(head, checked, prev_hash)
         for entry in rows:
             last_id = entry.id
             if entry.seq != expected_seq:
@@ -163,7 +185,24 @@ def verify(db: Session, batch: int = 5000) -> VerifyResult:
                 )
             if compute_hash(prev_hash, entry) != entry.entry_hash:
                 return VerifyResult(checked, False, entry.seq, f"entry {entry.seq} was altered")
+            if head is not None and entry.seq > head.seq:
+                return VerifyResult(
+                    checked, False, entry.seq, f"entry {entry.seq} was added after the recorded end"
+                )
             prev_hash = entry.entry_hash
             expected_seq += 1
             checked += 1
         db.expunge_all()
+
+
+def _check_head(head: Any, checked: int, last_hash: str) -> VerifyResult:
+    """The chain verified up to `checked` entries; it must end where the head says it does."""
+    if head is None:
+        if checked:
+            return VerifyResult(checked, False, checked, "the record of the last entry is missing")
+        return VerifyResult(checked=0, ok=True)
+    if head.seq > checked:
+        return VerifyResult(checked, False, checked + 1, f"entries {checked + 1} to {head.seq} were removed")
+    if head.entry_hash != last_hash:
+        return VerifyResult(checked, False, head.seq, f"entry {head.seq} was altered")
+    return VerifyResult(checked=checked, ok=True)

@@ -77,9 +77,15 @@ def context(request: Request, **extra: Any) -> dict[str, Any]:
     }
 
 
-def render(request: Request, template: str, status_code: int = 200, **extra: Any) -> HTMLResponse:
+def render(
+    request: Request,
+    template: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> HTMLResponse:
     response = templates.TemplateResponse(
-        request, template, context(request, **extra), status_code=status_code
+        request, template, context(request, **extra), status_code=status_code, headers=headers or None
     )
     if request.cookies.get("carnet_flash"):
         response.delete_cookie("carnet_flash")
@@ -169,7 +175,9 @@ def login(
 ) -> Response:
     lang = lang_of(request)
     try:
-        ratelimit.hit(get_settings().rate_limit_login, "login-ip", client_ip(request) or "-")
+        request.state.rate_limit = ratelimit.hit(
+            get_settings().rate_limit_login, "login-ip", client_ip(request) or "-"
+        )
         user = accounts.authenticate(
             db, email, password, client_ip(request), request.headers.get("user-agent")
         )
@@ -178,10 +186,14 @@ def login(
             request,
             "login.html",
             status_code=exc.status,
+            headers=exc.headers,
             next=_safe_next(next),
             email=email,
             errors={"form": i18n.gettext(exc.message, lang)},
         )
+    previous = request.cookies.get(session_cookie_name())
+    if previous:  # a new session id on every login: whatever cookie came in stops working
+        accounts.close_session(db, previous)
     token = accounts.open_session(db, user, client_ip(request), request.headers.get("user-agent"))
     target = "/login/2fa?next=" + quote(_safe_next(next)) if user.totp_enabled else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
