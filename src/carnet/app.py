@@ -114,6 +114,7 @@ def create_app() -> FastAPI:
 
     @app.middleware("http")
     async def _request_context(request: Request, call_next):  # type: ignore[no-untyped-def]
+        settings = get_settings()  # cached; read per request so a changed setting is seen at once
         request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
         request.state.request_id = request_id
         token = request_id_var.set(request_id)
