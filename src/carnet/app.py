@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carnet import __version__
 from carnet.api import problems
+from carnet.api.deps import record_use
 from carnet.api.idempotency import idempotency_middleware
 from carnet.core import clock
 from carnet.core.db import get_database
@@ -126,55 +127,63 @@ def create_app() -> FastAPI:
                 if ("/imports" in request.url.path or "/attachments" in request.url.path)
                 else settings.request_max_bytes
             )
-            if length > limit:
-                response = problems.domain_error_response(request, PayloadTooLarge())
-            else:
-                response = await call_next(request)
-        except NotAuthenticated as exc:  # pragma: no cover - handled by exception handlers
-            response = problems.domain_error_response(request, exc)
+            try:
+                if length > limit:
+                    response = problems.domain_error_response(request, PayloadTooLarge())
+                else:
+                    response = await call_next(request)
+            except NotAuthenticated as exc:  # pragma: no cover - handled by exception handlers
+                response = problems.domain_error_response(request, exc)
+            _finish(request, response, int((time.perf_counter() - started) * 1000))
+            return response
         finally:
+            # reset only now: the access log line and the request log belong to this request too
             request_id_var.reset(token)
-        duration_ms = int((time.perf_counter() - started) * 1000)
-        response.headers["X-Request-ID"] = request_id
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self' 'unsafe-inline' 'unsafe-eval'; frame-ancestors 'none'"
-            if not request.url.path.startswith("/api/docs")
-            else "frame-ancestors 'none'"
-        )
-        if settings.secure_cookies:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        actor = getattr(request.state, "actor", None)
-        if actor is not None and "cache-control" not in response.headers:
-            # what a logged-in user sees must not outlive the session in a shared cache or history
-            response.headers["Cache-Control"] = "no-store"
-        allowance = getattr(request.state, "rate_limit", None)
-        if allowance is not None and "ratelimit-limit" not in response.headers:
-            response.headers["RateLimit-Limit"] = str(allowance.limit)
-            response.headers["RateLimit-Remaining"] = str(allowance.remaining)
-            response.headers["RateLimit-Reset"] = str(allowance.reset_in)
-        log.info(
-            "%s %s %s %dms",
-            request.method,
-            request.url.path,
-            response.status_code,
-            duration_ms,
-            extra={
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "duration_ms": duration_ms,
-                "user_id": getattr(actor, "user_id", None),
-            },
-        )
-        if _is_api(request) and (request.method != "GET" or response.status_code >= 400):
-            _log_request(request, response.status_code, duration_ms)
-        return response
 
     return app
+
+
+def _finish(request: Request, response: Response, duration_ms: int) -> None:
+    """Security and rate-limit headers, the access log line and the API request log."""
+    settings = get_settings()
+    response.headers["X-Request-ID"] = request.state.request_id
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'; frame-ancestors 'none'"
+        if not request.url.path.startswith("/api/docs")
+        else "frame-ancestors 'none'"
+    )
+    if settings.secure_cookies:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    actor = getattr(request.state, "actor", None)
+    if actor is not None and "cache-control" not in response.headers:
+        # what a logged-in user sees must not outlive the session in a shared cache or history
+        response.headers["Cache-Control"] = "no-store"
+    allowance = getattr(request.state, "rate_limit", None)
+    if allowance is not None and "ratelimit-limit" not in response.headers:
+        response.headers["RateLimit-Limit"] = str(allowance.limit)
+        response.headers["RateLimit-Remaining"] = str(allowance.remaining)
+        response.headers["RateLimit-Reset"] = str(allowance.reset_in)
+    log.info(
+        "%s %s %s %dms",
+        request.method,
+        request.url.path,
+        response.status_code,
+        duration_ms,
+        extra={
+            "method": request.method,
+            "path": request.url.path,
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+            "user_id": getattr(actor, "user_id", None),
+        },
+    )
+    if _is_api(request) and (request.method != "GET" or response.status_code >= 400):
+        _log_request(request, response.status_code, duration_ms)
+    record_use(request)
 
 
 def _log_request(request: Request, status: int, duration_ms: int) -> None:

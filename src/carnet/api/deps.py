@@ -70,7 +70,7 @@ def resolve_actor(request: Request, db: Session, *, allow_pending_2fa: bool = Fa
         token, user = found
         request.state.rate_limit = ratelimit.hit(settings.rate_limit_api, "api-token", str(token.id))
         if token.last_used_at is None or clock.now() - token.last_used_at >= TOUCH_EVERY:
-            _touch(accounts.touch_token, token.id)
+            request.state.record_use = (accounts.touch_token, token.id)
         actor = accounts.actor_for(user, token_id=token.id, **_request_info(request))
         request.state.actor = actor
         request.state.token_id = token.id
@@ -93,7 +93,7 @@ def resolve_actor(request: Request, db: Session, *, allow_pending_2fa: bool = Fa
     if request.url.path.startswith("/api/"):
         request.state.rate_limit = ratelimit.hit(settings.rate_limit_api, "api-session", str(row.id))
     if clock.now() - row.last_seen_at >= TOUCH_EVERY:
-        _touch(accounts.touch_session, row.id)  # slides the idle timeout
+        request.state.record_use = (accounts.touch_session, row.id)  # slides the idle timeout
     actor = accounts.actor_for(user, session_id=row.id, **_request_info(request))
     request.state.actor = actor
     request.state.csrf_token = security.csrf_token_for(cookie)
@@ -101,8 +101,14 @@ def resolve_actor(request: Request, db: Session, *, allow_pending_2fa: bool = Fa
     return actor
 
 
-def _touch(touch: Callable[[Session, int], None], row_id: int) -> None:
-    """Record a use in its own short write transaction: the request's session may be read-only."""
+def record_use(request: Request) -> None:
+    """Record when a session or token was last used. Called once the request's own transaction
+    is over (the app middleware), in a short write transaction of its own: most requests only
+    read, and the request's session may be read-only."""
+    pending: tuple[Callable[[Session, int], None], int] | None = getattr(request.state, "record_use", None)
+    if pending is None:
+        return
+    touch, row_id = pending
     try:
         with get_database().session() as wdb:
             touch(wdb, row_id)
