@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
+from itertools import pairwise
 
 from click.testing import CliRunner
 from hypothesis import given, settings
@@ -43,7 +44,7 @@ def test_entries_chain_from_genesis_and_the_head_follows(db):
     entries = _entries(db)
 
     assert entries[0].seq == 1 and entries[0].prev_hash == GENESIS
-    for previous, entry in zip(entries, entries[1:], strict=False):
+    for previous, entry in pairwise(entries):
         assert entry.seq == previous.seq + 1
         assert entry.prev_hash == previous.entry_hash
     for entry in entries:
