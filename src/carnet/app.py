@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import time
 import uuid
 
@@ -25,6 +26,7 @@ from carnet.core.logging import configure, request_id_var
 from carnet.settings import get_settings
 
 log = logging.getLogger("carnet.http")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 # Domain packages, low level first. Each may provide `api.router` (JSON) and `views.router` (HTML).
 DOMAINS = (
@@ -116,7 +118,9 @@ def create_app() -> FastAPI:
     @app.middleware("http")
     async def _request_context(request: Request, call_next):  # type: ignore[no-untyped-def]
         settings = get_settings()  # cached; read per request so a changed setting is seen at once
-        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        # a caller's id is kept only if it cannot forge log lines (spaces, brackets, quotes...)
+        offered = request.headers.get("x-request-id", "")
+        request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         request.state.request_id = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
