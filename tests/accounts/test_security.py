@@ -432,3 +432,21 @@ def test_disabling_a_user_ends_their_sessions_and_tokens_at_once(web, api, app, 
 def test_csrf_token_is_in_every_page_for_htmx(web):
     page = web("alice").get("/")
     assert re.search(r'hx-headers=\'\{"X-CSRF-Token": "[0-9a-f]{64}"\}\'', page.text)
+
+
+def test_the_last_use_of_a_token_is_recorded_at_most_once_a_minute(api, db, personas):
+    alice = api("alice")
+    assert alice.get("/api/v1/organisations").status_code == 200
+    db.expire_all()
+    token = db.scalar(select(ApiToken).where(ApiToken.user_id == personas["alice"].id))
+    first = token.last_used_at
+    assert first is not None and abs(first - clock.now()) < timedelta(seconds=5)
+
+    clock.advance(timedelta(seconds=30))
+    alice.get("/api/v1/organisations")
+    db.expire_all()
+    assert db.get(ApiToken, token.id).last_used_at == first
+    clock.advance(timedelta(seconds=31))
+    alice.get("/api/v1/organisations")
+    db.expire_all()
+    assert db.get(ApiToken, token.id).last_used_at > first

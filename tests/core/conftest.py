@@ -65,7 +65,8 @@ class Scratch:
 
 def _empty_postgresql(base_url: str) -> str:
     url = make_url(base_url)
-    name = f"{url.database}_scratch"
+    # one per pytest-xdist worker, so parallel runs never empty each other's scratch database
+    name = f"{url.database}_scratch{os.environ.get('PYTEST_XDIST_WORKER', '')}"
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:

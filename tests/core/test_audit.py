@@ -231,3 +231,27 @@ def test_any_random_tampering_is_detected(db):
 
     tamper_and_verify()
     assert audit.verify(db).ok  # every tampering was rolled back: the chain is whole again
+
+
+def test_appends_while_verifying_are_not_reported_as_tampering(db, monkeypatch):
+    """`carnet audit verify` runs against a live database: entries appended after it read the head,
+    or after it read the entries, are not tampering."""
+    _append(db, 3)
+    real_head = audit._head
+    calls = []
+
+    def head_then_append(session):  # type: ignore[no-untyped-def]
+        found = real_head(session)
+        calls.append(found)
+        _append(db, 2)  # another request commits entries right after each read of the head
+        return found
+
+    monkeypatch.setattr(audit, "_head", head_then_append)
+
+    result = audit.verify(db)
+
+    assert len(calls) == 2
+    assert result.ok, result.problem
+    assert result.checked == calls[1].seq  # the entries appended before the last read were checked
+    monkeypatch.setattr(audit, "_head", real_head)
+    assert audit.verify(db).ok

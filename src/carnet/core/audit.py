@@ -160,9 +160,16 @@ class VerifyResult:
     problem: str = ""
 
 
+def _head(db: Session) -> Any:
+    return db.execute(select(AuditHead.seq, AuditHead.entry_hash).where(AuditHead.id == HEAD_ID)).first()
+
+
 def verify(db: Session, batch: int = 5000) -> VerifyResult:
-    """Recompute the chain; report the first altered, removed or inserted entry."""
-    head = db.execute(select(AuditHead.seq, AuditHead.entry_hash).where(AuditHead.id == HEAD_ID)).first()
+    """Recompute the chain; report the first altered, removed or inserted entry.
+
+    Safe while the application appends: the head is read before the entries (what it names must
+    still be there, unchanged) and again after them (nothing may lie beyond it)."""
+    start = _head(db)
     prev_hash = GENESIS
     expected_seq = 1
     checked = 0
@@ -172,7 +179,7 @@ def verify(db: Session, batch: int = 5000) -> VerifyResult:
             select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
         ).all()
         if not rows:
-            return _check_head(head, checked, prev_hash)
+            return _check_ends(start, _head(db), checked, prev_hash)
         for entry in rows:
             last_id = entry.id
             if entry.seq != expected_seq:
@@ -183,26 +190,29 @@ def verify(db: Session, batch: int = 5000) -> VerifyResult:
                 return VerifyResult(
                     checked, False, entry.seq, f"entry {entry.seq} does not link to the previous one"
                 )
-            if compute_hash(prev_hash, entry) != entry.entry_hash:
+            if compute_hash(prev_hash, entry) != entry.entry_hash or (
+                start is not None and entry.seq == start.seq and entry.entry_hash != start.entry_hash
+            ):
                 return VerifyResult(checked, False, entry.seq, f"entry {entry.seq} was altered")
-            if head is not None and entry.seq > head.seq:
-                return VerifyResult(
-                    checked, False, entry.seq, f"entry {entry.seq} was added after the recorded end"
-                )
             prev_hash = entry.entry_hash
             expected_seq += 1
             checked += 1
         db.expunge_all()
 
 
-def _check_head(head: Any, checked: int, last_hash: str) -> VerifyResult:
-    """The chain verified up to `checked` entries; it must end where the head says it does."""
-    if head is None:
+def _check_ends(start: Any, end: Any, checked: int, last_hash: str) -> VerifyResult:
+    """The chain holds `checked` valid entries: it must reach the head read before verifying,
+    and go no further than the head read after."""
+    if start is not None and checked < start.seq:
+        return VerifyResult(checked, False, checked + 1, f"entries {checked + 1} to {start.seq} were removed")
+    if end is None:
         if checked:
             return VerifyResult(checked, False, checked, "the record of the last entry is missing")
         return VerifyResult(checked=0, ok=True)
-    if head.seq > checked:
-        return VerifyResult(checked, False, checked + 1, f"entries {checked + 1} to {head.seq} were removed")
-    if head.entry_hash != last_hash:
-        return VerifyResult(checked, False, head.seq, f"entry {head.seq} was altered")
+    if checked > end.seq:
+        return VerifyResult(
+            end.seq, False, end.seq + 1, f"entry {end.seq + 1} was added after the recorded end"
+        )
+    if checked == end.seq and last_hash != end.entry_hash:
+        return VerifyResult(checked, False, checked, f"entry {checked} was altered")
     return VerifyResult(checked=checked, ok=True)
