@@ -235,6 +235,8 @@ def audit_verify() -> None:
 )
 def backup(output: Path | None) -> None:
     """Back up the database and the attachments into one .tar.gz archive (safe while Carnet runs)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from carnet.core import operations
 
     settings = get_settings()
@@ -242,9 +244,9 @@ def backup(output: Path | None) -> None:
         path = operations.backup(
             settings.database_url, Path(settings.storage_dir), Path(settings.backup_dir), output
         )
-    except operations.OperationError as exc:
+    except (operations.OperationError, OSError) as exc:
         _fail(f"backup failed: {exc}")
-    except Exception as exc:
+    except SQLAlchemyError as exc:
         _fail(f"backup failed: cannot reach the database: {exc}")
     click.echo(str(path))
 

@@ -274,6 +274,29 @@ def test_restore_refuses_an_archive_escaping_the_attachments_folder(populated, t
     assert (scratch.storage / key).read_bytes() == b"devis 2026 v1"
 
 
+def test_restore_refuses_a_sqlite_database_still_in_use(populated, monkeypatch):
+    scratch, _key = populated
+    if scratch.kind != "sqlite":
+        pytest.skip("PostgreSQL waits on locks instead (lock_timeout)")
+    archive = _backup(scratch)
+    _user(scratch, "later@example.fr")
+    monkeypatch.setattr(operations, "CHECKPOINT_TIMEOUT", 0.2)
+    import sqlite3
+
+    reader = sqlite3.connect(str(migrate.sqlite_path(scratch.url)), isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM users").fetchone()  # a running Carnet in mid-request
+    try:
+        result = scratch.carnet("restore", str(archive), "--yes")
+    finally:
+        reader.execute("ROLLBACK")
+        reader.close()
+
+    assert result.exit_code == 1
+    assert "is in use; stop Carnet before restoring" in result.stderr
+    assert _emails(scratch) == ["kept@example.fr", "later@example.fr"]
+
+
 def test_restore_on_postgresql_without_pg_restore_is_a_clear_error(tmp_path, monkeypatch):
     archive = tmp_path / "pg.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
@@ -412,3 +435,12 @@ def test_maintenance_refuses_a_database_that_is_not_migrated(scratch):
     result = scratch.carnet("maintenance")
     assert result.exit_code == 3
     assert "run `carnet db upgrade` first" in result.stderr
+
+
+def test_backup_of_an_unreachable_database_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARNET_DATABASE_URL", f"sqlite:///{tmp_path}/missing.db")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(main, ["backup"])
+    assert result.exit_code == 1
+    assert f"backup failed: there is no database file at {tmp_path}/missing.db" in result.stderr
+    assert not list(tmp_path.glob("**/*.tar.gz*"))

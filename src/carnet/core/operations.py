@@ -33,6 +33,7 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 FILES = "files"
 DATABASE_MEMBER = {"sqlite": "database.sqlite", "postgresql": "database.pgdump"}
+CHECKPOINT_TIMEOUT = 5.0  # seconds a SQLite restore waits for other readers before refusing
 
 
 class OperationError(Exception):
@@ -283,7 +284,7 @@ def _restore_sqlite(url: str, copy: Path, manifest: Manifest) -> None:
 def _checkpoint(path: Path) -> None:
     """Fold the old file's WAL into it and empty it, so no stale WAL is ever replayed onto the new
     file; refuse while another process is reading or writing (Carnet must be stopped)."""
-    conn = sqlite3.connect(str(path), timeout=5)
+    conn = sqlite3.connect(str(path), timeout=CHECKPOINT_TIMEOUT)
     try:
         busy, _log, _done = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     except sqlite3.DatabaseError as exc:
