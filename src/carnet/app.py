@@ -106,12 +106,15 @@ def create_app() -> FastAPI:
             return shell.http_error_page(request, exc.status_code)
         return problems.http_error_response(request, exc)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
+    def _unexpected_response(request: Request, exc: Exception) -> Response:
         if not _is_api(request):
             log.exception("unexpected error", exc_info=exc)
             return shell.http_error_page(request, 500)
         return problems.unexpected_error_response(request, exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        return _unexpected_response(request, exc)
 
     app.middleware("http")(idempotency_middleware)
 
@@ -138,6 +141,10 @@ def create_app() -> FastAPI:
                     response = await call_next(request)
             except NotAuthenticated as exc:  # pragma: no cover - handled by exception handlers
                 response = problems.domain_error_response(request, exc)
+            except Exception as exc:
+                # Answered here rather than by Starlette's outermost error middleware, so the
+                # traceback is logged with the request id and the 500 gets the headers below.
+                response = _unexpected_response(request, exc)
             _finish(request, response, int((time.perf_counter() - started) * 1000))
             return response
         finally:

@@ -303,7 +303,13 @@ def maintenance(dry_run: bool) -> None:
     if dry_run:
         click.echo("dry run: nothing was changed")
         return
-    for statement in operations.optimise(settings.database_url):
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        statements = operations.optimise(settings.database_url)
+    except SQLAlchemyError as exc:
+        _fail(f"the purge is done but VACUUM/ANALYZE failed (is the database busy?): {exc}")
+    for statement in statements:
         click.echo(f"{statement}: done")
 
 

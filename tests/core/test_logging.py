@@ -149,3 +149,39 @@ def test_a_request_id_that_could_forge_log_lines_is_replaced(anon):
     for offered in ("abc] carnet.auth: admin logged in", "x" * 65, 'a"b'):
         replaced = anon.get("/healthz", headers={"X-Request-ID": offered})
         assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"]), offered
+
+
+def test_an_unexpected_error_is_logged_with_its_request_id_and_answered_with_the_usual_headers(
+    database, captured
+):
+    from carnet.app import create_app
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    fresh = create_app()
+    root.handlers[:] = saved  # create_app configured logging afresh: keep capturing
+
+    @fresh.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("kaput")
+
+    @fresh.get("/api/v1/boom")
+    def api_boom() -> None:
+        raise RuntimeError("kaput")
+
+    client = TestClient(fresh, raise_server_exceptions=False)
+    page = client.get("/boom", headers={"X-Request-ID": "req-boom"})
+    api = client.get("/api/v1/boom", headers={"X-Request-ID": "req-api-boom"})
+
+    assert page.status_code == 500 and api.status_code == 500
+    assert api.json()["code"] == "internal_error" and api.json()["request_id"] == "req-api-boom"
+    assert "kaput" not in page.text and "kaput" not in api.text  # no internals shown to the user
+    for response, rid in ((page, "req-boom"), (api, "req-api-boom")):
+        assert response.headers["x-request-id"] == rid
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    text = captured.getvalue()
+    assert re.search(r"ERROR   \[req-boom\] carnet\.http: unexpected error", text)
+    assert re.search(r"ERROR   \[req-api-boom\] carnet\.errors: unexpected error", text)
+    assert "RuntimeError: kaput" in text
+    assert "[req-boom] carnet.http: GET /boom 500" in text
