@@ -47,7 +47,7 @@ class Manifest:
     revision: str | None
     created_at: str
     database: str  # "sqlite" or "postgresql"
-    files: int
+    files: int  # attachments found when the backup started
 
 
 def database_kind(url: str) -> str:
@@ -123,7 +123,8 @@ def backup(url: str, storage_dir: Path, backup_dir: Path, output: Path | None = 
     else:
         target = output
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="carnet-backup-") as tmp:
+    # the temporary copy sits next to the archive: /tmp may be too small for a whole database
+    with tempfile.TemporaryDirectory(prefix=".carnet-backup-", dir=target.parent) as tmp:
         if kind == "sqlite":
             path = migrate.sqlite_path(url)
             if path is None or not path.exists():
@@ -152,7 +153,10 @@ def backup(url: str, storage_dir: Path, backup_dir: Path, output: Path | None = 
                     tar.add(dump, arcname=DATABASE_MEMBER[kind], recursive=False)
                     for file in files:
                         arcname = f"{FILES}/{file.relative_to(storage_dir).as_posix()}"
-                        tar.add(file, arcname=arcname, recursive=False)
+                        try:
+                            tar.add(file, arcname=arcname, recursive=False)
+                        except FileNotFoundError:  # deleted by the running app since the scan
+                            continue
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(partial, target)
