@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 import time
 import uuid
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
-from starlette.concurrency import run_in_threadpool
+from starlette.background import BackgroundTasks
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carnet import __version__
 from carnet.api import problems
+from carnet.api.deps import record_use
 from carnet.api.idempotency import idempotency_middleware
 from carnet.core import clock
 from carnet.core.db import get_database
@@ -25,6 +28,7 @@ from carnet.core.logging import configure, request_id_var
 from carnet.settings import get_settings
 
 log = logging.getLogger("carnet.http")
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 # Domain packages, low level first. Each may provide `api.router` (JSON) and `views.router` (HTML).
 DOMAINS = (
@@ -106,18 +110,24 @@ def create_app() -> FastAPI:
             return shell.http_error_page(request, exc.status_code)
         return problems.http_error_response(request, exc)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
+    def _unexpected_response(request: Request, exc: Exception) -> Response:
         if not _is_api(request):
             log.exception("unexpected error", exc_info=exc)
             return shell.http_error_page(request, 500)
         return problems.unexpected_error_response(request, exc)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        return _unexpected_response(request, exc)
+
     app.middleware("http")(idempotency_middleware)
 
     @app.middleware("http")
     async def _request_context(request: Request, call_next):  # type: ignore[no-untyped-def]
-        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        settings = get_settings()  # cached; read per request so a changed setting is seen at once
+        # a caller's id is kept only if it cannot forge log lines (spaces, brackets, quotes...)
+        offered = request.headers.get("x-request-id", "")
+        request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         request.state.request_id = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -128,48 +138,83 @@ def create_app() -> FastAPI:
                 if ("/imports" in request.url.path or "/attachments" in request.url.path)
                 else settings.request_max_bytes
             )
-            if length > limit:
-                response = problems.domain_error_response(request, PayloadTooLarge())
-            else:
-                response = await call_next(request)
-        except NotAuthenticated as exc:  # pragma: no cover - handled by exception handlers
-            response = problems.domain_error_response(request, exc)
+            try:
+                if length > limit:
+                    response = problems.domain_error_response(request, PayloadTooLarge())
+                else:
+                    response = await call_next(request)
+            except NotAuthenticated as exc:  # pragma: no cover - handled by exception handlers
+                response = problems.domain_error_response(request, exc)
+            except Exception as exc:
+                # Answered here rather than by Starlette's outermost error middleware, so the
+                # traceback is logged with the request id and the 500 gets the headers below.
+                response = _unexpected_response(request, exc)
+            duration_ms = int((time.perf_counter() - started) * 1000)
+            _finish(request, response, duration_ms)
+            # The request's bookkeeping writes run once the body is sent (a streamed export is
+            # still reading), in the thread pool: blocking calls must not stall the event loop.
+            _after_response(response, _persist, request, response.status_code, duration_ms)
+            return response
         finally:
+            # reset only now: the access log line and the request log belong to this request too
             request_id_var.reset(token)
-        duration_ms = int((time.perf_counter() - started) * 1000)
-        response.headers["X-Request-ID"] = request_id
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self' 'unsafe-inline' 'unsafe-eval'; frame-ancestors 'none'"
-            if not request.url.path.startswith("/api/docs")
-            else "frame-ancestors 'none'"
-        )
-        if settings.secure_cookies:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
-        actor = getattr(request.state, "actor", None)
-        log.info(
-            "%s %s %s %dms",
-            request.method,
-            request.url.path,
-            response.status_code,
-            duration_ms,
-            extra={
-                "method": request.method,
-                "path": request.url.path,
-                "status": response.status_code,
-                "duration_ms": duration_ms,
-                "user_id": getattr(actor, "user_id", None),
-            },
-        )
-        if _is_api(request) and (request.method != "GET" or response.status_code >= 400):
-            # A blocking database write must not run on the event loop (it would stall every request).
-            await run_in_threadpool(_log_request, request, response.status_code, duration_ms)
-        return response
 
     return app
+
+
+def _finish(request: Request, response: Response, duration_ms: int) -> None:
+    """Security and rate-limit headers, the access log line and the API request log."""
+    settings = get_settings()
+    response.headers["X-Request-ID"] = request.state.request_id
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline' 'unsafe-eval'; frame-ancestors 'none'"
+        if not request.url.path.startswith("/api/docs")
+        else "frame-ancestors 'none'"
+    )
+    if settings.secure_cookies:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    actor = getattr(request.state, "actor", None)
+    if actor is not None and "cache-control" not in response.headers:
+        # what a logged-in user sees must not outlive the session in a shared cache or history
+        response.headers["Cache-Control"] = "no-store"
+    allowance = getattr(request.state, "rate_limit", None)
+    if allowance is not None and "ratelimit-limit" not in response.headers:
+        response.headers["RateLimit-Limit"] = str(allowance.limit)
+        response.headers["RateLimit-Remaining"] = str(allowance.remaining)
+        response.headers["RateLimit-Reset"] = str(allowance.reset_in)
+    log.info(
+        "%s %s %s %dms",
+        request.method,
+        request.url.path,
+        response.status_code,
+        duration_ms,
+        extra={
+            "method": request.method,
+            "path": request.url.path,
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+            "user_id": getattr(actor, "user_id", None),
+        },
+    )
+
+
+def _after_response(response: Response, func: Any, *args: Any) -> None:
+    tasks = BackgroundTasks()
+    if response.background is not None:
+        tasks.add_task(response.background)
+    tasks.add_task(func, *args)
+    response.background = tasks
+
+
+def _persist(request: Request, status: int, duration_ms: int) -> None:
+    """The request's own database writes after it is answered: request log and last-use times."""
+    if _is_api(request) and (request.method != "GET" or status >= 400):
+        _log_request(request, status, duration_ms)
+    record_use(request)
 
 
 def _log_request(request: Request, status: int, duration_ms: int) -> None:

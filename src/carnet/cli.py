@@ -1,4 +1,5 @@
-"""The `carnet` command. Exit codes: 0 success, 1 failure, 2 usage error, 3 database not migrated."""
+"""The `carnet` command. Exit codes: 0 success, 1 failure, 2 usage error or refused without
+confirmation, 3 database not migrated."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import click
 from carnet.settings import get_settings
 
 EXIT_FAILURE = 1
+EXIT_USAGE = 2
 EXIT_NOT_MIGRATED = 3
 
 
@@ -86,6 +88,8 @@ def db_upgrade() -> None:
     try:
         done = migrate.upgrade(url, Path(settings.backup_dir))
     except migrate.MigrationError as exc:
+        if exc.backup:
+            click.echo(f"backup taken before the upgrade: {exc.backup}", err=True)
         _fail(f"upgrade failed and was rolled back; the previous schema is unchanged: {exc}")
     if done.backup:
         click.echo(f"backup written to {done.backup}")
@@ -337,6 +341,93 @@ def audit_verify() -> None:
         _fail(
             f"audit trail broken at entry {result.first_bad_seq}: {result.problem} ({result.checked} entries verified before it)"
         )
+
+
+@main.command()
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Archive file or folder (default: CARNET_BACKUP_DIR/carnet-backup-<time>.tar.gz).",
+)
+def backup(output: Path | None) -> None:
+    """Back up the database and the attachments into one .tar.gz archive (safe while Carnet runs)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from carnet.core import operations
+
+    settings = get_settings()
+    try:
+        path = operations.backup(
+            settings.database_url, Path(settings.storage_dir), Path(settings.backup_dir), output
+        )
+    except (operations.OperationError, OSError) as exc:
+        _fail(f"backup failed: {exc}")
+    except SQLAlchemyError as exc:
+        _fail(f"backup failed: cannot reach the database: {exc}")
+    click.echo(str(path))
+
+
+@main.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Confirm: the database and attachments are replaced.")
+def restore(archive: Path, yes: bool) -> None:
+    """Replace the database and the attachments with a backup's. Stop Carnet first."""
+    from carnet.core import operations
+    from carnet.models import metadata
+
+    settings = get_settings()
+    try:
+        manifest = operations.read_manifest(archive)
+        operations.check_manifest(manifest, settings.database_url)
+    except operations.OperationError as exc:
+        _fail(f"restore refused: {exc}")
+    click.echo(
+        f"backup of {manifest.created_at} (Carnet {manifest.version}, {manifest.database}, "
+        f"schema {manifest.revision or 'empty'}, {manifest.files} file(s))"
+    )
+    if not yes:
+        _fail(
+            "restore replaces the current database and attachments; run again with --yes to confirm",
+            EXIT_USAGE,
+        )
+    try:
+        operations.restore(
+            settings.database_url, Path(settings.storage_dir), archive, frozenset(metadata.tables)
+        )
+    except operations.OperationError as exc:
+        _fail(f"restore failed; the current database and attachments are unchanged: {exc}")
+    click.echo("restore complete")
+    from carnet.core import migrate
+
+    if migrate.plan(settings.database_url).pending:
+        click.echo("the backup predates this version's schema: run `carnet db upgrade` next")
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only count what would be purged; change nothing.")
+def maintenance(dry_run: bool) -> None:
+    """Purge request logs, idempotency keys and sessions past retention, then VACUUM and ANALYZE."""
+    from carnet.core import operations
+    from carnet.core.db import get_database
+
+    settings = get_settings()
+    _ensure_migrated()
+    with get_database().session() as session:
+        report = operations.purge_expired(session, operations.retention(settings), dry_run)
+    for label, rows in report:
+        click.echo(f"{label}: {rows} {'to purge' if dry_run else 'purged'}")
+    if dry_run:
+        click.echo("dry run: nothing was changed")
+        return
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        statements = operations.optimise(settings.database_url)
+    except SQLAlchemyError as exc:
+        _fail(f"the purge is done but VACUUM/ANALYZE failed (is the database busy?): {exc}")
+    for statement in statements:
+        click.echo(f"{statement}: done")
 
 
 if __name__ == "__main__":

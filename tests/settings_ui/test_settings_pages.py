@@ -473,7 +473,7 @@ def test_language_switch_takes_effect_immediately(web, db, personas):
         },
     )
     assert r.status_code == 200 and "My profile" in r.text and "Changes saved" in r.text
-    r = alice.get("/lang/fr?next=/profile")
+    r = alice.post("/lang/fr", data={"next": "/profile", "csrf_token": alice.csrf})
     assert "Mon profil" in r.text
     user = db.get(User, personas["alice"].id)
     db.refresh(user)

@@ -11,7 +11,6 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import BigInteger, Integer, Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from carnet.accounts.models import ApiToken, Department, Role, User, UserSession, user_snapshot
 from carnet.accounts.roles import BUILTIN_ROLES
@@ -30,7 +29,6 @@ from carnet.core.listing import Listing, ListParams, page
 from carnet.settings import get_settings
 
 MAX_ID = 2_147_483_647  # ids are 32-bit integers on every database
-TOKEN_TOUCH_SECONDS = 60  # last_used_at is written at most this often per token
 PROFILE_FIELDS = frozenset({"first_name", "last_name", "language", "timezone"})
 
 # -- actors -----------------------------------------------------------------------------------------
@@ -331,6 +329,7 @@ def update_user(
         audit.record(db, actor, action, "user", user.id, changes, user.email)
     if user.active is False:
         _end_all_sessions(db, user.id)
+        _revoke_all_tokens(db, user.id)
     db.commit()
     db.refresh(user)
     return user
@@ -415,7 +414,15 @@ def authenticate(db: Session, email: str, password: str, ip: str | None, user_ag
         audit.record(db, request_actor, "login_refused", "user", user.id, {"reason": "locked"}, user.email)
         db.commit()
         retry = int((user.locked_until - now).total_seconds()) + 1
-        raise RateLimited("Too many failed attempts; try again later", headers={"Retry-After": str(retry)})
+        raise RateLimited(
+            "Too many failed attempts; try again later",
+            headers={
+                "Retry-After": str(retry),
+                "RateLimit-Limit": str(settings.login_lockout_attempts),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(retry),
+            },
+        )
     if user is None or not user.active or not security.verify_password(user.password_hash, password or ""):
         if user is not None:
             user.failed_logins += 1
@@ -474,7 +481,14 @@ def session_user(db: Session, token: str) -> tuple[UserSession, User] | None:
 
 
 def touch_session(db: Session, session_id: int) -> None:
+    """Slide the idle timeout of a session in use."""
     db.execute(update(UserSession).where(UserSession.id == session_id).values(last_seen_at=clock.now()))
+    db.commit()
+
+
+def touch_token(db: Session, token_id: int) -> None:
+    db.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=clock.now()))
+    db.commit()
 
 
 def close_session(db: Session, token: str) -> None:
@@ -489,6 +503,15 @@ def _end_all_sessions(db: Session, user_id: int, keep_session_id: int | None = N
     if keep_session_id is not None:
         stmt = stmt.where(UserSession.id != keep_session_id)
     db.execute(stmt)
+
+
+def _revoke_all_tokens(db: Session, user_id: int) -> None:
+    """A disabled user's tokens stay dead even if the account is enabled again."""
+    db.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    )
 
 
 # -- two-factor authentication ------------------------------------------------------------------------
@@ -653,19 +676,4 @@ def token_user(db: Session, secret: str) -> tuple[ApiToken, User] | None:
     user = db.get(User, token.user_id)
     if user is None or not user.active:
         return None
-    stale = now - timedelta(seconds=TOKEN_TOUCH_SECONDS)
-    if token.last_used_at is None or token.last_used_at <= stale:
-        # At most one small write per token per minute; the guard in WHERE keeps concurrent
-        # requests from all writing it.
-        db.execute(
-            update(ApiToken)
-            .where(
-                ApiToken.id == token.id,
-                or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= stale),
-            )
-            .values(last_used_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        db.commit()
-        set_committed_value(token, "last_used_at", now)  # known value, no second UPDATE on flush
     return token, user

@@ -6,20 +6,27 @@ session cookie with CSRF on unsafe methods); `Requires("contacts:read")` adds a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from carnet.accounts import service as accounts
-from carnet.core import ratelimit, security
+from carnet.core import clock, ratelimit, security
 from carnet.core.context import Actor
 from carnet.core.db import get_database
 from carnet.core.errors import NotAuthenticated, PermissionDenied
 from carnet.settings import get_settings
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Sessions and tokens record their last use at most this often: one small write a minute, not one
+# per request (the idle timeout is measured in hours).
+TOUCH_EVERY = timedelta(minutes=1)
+
+log = logging.getLogger("carnet.auth")
 
 
 def session_cookie_name() -> str:
@@ -61,7 +68,9 @@ def resolve_actor(request: Request, db: Session, *, allow_pending_2fa: bool = Fa
         if found is None:
             raise NotAuthenticated("Invalid or revoked API token")
         token, user = found
-        ratelimit.hit(settings.rate_limit_api, "api-token", str(token.id))
+        request.state.rate_limit = ratelimit.hit(settings.rate_limit_api, "api-token", str(token.id))
+        if token.last_used_at is None or clock.now() - token.last_used_at >= TOUCH_EVERY:
+            request.state.record_use = (accounts.touch_token, token.id)
         actor = accounts.actor_for(user, token_id=token.id, **_request_info(request))
         request.state.actor = actor
         request.state.token_id = token.id
@@ -82,12 +91,29 @@ def resolve_actor(request: Request, db: Session, *, allow_pending_2fa: bool = Fa
                 "The form expired or the CSRF token is missing; reload the page", code="csrf"
             )
     if request.url.path.startswith("/api/"):
-        ratelimit.hit(settings.rate_limit_api, "api-session", str(row.id))
+        request.state.rate_limit = ratelimit.hit(settings.rate_limit_api, "api-session", str(row.id))
+    if clock.now() - row.last_seen_at >= TOUCH_EVERY:
+        request.state.record_use = (accounts.touch_session, row.id)  # slides the idle timeout
     actor = accounts.actor_for(user, session_id=row.id, **_request_info(request))
     request.state.actor = actor
     request.state.csrf_token = security.csrf_token_for(cookie)
     request.state.session_row_id = row.id
     return actor
+
+
+def record_use(request: Request) -> None:
+    """Record when a session or token was last used. Called once the request's own transaction
+    is over (the app middleware), in a short write transaction of its own: most requests only
+    read, and the request's session may be read-only."""
+    pending: tuple[Callable[[Session, int], None], int] | None = getattr(request.state, "record_use", None)
+    if pending is None:
+        return
+    touch, row_id = pending
+    try:
+        with get_database().session() as wdb:
+            touch(wdb, row_id)
+    except Exception:  # bookkeeping must never fail the request it belongs to
+        log.warning("could not record the last use of a session or token", exc_info=True)
 
 
 def current_actor(request: Request, db: DbDep) -> Actor:

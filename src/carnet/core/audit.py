@@ -3,7 +3,9 @@
 Every create, update, delete, import, export, login and permission change appends one entry with
 who, when, from where and the field-level old and new values. Each entry stores the hash of the
 previous one (SHA-256 over a canonical JSON form), so editing, removing or inserting any entry
-breaks the chain; `carnet audit verify` recomputes it.
+breaks the chain; `carnet audit verify` recomputes it. A one-row head (last seq and hash), moved
+in the same transaction as every append, catches what the chain alone cannot: entries cut from
+the end, or added after it without going through `record`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,19 @@ class AuditEntry(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The last entry of the chain, written by `record` only."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+HEAD_ID = 1
 
 
 def jsonable(value: Any) -> Any:
@@ -117,7 +132,13 @@ def record(
     )
     entry.entry_hash = compute_hash(entry.prev_hash, entry)
     db.add(entry)
-    db.flush([entry])
+    head = db.get(AuditHead, HEAD_ID, populate_existing=True)
+    if head is None:
+        head = AuditHead(id=HEAD_ID, seq=entry.seq, entry_hash=entry.entry_hash)
+        db.add(head)
+    else:
+        head.seq, head.entry_hash = entry.seq, entry.entry_hash
+    db.flush([entry, head])
     return entry
 
 
@@ -139,8 +160,16 @@ class VerifyResult:
     problem: str = ""
 
 
+def _head(db: Session) -> Any:
+    return db.execute(select(AuditHead.seq, AuditHead.entry_hash).where(AuditHead.id == HEAD_ID)).first()
+
+
 def verify(db: Session, batch: int = 5000) -> VerifyResult:
-    """Recompute the chain; report the first altered, removed or inserted entry."""
+    """Recompute the chain; report the first altered, removed or inserted entry.
+
+    Safe while the application appends: the head is read before the entries (what it names must
+    still be there, unchanged) and again after them (nothing may lie beyond it)."""
+    start = _head(db)
     prev_hash = GENESIS
     expected_seq = 1
     checked = 0
@@ -150,7 +179,7 @@ def verify(db: Session, batch: int = 5000) -> VerifyResult:
             select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
         ).all()
         if not rows:
-            return VerifyResult(checked=checked, ok=True)
+            return _check_ends(start, _head(db), checked, prev_hash)
         for entry in rows:
             last_id = entry.id
             if entry.seq != expected_seq:
@@ -161,9 +190,29 @@ def verify(db: Session, batch: int = 5000) -> VerifyResult:
                 return VerifyResult(
                     checked, False, entry.seq, f"entry {entry.seq} does not link to the previous one"
                 )
-            if compute_hash(prev_hash, entry) != entry.entry_hash:
+            if compute_hash(prev_hash, entry) != entry.entry_hash or (
+                start is not None and entry.seq == start.seq and entry.entry_hash != start.entry_hash
+            ):
                 return VerifyResult(checked, False, entry.seq, f"entry {entry.seq} was altered")
             prev_hash = entry.entry_hash
             expected_seq += 1
             checked += 1
         db.expunge_all()
+
+
+def _check_ends(start: Any, end: Any, checked: int, last_hash: str) -> VerifyResult:
+    """The chain holds `checked` valid entries: it must reach the head read before verifying,
+    and go no further than the head read after."""
+    if start is not None and checked < start.seq:
+        return VerifyResult(checked, False, checked + 1, f"entries {checked + 1} to {start.seq} were removed")
+    if end is None:
+        if checked:
+            return VerifyResult(checked, False, checked, "the record of the last entry is missing")
+        return VerifyResult(checked=0, ok=True)
+    if checked > end.seq:
+        return VerifyResult(
+            end.seq, False, end.seq + 1, f"entry {end.seq + 1} was added after the recorded end"
+        )
+    if checked == end.seq and last_hash != end.entry_hash:
+        return VerifyResult(checked, False, checked, f"entry {checked} was altered")
+    return VerifyResult(checked=checked, ok=True)

@@ -158,10 +158,10 @@ def make_engine(url: str, *, write: bool = True) -> Engine:
     return engine
 
 
-def dispose_engines() -> None:
-    for engine in _engines.values():
-        engine.dispose()
-    _engines.clear()
+def dispose_engines(url: str | None = None) -> None:
+    """Close pooled connections (of `url` only, if given), e.g. after the database file was replaced."""
+    for key in [k for k in _engines if url is None or k[0] == url]:
+        _engines.pop(key).dispose()
 
 
 class Database:

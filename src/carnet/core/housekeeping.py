@@ -10,7 +10,7 @@ from sqlalchemy import Integer, String, Text, UniqueConstraint, delete, func, se
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core import clock
-from carnet.core.db import Base, JSONType
+from carnet.core.db import Base, JSONType, UTCDateTime
 
 
 class RequestLog(Base):
@@ -45,11 +45,15 @@ class IdempotencyRecord(Base):
 
 
 def purge_targets(retention: dict[str, timedelta]) -> list[tuple[str, Any, Any]]:
-    """(label, table, where clause) of every purge `carnet maintenance` runs."""
-    from sqlalchemy import column, table
+    """(label, table, where clause) of every purge `carnet maintenance` runs.
+
+    `retention` holds "request_logs", "idempotency" and "session_idle" (the idle timeout: a session
+    unused for that long can never be used again, whatever its absolute expiry says)."""
+    from sqlalchemy import column, or_, table
 
     now = clock.now()
-    sessions = table("user_sessions", column("expires_at"))
+    # user_sessions belongs to accounts, which core must not import: a lightweight table is enough.
+    sessions = table("user_sessions", column("id"), column("expires_at"), column("last_seen_at"))
     return [
         ("request logs", RequestLog.__table__, RequestLog.occurred_at < now - retention["request_logs"]),
         (
@@ -57,13 +61,35 @@ def purge_targets(retention: dict[str, timedelta]) -> list[tuple[str, Any, Any]]
             IdempotencyRecord.__table__,
             IdempotencyRecord.created_at < now - retention["idempotency"],
         ),
-        ("expired sessions", sessions, sessions.c.expires_at < now),
+        (
+            "expired sessions",
+            sessions,
+            or_(
+                sessions.c.expires_at <= _param(now),
+                sessions.c.last_seen_at <= _param(now - retention["session_idle"]),
+            ),
+        ),
     ]
+
+
+def _param(value: datetime) -> Any:
+    """A datetime bound the way UTCDateTime columns store it (naive UTC on SQLite)."""
+    from sqlalchemy import bindparam
+
+    return bindparam(None, value, type_=UTCDateTime())
 
 
 def count(db: Session, target: Any, where: Any) -> int:
     return db.scalar(select(func.count()).select_from(target).where(where)) or 0
 
 
-def purge(db: Session, target: Any, where: Any) -> int:
-    return db.execute(delete(target).where(where)).rowcount or 0
+def purge(db: Session, target: Any, where: Any, batch: int = 5000) -> int:
+    """Delete in batches, committing each, so a long purge never holds the write lock for long."""
+    total = 0
+    while True:
+        ids = select(target.c.id).where(where).limit(batch).scalar_subquery()
+        deleted = db.execute(delete(target).where(target.c.id.in_(ids))).rowcount or 0
+        db.commit()
+        total += deleted
+        if deleted < batch:
+            return total

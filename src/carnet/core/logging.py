@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import TextIO
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -35,8 +36,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False)
 
 
-def configure(level: str = "INFO", json_lines: bool = False) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def make_handler(json_lines: bool = False, stream: TextIO | None = None) -> logging.Handler:
+    """The handler every line goes through: request id attached, JSON or text."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(_RequestIdFilter())
     if json_lines:
         handler.setFormatter(JsonFormatter())
@@ -44,6 +46,11 @@ def configure(level: str = "INFO", json_lines: bool = False) -> None:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)-7s [%(request_id)s] %(name)s: %(message)s")
         )
+    return handler
+
+
+def configure(level: str = "INFO", json_lines: bool = False, stream: TextIO | None = None) -> None:
+    handler = make_handler(json_lines, stream)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, pool
+from sqlalchemy import Engine, create_engine, event, pool
 
 from carnet.core import clock
 
 ROOT = Path(__file__).resolve().parents[3]
+# Another migrations folder (tests point it at a copy holding a broken revision).
+MIGRATIONS_DIR_ENV = "CARNET_MIGRATIONS_DIR"
 
 
 class MigrationError(Exception):
-    pass
+    def __init__(self, message: str, backup: Path | None = None) -> None:
+        super().__init__(message)
+        self.backup = backup  # the copy taken before a failed upgrade, if any
 
 
 @dataclass
@@ -34,7 +40,28 @@ def alembic_config(url: str) -> Config:
         raise MigrationError(f"alembic.ini not found next to the package ({ini})")
     cfg = Config(str(ini))
     cfg.attributes["url"] = url
+    script_location = os.environ.get(MIGRATIONS_DIR_ENV)
+    if script_location:
+        cfg.set_main_option("script_location", script_location.replace("%", "%%"))
     return cfg
+
+
+def known_revisions(url: str) -> set[str]:
+    """Every revision id this version of Carnet ships."""
+    script = ScriptDirectory.from_config(alembic_config(url))
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+def current_revision(url: str) -> str | None:
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return None
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -50,14 +77,7 @@ def plan(url: str) -> UpgradePlan:
     heads = script.get_heads()
     if len(heads) != 1:
         raise MigrationError(f"migrations have {len(heads)} heads; expected exactly one")
-    path = sqlite_path(url)
-    if path is not None and not path.exists():
-        current = None
-    else:
-        engine = create_engine(url, poolclass=pool.NullPool)
-        with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-        engine.dispose()
+    current = current_revision(url)
     known = {rev.revision for rev in script.walk_revisions()}
     if current is not None and current not in known:
         raise MigrationError(
@@ -95,19 +115,35 @@ def upgrade(url: str, backup_dir: Path) -> UpgradePlan:
         if path.exists() and upgrade_plan.current is not None:
             upgrade_plan.backup = backup_sqlite(path, backup_dir)
     cfg = alembic_config(url)
-    engine = create_engine(url, poolclass=pool.NullPool)
+    engine = _migration_engine(url)
     try:
         with engine.connect() as conn:
-            if engine.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
             conn.commit()
     except Exception as exc:
-        raise MigrationError(f"{type(exc).__name__}: {exc}") from exc
+        raise MigrationError(f"{type(exc).__name__}: {exc}", backup=upgrade_plan.backup) from exc
     finally:
         engine.dispose()
     return upgrade_plan
+
+
+def _migration_engine(url: str) -> Engine:
+    engine = create_engine(url, poolclass=pool.NullPool)
+    if engine.dialect.name == "sqlite":
+        # The sqlite3 driver does not open a transaction before DDL, so a failing migration would
+        # leave the tables created before the failure behind. Emit BEGIN ourselves, as the
+        # SQLAlchemy docs recommend, so the whole upgrade rolls back as one unit.
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None
+            dbapi_conn.execute("PRAGMA journal_mode=WAL")
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 def is_current(url: str) -> bool:

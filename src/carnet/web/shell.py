@@ -77,9 +77,15 @@ def context(request: Request, **extra: Any) -> dict[str, Any]:
     }
 
 
-def render(request: Request, template: str, status_code: int = 200, **extra: Any) -> HTMLResponse:
+def render(
+    request: Request,
+    template: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> HTMLResponse:
     response = templates.TemplateResponse(
-        request, template, context(request, **extra), status_code=status_code
+        request, template, context(request, **extra), status_code=status_code, headers=headers or None
     )
     if request.cookies.get("carnet_flash"):
         response.delete_cookie("carnet_flash")
@@ -172,7 +178,9 @@ def login(
 ) -> Response:
     lang = lang_of(request)
     try:
-        ratelimit.hit(get_settings().rate_limit_login, "login-ip", client_ip(request) or "-")
+        request.state.rate_limit = ratelimit.hit(
+            get_settings().rate_limit_login, "login-ip", client_ip(request) or "-"
+        )
         user = accounts.authenticate(
             db, email, password, client_ip(request), request.headers.get("user-agent")
         )
@@ -181,10 +189,14 @@ def login(
             request,
             "login.html",
             status_code=exc.status,
+            headers=exc.headers,
             next=_safe_next(next),
             email=email,
             errors={"form": i18n.gettext(exc.message, lang)},
         )
+    previous = request.cookies.get(session_cookie_name())
+    if previous:  # a new session id on every login: whatever cookie came in stops working
+        accounts.close_session(db, previous)
     token = accounts.open_session(db, user, client_ip(request), request.headers.get("user-agent"))
     target = "/login/2fa?next=" + quote(_safe_next(next)) if user.totp_enabled else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
@@ -240,15 +252,22 @@ async def logout(request: Request, db: DbDep, actor: WebActor) -> Response:
 
 
 @router.get("/lang/{code}")
-def switch_language(code: str, request: Request, db: DbDep, next: str = "/") -> Response:
+def switch_language(code: str, request: Request, next: str = "/") -> Response:
+    """Language before login (a cookie). A GET changes no data: logged-in users change their
+    account's language with POST /lang/{code} (the profile and the user menu use it)."""
     response = RedirectResponse(_safe_next(next), status_code=303)
     if code in i18n.LANGUAGES:
         response.set_cookie("carnet_lang", code, samesite="lax", max_age=365 * 86400)
-        try:  # a logged-in user's language is a setting of their account
-            actor = resolve_actor(request, db)
-        except DomainError:
-            actor = None
-        if actor is not None and actor.language != code:
+    return response
+
+
+@router.post("/lang/{code}")
+async def set_language(code: str, request: Request, db: DbDep, actor: WebActor) -> Response:
+    form = await request.form()
+    response = RedirectResponse(_safe_next(str(form.get("next") or "/")), status_code=303)
+    if code in i18n.LANGUAGES:
+        response.set_cookie("carnet_lang", code, samesite="lax", max_age=365 * 86400)
+        if actor.language != code:
             accounts.update_me(db, actor, {"language": code})
     return response
 
