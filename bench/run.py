@@ -459,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         log(f"error: {exc}")
         return 1
+    except Skipped as exc:  # not even the organisation list answers: nothing to measure
+        log(f"error: {exc.reason}")
+        return 1
     data = {"meta": meta, "setup": setup, "results": results}
     json_path = RESULTS_DIR / f"{started.strftime('%Y%m%dT%H%M%SZ')}-{args.size}-{args.db}.json"
     report.write_json(json_path, data)
