@@ -143,6 +143,14 @@ def machine() -> dict[str, Any]:
     }
 
 
+def load_average() -> float | None:
+    """1-minute load average: other work on the machine skews every figure, so it is recorded."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # not available on this platform
+        return None
+
+
 def git_commit(root: Path) -> str:
     """Short commit, with "+dirty" when tracked files (other than RESULTS.md) have changed."""
     try:
@@ -220,7 +228,9 @@ def render(data: dict[str, Any]) -> str:
         f"## {meta['date']} · size {meta['size']} · {meta['database']} · commit {meta['commit']}",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB RAM, Python {m['python']}, "
-        f"{m['os']}; database {meta.get('database_version') or 'unknown'}. Server: {server}. "
+        f"{m['os']}; database {meta.get('database_version') or 'unknown'}. "
+        f"Load average (1 min) {meta.get('load_before')} before the run, {meta.get('load_after')} after. "
+        f"Server: {server}. "
         f"Each scenario: {meta['warmup']:g} s warm-up then {meta['duration']:g} s measured, "
         f"with {', '.join(str(c) for c in meta['clients'])} concurrent client(s).",
     ]

@@ -454,8 +454,10 @@ def main(argv: list[str] | None = None) -> int:
                 "write_clients": args.write_clients,
                 "duration": args.duration,
                 "warmup": args.warmup,
+                "load_before": report.load_average(),
             }
             results = measure_all(target, args)
+            meta["load_after"] = report.load_average()
     except RuntimeError as exc:
         log(f"error: {exc}")
         return 1
