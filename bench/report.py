@@ -208,6 +208,8 @@ def _note(row: dict[str, Any]) -> str:
         )
     if row.get("first_error"):
         notes.append(f"first error: {row['first_error'][:200]}")
+    if row.get("server_exception"):
+        notes.append(f"server log: {row['server_exception'][:200]}")
     return "; ".join(notes) or row.get("note") or ""
 
 

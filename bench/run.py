@@ -250,10 +250,14 @@ def measure_http(
     if not selected(scenario.name, args.only):
         return []
     label = f"{scenario.name} [{scenario.persona}]"
+    position = target.log_position()
     try:
         with target.client(scenario.persona) as http:
             scenario.prepare(target, http, workload)
     except Skipped as exc:
+        cause = target.first_exception_since(position) if exc.http_status == 500 else None
+        if cause:
+            exc.reason += f" — server log: {cause}"
         log(f"{label}: {exc.status} ({exc.reason})")
         return [
             report.skipped_row(
@@ -286,6 +290,8 @@ def measure_http(
             sample,
             logged,
         )
+        if sample.first_error and sample.first_error.startswith("HTTP 500"):
+            row["server_exception"] = target.first_exception_since(position)
         log(progress(label, row))
         rows.append(row)
     return rows

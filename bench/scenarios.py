@@ -44,6 +44,8 @@ API = "/api/v1"
 LOCKED = "database is locked"
 # A log record starts with a timestamp (text logs) or is one JSON object per line.
 LOG_RECORD = re.compile(r"(?m)^(?=\d{4}-\d{2}-\d{2} |\{)")
+# "sqlalchemy.exc.IntegrityError: (psycopg.errors.UniqueViolation) duplicate key value ..."
+EXCEPTION_LINE = re.compile(r"(?m)^[A-Za-z_][\w.]*(?:Error|Exception|Violation): .*$")
 LIST_LIMIT = 50
 
 
@@ -122,15 +124,22 @@ class Target:
             return 0
         return self.server_log.stat().st_size
 
+    def _log_since(self, position: int) -> str:
+        if self.server_log is None or not self.server_log.exists():
+            return ""
+        with self.server_log.open("rb") as handle:
+            handle.seek(position)
+            return handle.read().decode("utf-8", "replace")
+
+    def first_exception_since(self, position: int) -> str | None:
+        """The first exception line the server logged since `position`: why a 500 happened."""
+        found = EXCEPTION_LINE.search(self._log_since(position))
+        return found.group(0)[:300] if found else None
+
     def locked_in_log_since(self, position: int) -> int:
         """Log records mentioning `database is locked` since `position`: the body of a 500 hides
         the cause, and a failed request-log write is only logged. One record per traceback."""
-        if self.server_log is None or not self.server_log.exists():
-            return 0
-        with self.server_log.open("rb") as handle:
-            handle.seek(position)
-            segment = handle.read().decode("utf-8", "replace")
-        return sum(LOCKED in record.lower() for record in LOG_RECORD.split(segment))
+        return sum(LOCKED in record.lower() for record in LOG_RECORD.split(self._log_since(position)))
 
 
 @dataclass
