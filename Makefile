@@ -67,7 +67,7 @@ test: install chromium lint
 	fi
 
 bench: install
-	$(PY) bench/run.py --size $(SIZE) --db $(DB)
+	$(PY) bench/run.py --size $(SIZE) --db $(DB) $(BENCH_ARGS)
 
 # Regenerate a migration from the models: make migration MSG="add x"
 migration: $(PY_STAMP)
