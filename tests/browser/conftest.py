@@ -18,7 +18,7 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 BIN = Path(sys.executable).parent
-ADMIN = ("admin@browser.test", "browser-tests-password")
+ADMIN = ("agnes@carnet-navigateur.fr", "browser-tests-password")
 
 
 def _free_port() -> int:
@@ -141,9 +141,15 @@ def page(browser, live_server):  # type: ignore[no-untyped-def]
     context.close()
 
 
-def login(page, email: str = ADMIN[0], password: str = ADMIN[1]) -> None:  # type: ignore[no-untyped-def]
-    page.goto("/login")
-    page.fill("#email", email)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
+@pytest.fixture
+def login():  # type: ignore[no-untyped-def]
+    """login(page[, email, password]) through the login form."""
+
+    def do(page, email: str = ADMIN[0], password: str = ADMIN[1]) -> None:  # type: ignore[no-untyped-def]
+        page.goto("/login")
+        page.fill("#email", email)
+        page.fill("#password", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/login" not in url)
+
+    return do

@@ -322,28 +322,33 @@ def _restore_postgresql(url: str, pg_restore: str, dump: Path, known_tables: fro
     # wait a bounded time for locks: a running Carnet holding one should fail the restore, not hang it
     env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + " -c lock_timeout=30s").strip()
     in_dump = _dump_tables(pg_restore, dump, env)
-    # one transaction: a failed restore leaves the database exactly as it was
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            present = set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+    # Tables a later migration added and the backup lacks are dropped first (their foreign keys
+    # would block dropping the restored tables), then the dump is replayed: all in one psql
+    # transaction, so a failed restore leaves the database exactly as it was.
+    extra = sorted((present & known_tables) - in_dump - {"alembic_version"})
+    drops = dump.with_suffix(".drops.sql")
+    drops.write_text("".join(f'DROP TABLE IF EXISTS "{name}" CASCADE;\n' for name in extra), encoding="utf-8")
+    script = dump.with_suffix(".sql")
+    _run([pg_restore, "--clean", "--if-exists", "--no-owner", f"--file={script}", str(dump)], env)
     _run(
         [
-            pg_restore,
-            "--clean",
-            "--if-exists",
-            "--no-owner",
+            require_tool("psql"),
             "--single-transaction",
-            "--exit-on-error",
+            "--quiet",
+            "-v",
+            "ON_ERROR_STOP=1",
             f"--dbname={dsn}",
-            str(dump),
+            f"--file={drops}",
+            f"--file={script}",
         ],
         env,
     )
-    engine = create_engine(url, poolclass=pool.NullPool)
-    try:
-        with engine.begin() as conn:
-            present = set(inspect(conn).get_table_names())
-            for name in sorted((present & known_tables) - in_dump - {"alembic_version"}):
-                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
-    finally:
-        engine.dispose()
 
 
 def _swap_folder(new: Path, target: Path) -> None:
