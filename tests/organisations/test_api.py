@@ -165,3 +165,7 @@ def test_huge_ids_and_long_text_are_user_errors(api, web):
     page = web("alice")
     r = page.post("/organisations/new", data={"csrf_token": page.csrf, "name": "x" * 300})
     assert r.status_code == 422 and 'data-error-for="name"' in r.text
+
+
+def test_out_of_range_filter_is_a_422(api):
+    assert api("alice").get("/api/v1/organisations", params={"owner_id": "99999999999999999999"}).status_code == 422

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
 from carnet.accounts.models import User
@@ -26,22 +26,7 @@ TEXT_FIELDS = {"subject": 200, "outcome": 200}
 LINK_FIELDS = {"organisation_id": "organisation", "contact_id": "contact", "deal_id": "deal"}
 
 
-class NotNullSortListing(Listing):
-    """A listing whose sorts on NOT NULL columns leave out NULLS LAST: "occurred_at DESC NULLS
-    LAST" cannot walk a btree index on PostgreSQL (nor SQLite), so the newest-first list would sort
-    every visible row; without it, the (occurred_at, id) index answers a page in a few reads."""
-
-    def paginate(self, stmt: Select, params: ListParams) -> tuple[Select, Any, bool, str]:
-        stmt, column, desc, name = super().paginate(stmt, params)
-        if name != "id" and getattr(getattr(column, "expression", column), "nullable", True) is False:
-            id_col = self.model.id
-            stmt = stmt.order_by(None).order_by(
-                column.desc() if desc else column.asc(), id_col.desc() if desc else id_col.asc()
-            )
-        return stmt, column, desc, name
-
-
-LISTING = NotNullSortListing(
+LISTING = Listing(
     model=Activity,
     record_type=RECORD_TYPE,
     fields={
