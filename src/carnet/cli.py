@@ -413,8 +413,10 @@ def maintenance(dry_run: bool) -> None:
 
     settings = get_settings()
     _ensure_migrated()
+    import carnet.models  # noqa: F401  (domains register their own purges)
+
     with get_database().session() as session:
-        report = operations.purge_expired(session, operations.retention(settings), dry_run)
+        report = operations.purge_expired(session, operations.retention(settings), dry_run, settings)
     for label, rows in report:
         click.echo(f"{label}: {rows} {'to purge' if dry_run else 'purged'}")
     if dry_run:

@@ -375,7 +375,12 @@ def test_purge_counts_on_a_dry_run_then_deletes_exactly_what_is_past_retention(d
 
     dry = operations.purge_expired(db, keep, dry_run=True)
 
-    expected = [("request logs", 2), ("idempotency keys", 2), ("expired sessions", 2)]
+    expected = [
+        ("request logs", 2),
+        ("idempotency keys", 2),
+        ("expired sessions", 2),
+        ("finished imports", 0),
+    ]
     assert dry == expected
     assert db.scalar(select(func.count()).select_from(RequestLog)) == 3
     assert db.scalar(select(func.count()).select_from(IdempotencyRecord)) == 3
@@ -409,6 +414,7 @@ def test_maintenance_cli_dry_run_then_purge_and_vacuum(scratch):
         "request logs: 2 to purge",
         "idempotency keys: 2 to purge",
         "expired sessions: 2 to purge",
+        "finished imports: 0 to purge",
         "dry run: nothing was changed",
     ]
     assert scratch.scalar("SELECT count(*) FROM request_logs") == 3
@@ -422,6 +428,7 @@ def test_maintenance_cli_dry_run_then_purge_and_vacuum(scratch):
         "request logs: 2 purged",
         "idempotency keys: 2 purged",
         "expired sessions: 2 purged",
+        "finished imports: 0 purged",
         *optimised,
     ]
     assert scratch.scalar("SELECT count(*) FROM request_logs") == 1

@@ -599,3 +599,32 @@ def test_run_with_an_idempotency_key_still_runs_once(api):
     assert first.status_code == again.status_code == 202
     assert again.headers.get("idempotent-replayed") == "true"
     assert alice.get(f"/api/v1/imports/{job['id']}").json()["created"] == 1
+
+
+def test_maintenance_purges_finished_imports_past_retention(db, api):
+    """CARNET_RETENTION_IMPORT_DAYS: old finished imports and their files go, recent ones stay."""
+    from datetime import timedelta
+
+    from carnet.core import clock
+    from carnet.imports import service as imports
+    from carnet.imports.models import ImportJob
+    from carnet.settings import get_settings
+
+    r = api("alice").post(
+        "/api/v1/imports",
+        files={"file": ("orgs.csv", b"Nom;SIREN\nBoulangerie Test;\n", "text/csv")},
+        data={"record_type": "organisations"},
+    )
+    assert r.status_code == 201, r.text
+    job = db.get(ImportJob, r.json()["id"])
+    job.status, job.finished_at = "done", clock.now()
+    db.commit()
+    path = imports._path(job)
+    assert path.exists()
+    settings = get_settings()
+    assert imports.purge_finished(db, settings, dry_run=True) == 0
+    clock.advance(timedelta(days=settings.retention_import_days + 1))
+    assert imports.purge_finished(db, settings, dry_run=True) == 1
+    assert path.exists()
+    assert imports.purge_finished(db, settings, dry_run=False) == 1
+    assert db.get(ImportJob, job.id) is None and not path.exists()

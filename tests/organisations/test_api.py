@@ -168,4 +168,7 @@ def test_huge_ids_and_long_text_are_user_errors(api, web):
 
 
 def test_out_of_range_filter_is_a_422(api):
-    assert api("alice").get("/api/v1/organisations", params={"owner_id": "99999999999999999999"}).status_code == 422
+    assert (
+        api("alice").get("/api/v1/organisations", params={"owner_id": "99999999999999999999"}).status_code
+        == 422
+    )

@@ -93,3 +93,12 @@ def purge(db: Session, target: Any, where: Any, batch: int = 5000) -> int:
         total += deleted
         if deleted < batch:
             return total
+
+
+# Purges that domains register (e.g. finished imports and their files): (label, func) where
+# func(db, settings, dry_run) returns the number of rows purged (or that would be).
+PURGERS: list[tuple[str, Any]] = []
+
+
+def register_purger(label: str, func: Any) -> None:
+    PURGERS.append((label, func))

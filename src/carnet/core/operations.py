@@ -372,7 +372,9 @@ def retention(settings: Any) -> dict[str, timedelta]:
     }
 
 
-def purge_expired(db: Session, keep: dict[str, timedelta], dry_run: bool) -> list[tuple[str, int]]:
+def purge_expired(
+    db: Session, keep: dict[str, timedelta], dry_run: bool, settings: Any = None
+) -> list[tuple[str, int]]:
     """(label, rows) for every housekeeping target: counted on a dry run, deleted otherwise. The
     audit trail and the events outbox are never among them."""
     out = []
@@ -381,6 +383,8 @@ def purge_expired(db: Session, keep: dict[str, timedelta], dry_run: bool) -> lis
             out.append((label, housekeeping.count(db, target, where)))
         else:
             out.append((label, housekeeping.purge(db, target, where)))
+    for label, purger in housekeeping.PURGERS:
+        out.append((label, purger(db, settings, dry_run)))
     return out
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from carnet.core import audit, clock, i18n, importing
+from carnet.core import audit, clock, housekeeping, i18n, importing
 from carnet.core.context import Actor
 from carnet.core.db import Database, get_database
 from carnet.core.errors import (
@@ -670,3 +670,29 @@ def _undo_row(
         db.rollback()
         log.exception("undo of import row %s failed", row.id)
         return "kept", "This row could not be undone"
+
+
+# -- retention ----------------------------------------------------------------------------------------
+
+FINISHED = ("done", "failed", "undone")
+
+
+def purge_finished(db: Session, settings: Any, dry_run: bool) -> int:
+    """Finished imports older than CARNET_RETENTION_IMPORT_DAYS: their rows, report and stored file.
+    Their audit entries stay (the audit trail is never purged)."""
+    days = (settings or get_settings()).retention_import_days
+    cutoff = clock.now() - timedelta(days=days)
+    jobs = list(
+        db.scalars(select(ImportJob).where(ImportJob.finished_at < cutoff, ImportJob.status.in_(FINISHED)))
+    )
+    if dry_run:
+        return len(jobs)
+    for job in jobs:
+        path = _path(job)
+        db.delete(job)
+        db.commit()
+        path.unlink(missing_ok=True)  # after the commit: a rolled-back purge keeps its file
+    return len(jobs)
+
+
+housekeeping.register_purger("finished imports", purge_finished)
