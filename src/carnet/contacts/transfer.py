@@ -283,9 +283,13 @@ def create(db: Session, actor: Actor, data: dict[str, Any]) -> Contact:
 def update(db: Session, actor: Actor, contact: Contact, data: dict[str, Any]) -> Contact:
     """An import adds emails, phones, tags and an organisation link rather than replacing them."""
     data = dict(data)
-    for key in ("emails", "phones"):
-        if key in data:
-            data[key] = list(getattr(contact, key) or []) + list(data[key])
+    if "emails" in data:
+        known = {e.lower() for e in contact.emails or []}
+        data["emails"] = list(contact.emails or []) + [
+            e for e in data["emails"] if e.strip().lower() not in known
+        ]
+    if "phones" in data:
+        data["phones"] = list(contact.phones or []) + list(data["phones"])
     if "tags" in data:
         data["tags"] = tags.tags_for(db, service.RECORD_TYPE, [contact.id]).get(contact.id, []) + list(
             data["tags"]
