@@ -37,10 +37,10 @@ def list_query(
 ) -> ListQuery:
     """`available` is the page's (key, English label) column list; unknown column keys are dropped.
     `ignore` names parameters of the page's own widgets (a search box feeding a picker...)."""
-    known = [key for key, _label in available]
+    known = {key for key, _label in available}
     ticked = query.getlist("col")
     wanted = ticked if ticked else query.get("columns", "").split(",")
-    chosen = [key for key in known if key in wanted]
+    chosen = [key for key in dict.fromkeys(wanted) if key in known]  # in the order asked for
     params = {k: v for k, v in query.items() if v != "" and k not in PAGE_KEYS and k not in ignore}
     if chosen and chosen != default:
         params["columns"] = ",".join(chosen)
