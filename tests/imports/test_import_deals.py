@@ -270,6 +270,32 @@ def test_french_headers_and_other_fields(api, stages, personas):
     ]
 
 
+def test_french_pipedrive_and_hubspot_headers_are_recognised(api, stages):
+    alice = api("alice")
+    pipedrive = [
+        "Affaire - Titre",
+        "Affaire - Valeur",
+        "Affaire - Étape",
+        "Affaire - Pipeline",
+        "Affaire - Date de clôture prévue",
+        "Affaire - Organisation",
+        "Affaire - Statut",
+    ]
+    job = upload(alice, csv_bytes([pipedrive, ["a"] * 7]), "pipedrive.csv", "deal").json()
+    assert list(job["mapping"].values()) == [
+        "title",
+        "amount",
+        "stage",
+        "pipeline",
+        "expected_close_date",
+        "organisation",
+        "status",
+    ]
+    hubspot = ["Nom de la transaction", "Montant", "Date de fermeture", "Phase de la transaction", "Pipeline"]
+    job = upload(alice, csv_bytes([hubspot, ["a"] * 5]), "hubspot.csv", "deal").json()
+    assert list(job["mapping"].values()) == ["title", "amount", "expected_close_date", "stage", "pipeline"]
+
+
 def test_undo_deletes_the_imported_deals(api, stages):
     alice = api("alice")
     rows = [["Deal - Title", "Deal - Value"], ["Première", "100"], ["Seconde", "200"]]

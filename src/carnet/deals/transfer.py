@@ -133,6 +133,7 @@ FIELDS = (
             "Expected close date",
             "Date de clôture",
             "Date de clôture prévue",
+            "Date de fermeture",
             "Affaire - Date de clôture prévue",
         ),
         parse=parse_date,
