@@ -21,7 +21,7 @@ PAGE_KEYS = ("columns", "col")
 @dataclass
 class ListQuery:
     params: dict[str, str]  # non-empty parameters, one value each, `columns` canonical
-    columns: list[str]  # the columns to show, in the page's order
+    columns: list[str]  # the columns to show, in the order asked for
 
     @property
     def filters(self) -> dict[str, str]:
