@@ -34,9 +34,16 @@ def upload(client, content: bytes, filename: str = "societes.csv", record_type: 
     )
 
 
-def run_file(client, content: bytes, filename: str = "societes.csv", mapping: dict | None = None, **options):
+def run_file(
+    client,
+    content: bytes,
+    filename: str = "societes.csv",
+    mapping: dict | None = None,
+    record_type: str = "organisation",
+    **options,
+):
     """Upload, confirm the (suggested or given) mapping, run; returns the finished job."""
-    r = upload(client, content, filename)
+    r = upload(client, content, filename, record_type)
     assert r.status_code == 201, r.text
     job = r.json()
     body = {"mapping": mapping if mapping is not None else job["mapping"], **options}

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from carnet.api.common import Page, body_dict, if_match_version, list_params, set_etag
 from carnet.api.deps import ActorDep, DbDep, Requires
-from carnet.contacts import service
+from carnet.api.exports import add_export_route
+from carnet.contacts import service, transfer
 from carnet.contacts.schemas import ContactCreate, ContactOrganisationNamedRead, ContactRead, ContactUpdate
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
@@ -33,6 +34,9 @@ def create_contact(body: ContactCreate, db: DbDep, actor: ActorDep, response: Re
     set_etag(response, contact)
     response.headers["Location"] = f"/api/v1/contacts/{contact.id}"
     return service.reads(db, [contact])[0]
+
+
+add_export_route(router, transfer.EXPORTER)
 
 
 @router.get("/{contact_id}", response_model=ContactRead)

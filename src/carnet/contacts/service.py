@@ -710,3 +710,6 @@ def names_by_id(db: Session, actor: Actor, ids: set[int]) -> dict[int, str]:
         )
     )
     return {r.id: f"{r.first_name or ''} {r.last_name}".strip() for r in rows}
+
+
+records.register_actions(RECORD_TYPE, get_contact, update_contact, delete_contact)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -22,6 +21,7 @@ from carnet.core.i18n import gettext
 from carnet.core.identifiers import format_phone, key_warning
 from carnet.organisations import service as organisations
 from carnet.web.forms import form_to_data
+from carnet.web.lists import list_query, saved_views_context
 from carnet.web.shell import WebActor, form_errors, redirect, render
 
 router = APIRouter(prefix="/contacts", include_in_schema=False)
@@ -45,7 +45,32 @@ FORM_FIELDS = (
 )
 # English labels (translated in templates) for the stored consent values.
 CONSENT_LABELS = {"unknown": "Unknown", "granted": "Granted", "refused": "Refused", "withdrawn": "Withdrawn"}
-SORTS = ("last_name", "-last_name", "created_at", "-created_at")
+# Columns a user can show in the list (key, English label); the first ones are the default.
+COLUMNS = [
+    ("name", "Name"),
+    ("job_title", "Job title"),
+    ("organisation", "Organisation"),
+    ("email", "Email"),
+    ("phone", "Phone"),
+    ("city", "City"),
+    ("tags", "Tags"),
+    ("created_at", "Created"),
+    ("owner", "Owner"),
+    ("marketing_consent", "Email marketing consent"),
+    ("linkedin_url", "LinkedIn"),
+    ("rpps", "RPPS"),
+    ("updated_at", "Updated"),
+]
+DEFAULT_COLUMNS = ["name", "job_title", "organisation", "email", "phone", "city", "tags", "created_at"]
+# Column -> the sort key of the contacts listing.
+SORT_KEYS = {
+    "name": "last_name",
+    "job_title": "job_title",
+    "city": "city",
+    "marketing_consent": "marketing_consent",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+}
 CARD_LIMIT = 20
 ORGANISATION_OPTIONS_LIMIT = 20
 
@@ -214,8 +239,8 @@ def _render_invalid(
 @router.get("")
 def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
     # org_q is the organisation picker's search box, not a filter.
-    raw = {k: v for k, v in request.query_params.items() if v != "" and k != "org_q"}
-    params = listing.parse_params(raw, default_sort="last_name")
+    query = list_query(request.query_params, COLUMNS, DEFAULT_COLUMNS, ignore=("org_q",))
+    params = listing.parse_params(query.filters, default_sort="last_name")
     rows, cursor = service.list_contacts(db, actor, params)
     ids = [c.id for c in rows]
     link_map = service.links_of(db, ids)
@@ -231,7 +256,7 @@ def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
                     "name": org_names[link["organisation_id"]],
                 }
                 break
-    filters = {k: v for k, v in raw.items() if k not in ("sort", "cursor")}
+    users = accounts.list_users(db, active_only=True)
     return render(
         request,
         "contacts/list.html",
@@ -239,14 +264,18 @@ def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
         next_cursor=cursor,
         tag_map=tags.tags_for(db, service.RECORD_TYPE, ids),
         main_org=main_org,
-        params=raw,
-        sort=params.sort,
-        filter_qs=urlencode(filters),
-        page_qs=urlencode({k: v for k, v in raw.items() if k != "cursor"}),
-        selected_org=_organisation_choice(db, actor, raw.get("organisation_id")),
+        params=query.params,
+        columns=query.columns,
+        all_columns=COLUMNS,
+        sort_keys=SORT_KEYS,
+        selected_org=_organisation_choice(db, actor, query.params.get("organisation_id")),
         consent_statuses=CONSENT_STATUSES,
         consent_labels=CONSENT_LABELS,
         total=service.count_contacts(db, actor, params),
+        users=users,
+        user_names={u.id: u.full_name for u in users},
+        record_type=service.RECORD_TYPE,
+        **saved_views_context(db, actor, service.RECORD_TYPE, query),
     )
 
 

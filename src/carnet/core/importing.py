@@ -282,3 +282,23 @@ def french_date(text: str) -> str:
         return datetime(year, month, day).date().isoformat()
     except ValueError:
         return text
+
+
+def parse_date(text: str) -> str:
+    """ "21/11/2026", "2026-11-21", and either followed by a time (as HubSpot and Pipedrive export
+    dates) -> "2026-11-21"; anything else is returned unchanged for the service to refuse."""
+    return french_date(re.split(r"[ T]", text.strip(), maxsplit=1)[0])
+
+
+_TRUE = {"yes", "oui", "true", "vrai", "1", "x"}
+_FALSE = {"no", "non", "false", "faux", "0"}
+
+
+def parse_bool(text: str) -> bool:
+    """ "Oui", "yes", "x", "1" -> True; "Non", "no", "0" -> False."""
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise CellError("Unknown value “{value}”", value=text)

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from carnet.api.common import Page, body_dict, if_match_version, list_params, set_etag
 from carnet.api.deps import ActorDep, DbDep, Requires
-from carnet.deals import pipelines, service
+from carnet.api.exports import add_export_route
+from carnet.deals import pipelines, service, transfer
 from carnet.deals.schemas import (
     BoardRead,
     DealCreate,
@@ -173,6 +174,9 @@ def create_deal(body: DealCreate, db: DbDep, actor: ActorDep, response: Response
     set_etag(response, deal)
     response.headers["Location"] = f"/api/v1/deals/{deal.id}"
     return service.reads(db, [deal])[0]
+
+
+add_export_route(deals_router, transfer.EXPORTER)
 
 
 @deals_router.get("/{deal_id}", response_model=DealRead)

@@ -601,6 +601,14 @@ def for_record(db: Session, actor: Actor, record_type: str, record_id: Any) -> l
     return list(db.scalars(stmt.order_by(*order).limit(100)))
 
 
+def pipeline_names(db: Session, pipeline_ids: set[int]) -> dict[int, str]:
+    """Names of the pipelines of deals already read through the visibility filter."""
+    if not pipeline_ids:
+        return {}
+    rows = db.execute(select(Pipeline.id, Pipeline.name).where(Pipeline.id.in_(pipeline_ids)))
+    return {row.id: row.name for row in rows}
+
+
 def stage_map(db: Session, stage_ids: set[int]) -> dict[int, Stage]:
     if not stage_ids:
         return {}
@@ -789,3 +797,6 @@ update_stage = pipelines.update_stage
 delete_stage = pipelines.delete_stage
 reorder_stages = pipelines.reorder_stages
 ensure_default_pipelines = pipelines.ensure_default_pipelines
+
+
+records.register_actions(RECORD_TYPE, get_deal, update_deal, delete_deal)

@@ -20,6 +20,7 @@ from carnet.deals import pipelines, service, settings_views
 from carnet.deals.models import DEAL_STATUSES, Deal, Pipeline, Stage
 from carnet.organisations import service as organisations
 from carnet.web.forms import form_to_data
+from carnet.web.lists import list_query, saved_views_context
 from carnet.web.shell import WebActor, form_errors, redirect, render
 
 router = APIRouter(include_in_schema=False)
@@ -41,7 +42,46 @@ FORM_FIELDS = (
     "tags",
 )
 BOARD_FILTERS = ("owner_id", "q")
-SORTS = ("amount", "expected_close_date", "created_at")
+# Columns a user can show in the list (key, English label); the first ones are the default.
+COLUMNS = [
+    ("title", "Title"),
+    ("organisation", "Organisation"),
+    ("stage", "Stage"),
+    ("status", "Status"),
+    ("amount", "Amount"),
+    ("expected_close_date", "Expected close"),
+    ("owner", "Owner"),
+    ("tags", "Tags"),
+    ("created_at", "Created"),
+    ("pipeline", "Pipeline"),
+    ("probability", "Probability"),
+    ("source", "Source"),
+    ("lost_reason", "Lost reason"),
+    ("closed_at", "Closed on"),
+    ("updated_at", "Updated"),
+]
+DEFAULT_COLUMNS = [
+    "title",
+    "organisation",
+    "stage",
+    "status",
+    "amount",
+    "expected_close_date",
+    "owner",
+    "tags",
+    "created_at",
+]
+# Columns the deals listing sorts on (the same key).
+SORT_KEYS = {
+    "title",
+    "status",
+    "amount",
+    "expected_close_date",
+    "probability",
+    "closed_at",
+    "created_at",
+    "updated_at",
+}
 
 
 def _t(actor: Actor, text: str, **params: Any) -> str:
@@ -74,11 +114,11 @@ def _pipeline_choices(db: Session, actor: Actor) -> tuple[list[Pipeline], dict[i
 
 @deals.get("")
 def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
-    raw = {k: v for k, v in request.query_params.items() if v != ""}
+    query = list_query(request.query_params, COLUMNS, DEFAULT_COLUMNS)
     pipeline_rows, stage_map = _pipeline_choices(db, actor)
     error = None
     try:
-        params = listing.parse_params(raw, default_sort="-created_at")
+        params = listing.parse_params(query.filters, default_sort="-created_at")
         rows, cursor = service.list_deals(db, actor, params)
         total = service.count_deals(db, actor, params)
     except ValidationFailed as exc:
@@ -92,9 +132,13 @@ def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
         rows=rows,
         next_cursor=cursor,
         total=total,
-        params=raw,
+        params=query.params,
+        columns=query.columns,
+        all_columns=COLUMNS,
+        sort_keys=SORT_KEYS,
         error=error,
         pipelines=pipeline_rows,
+        pipeline_names=service.pipeline_names(db, {d.pipeline_id for d in rows}),
         stage_map=stage_map,
         stages=stages,
         statuses=DEAL_STATUSES,
@@ -104,7 +148,8 @@ def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
             db, actor, {d.organisation_id for d in rows if d.organisation_id}
         ),
         tag_map=tags.tags_for(db, service.RECORD_TYPE, [d.id for d in rows]),
-        sorts=SORTS,
+        record_type=service.RECORD_TYPE,
+        **saved_views_context(db, actor, service.RECORD_TYPE, query),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -411,6 +413,65 @@ def require_visible_id(db: Session, actor: Actor, org_id: int, field: str, error
     """For other domains linking to an organisation: the link target must be visible."""
     if db.scalar(select(Organisation.id).where(Organisation.id == org_id, visible_clause(db, actor))) is None:
         errors.add(field, "Unknown organisation", "unknown")
+
+
+def find_by_name(db: Session, actor: Actor, name: str, limit: int = 2) -> list[Organisation]:
+    """Visible organisations named `name`, ignoring case (for links typed as a name, as in an
+    imported file). Records spelled exactly the same come first and alone when there are any."""
+    lifecycle.require(actor, RECORD_TYPE, "read")
+    text = unicodedata.normalize("NFC", name or "").strip()
+    if not text:
+        return []
+    visible = visible_clause(db, actor)
+    exact = list(
+        db.scalars(
+            select(Organisation)
+            .where(Organisation.name == text, visible)
+            .order_by(Organisation.id)
+            .limit(limit)
+        )
+    )
+    if exact:
+        return exact
+    # SQLite folds only ASCII letters: match the other characters with a wildcard, then compare
+    # the few candidates in Python.
+    pattern = "".join(
+        c if c.isascii() else "_" for c in text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    )
+    candidates = db.scalars(
+        select(Organisation)
+        .where(Organisation.name.ilike(pattern, escape="\\"), visible)
+        .order_by(Organisation.id)
+        .limit(50)
+    )
+    wanted = text.casefold()
+    return [o for o in candidates if unicodedata.normalize("NFC", o.name).casefold() == wanted][:limit]
+
+
+def find_by_number(db: Session, actor: Actor, number: str) -> Organisation | None:
+    """The visible organisation with this SIRET (14 digits) or SIREN (9 digits). A SIRET nobody
+    holds falls back to its SIREN; a SIREN prefers the record without a SIRET (the company itself)."""
+    lifecycle.require(actor, RECORD_TYPE, "read")
+    digits = re.sub(r"\D", "", number or "")
+    visible = visible_clause(db, actor)
+    if len(digits) == 14:
+        found = db.scalars(
+            select(Organisation)
+            .where(Organisation.siret == digits, visible)
+            .order_by(Organisation.id)
+            .limit(1)
+        ).first()
+        if found is not None:
+            return found
+        digits = digits[:9]
+    if len(digits) != 9:
+        return None
+    return db.scalars(
+        select(Organisation)
+        .where(Organisation.siren == digits, visible)
+        .order_by(Organisation.siret.is_(None).desc(), Organisation.id)
+        .limit(1)
+    ).first()
 
 
 records.register_actions(RECORD_TYPE, get_organisation, update_organisation, delete_organisation)

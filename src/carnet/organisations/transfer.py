@@ -4,6 +4,7 @@ Every write goes through the organisations service."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -303,6 +304,80 @@ def restore(db: Session, actor: Actor, org: Organisation, previous: dict[str, An
     before = dict(previous.get("custom_fields") or {})
     data["custom_fields"] = {key: before.get(key) for key in {*before, *(org.custom_fields or {})}}
     return service.update_organisation(db, actor, org, data)
+
+
+# -- other record types linking to an organisation (contacts, deals) --------------------------------
+
+
+def parse_company_number(text: str) -> str:
+    """A SIREN (9 digits) or a SIRET (14 digits); leading zeros a spreadsheet dropped come back."""
+    compact = re.sub(r"[\s.\-\u00a0]", "", text)
+    if not compact.isdigit() or len(compact) > 14:
+        raise CellError("Enter a SIREN (9 digits) or a SIRET (14 digits)")
+    return compact.zfill(9) if len(compact) <= 9 else compact.zfill(14)
+
+
+NAME_ALIASES = (
+    "Organization",
+    "Organisation",
+    "Organization - Name",
+    "Organisation - Nom",
+    "Company",
+    "Company Name",
+    "Associated Company",
+    "Nom de l'entreprise",
+    "Entreprise",
+    "Entreprise associée",
+    "Société",
+)
+NUMBER_ALIASES = (
+    "SIREN",
+    "SIRET",
+    "Numéro SIREN",
+    "Numéro SIRET",
+    "Organization - SIREN",
+    "Organization - SIRET",
+)
+
+
+def link_fields(name_aliases: tuple[str, ...] = ()) -> tuple[ImportField, ImportField]:
+    """The two columns another record type offers to name its organisation: a name, matched
+    exactly (ignoring case), and a SIREN/SIRET, which wins when a row has both."""
+    return (
+        ImportField("organisation", "Organisation", aliases=(*name_aliases, *NAME_ALIASES)),
+        ImportField(
+            "organisation_number",
+            "Organisation SIREN/SIRET",
+            aliases=NUMBER_ALIASES,
+            parse=parse_company_number,
+        ),
+    )
+
+
+def linked_organisation(db: Session, actor: Actor, data: dict[str, Any]) -> int | None:
+    """Pop the `link_fields` values from an import row: the id of the visible organisation they
+    name, None when the row names none; ValidationFailed on the column when it names none we
+    know, or several."""
+    number = data.pop("organisation_number", None)
+    name = data.pop("organisation", None)
+    if number:
+        org = service.find_by_number(db, actor, number)
+        if org is None:
+            raise ValidationFailed.on("organisation_number", "Unknown organisation", "unknown")
+        return org.id
+    if not name:
+        return None
+    found = service.find_by_name(db, actor, name)
+    if not found:
+        raise ValidationFailed.on("organisation", "Unknown organisation", "unknown")
+    if len(found) > 1:
+        raise ValidationFailed.on(
+            "organisation",
+            "Several organisations are named “{name}”: add a SIREN column to choose",
+            "ambiguous",
+            name=name,
+        )
+    return found[0].id
 
 
 IMPORTER = importing.register(

@@ -12,6 +12,7 @@ from carnet.core.errors import ValidationFailed
 from carnet.organisations import service
 from carnet.organisations.models import HEADCOUNT_BRACKETS, ORGANISATION_TYPES, Organisation
 from carnet.web.forms import form_to_data
+from carnet.web.lists import list_query, saved_views_context
 from carnet.web.shell import WebActor, form_errors, redirect, render
 
 router = APIRouter(prefix="/organisations", include_in_schema=False)
@@ -72,11 +73,8 @@ DEFAULT_COLUMNS = ["name", "type", "siren", "city", "size_category", "tags", "ow
 
 @router.get("")
 def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
-    raw = {k: v for k, v in request.query_params.items() if v != ""}
-    columns = [c for c in raw.get("columns", "").split(",") if c in dict(COLUMNS)] or DEFAULT_COLUMNS
-    params = listing.parse_params(
-        {k: v for k, v in raw.items() if k not in ("columns", "col")}, default_sort="name"
-    )
+    query = list_query(request.query_params, COLUMNS, DEFAULT_COLUMNS)
+    params = listing.parse_params(query.filters, default_sort="name")
     rows, cursor = service.list_organisations(db, actor, params)
     tag_map = tags.tags_for(db, service.RECORD_TYPE, [o.id for o in rows])
     users = accounts.list_users(db, active_only=True)
@@ -86,14 +84,15 @@ def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
         rows=rows,
         next_cursor=cursor,
         tag_map=tag_map,
-        params=raw,
+        params=query.params,
         types=ORGANISATION_TYPES,
         total=service.count_organisations(db, actor, params),
-        columns=columns,
+        columns=query.columns,
         all_columns=COLUMNS,
         users=users,
         user_names={u.id: u.full_name for u in users},
         record_type=service.RECORD_TYPE,
+        **saved_views_context(db, actor, service.RECORD_TYPE, query),
     )
 
 
