@@ -43,6 +43,14 @@ class Deal(RecordMixin, Base):
     __tablename__ = "deals"
     __table_args__ = (
         Index("ix_deals_pipeline_stage", "pipeline_id", "stage_id", "status"),
+        # Kanban: the newest cards of a stage, and per-stage totals read from the index alone.
+        Index("ix_deals_stage_entered", "stage_id", "stage_entered_at", "id"),
+        Index(
+            "ix_deals_board_totals",
+            "pipeline_id",
+            "stage_id",
+            postgresql_include=["probability", "amount", "owner_id", "department_id"],
+        ),
         Index("ix_deals_dept_status", "department_id", "status", "id"),
     )
 
