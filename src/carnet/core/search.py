@@ -30,6 +30,7 @@ from sqlalchemy import (
     table,
     text,
     true,
+    union,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -132,6 +133,9 @@ def remove_record(db: Session, record_type: str, record_id: int) -> None:
     )
 
 
+CANDIDATES = 500
+
+
 def _match(db: Session, tokens: list[str]) -> tuple[Any, Any, Any]:
     """(from clause, where clause, rank ordering) for the dialect.
 
@@ -182,10 +186,22 @@ def search(
     # Tokens hold no LIKE wildcard ('%' and '_' are separators), so plain prefixes are safe.
     starts_with_query = case((SearchDocument.body.like(" ".join(tokens) + "%"), 0), else_=1)
     starts_with_word = case((SearchDocument.body.like(tokens[0] + "%"), 0), else_=1)
+    where = [match, or_(*visibility)]
+    if db.get_bind().dialect.name == "postgresql":
+        # A common word ("paris", "martin") matches tens of thousands of documents at the large
+        # size, and ranking them all is what costs. Rank a bounded candidate set instead: the
+        # documents whose text starts with the query (the best answers, found through the trigram
+        # index) plus the first CANDIDATES matches.
+        visible_matches = select(SearchDocument.id).where(*where)
+        candidates = union(
+            visible_matches.where(SearchDocument.body.like(" ".join(tokens) + "%")).limit(limit),
+            visible_matches.limit(CANDIDATES),
+        ).subquery()
+        where = [SearchDocument.id.in_(select(candidates.c.id)), match]
     stmt = (
         select(SearchDocument)
         .select_from(source)
-        .where(match, or_(*visibility))
+        .where(*where)
         .order_by(
             starts_with_query,
             starts_with_word,
