@@ -16,6 +16,7 @@ import re
 import subprocess
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,7 +305,7 @@ def discover(target: Target, max_clients: int) -> Workload:
 # -- HTTP scenarios ------------------------------------------------------------------------------
 
 
-class HttpScenario:
+class HttpScenario(ABC):
     """One user operation, timed as a whole (it may take several requests)."""
 
     name = ""
@@ -312,11 +313,13 @@ class HttpScenario:
     goal: Goal | None = None
     description = ""
 
-    def prepare(self, target: Target, http: httpx.Client, workload: Workload) -> None:
-        """Find the records the operation needs; raise NotAvailable when an endpoint is missing."""
+    def prepare(self, target: Target, http: httpx.Client, workload: Workload) -> None:  # noqa: B027
+        """Find the records the operation needs; raise NotAvailable when an endpoint is missing.
+        Optional: an operation that needs nothing prepared keeps this default."""
 
+    @abstractmethod
     def operation(self, http: httpx.Client, worker: int, n: int) -> list[httpx.Response]:
-        raise NotImplementedError
+        """The requests of one operation."""
 
 
 def sales_department(target: Target) -> int:
@@ -638,18 +641,20 @@ def reflect(conn: Connection, name: str) -> Table:
     return Table(name, MetaData(), autoload_with=conn)
 
 
-class SqlScenario:
+class SqlScenario(ABC):
     """A query the API runs, sent straight to the database: what the API adds on top shows."""
 
     name = ""
     persona = "admin"
     description = ""
 
+    @abstractmethod
     def prepare(self, conn: Connection, target: Target, workload: Workload) -> None:
-        raise NotImplementedError
+        """Find the parameters of the query."""
 
+    @abstractmethod
     def execute(self, conn: Connection, n: int) -> None:
-        raise NotImplementedError
+        """Run the query once."""
 
 
 class SqlList(SqlScenario):
