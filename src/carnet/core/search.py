@@ -133,7 +133,8 @@ def remove_record(db: Session, record_type: str, record_id: int) -> None:
     )
 
 
-CANDIDATES = 500
+CANDIDATES = 100
+PREFIX_CHARS = 100
 
 
 def _match(db: Session, tokens: list[str]) -> tuple[Any, Any, Any]:
@@ -194,7 +195,10 @@ def search(
         # index) plus the first CANDIDATES matches.
         visible_matches = select(SearchDocument.id).where(*where)
         candidates = union(
-            visible_matches.where(SearchDocument.body.like(" ".join(tokens) + "%")).limit(limit),
+            # left(body, 100): the expression of the text_pattern_ops btree index (migration 0011)
+            visible_matches.where(
+                func.left(SearchDocument.body, PREFIX_CHARS).like(" ".join(tokens) + "%")
+            ).limit(limit),
             visible_matches.limit(CANDIDATES),
         ).subquery()
         where = [SearchDocument.id.in_(select(candidates.c.id)), match]
