@@ -49,7 +49,9 @@ from carnet.settings import get_settings
 
 log = logging.getLogger("carnet.imports")
 
-BATCH_SIZE = 500
+# Small batches: every audited write takes the audit chain's lock (core/audit.py) until its
+# transaction commits, so a batch of 500 rows made every other writer wait seconds on PostgreSQL.
+BATCH_SIZE = 50
 PREVIEW_ROWS = 20
 STALE_AFTER = timedelta(minutes=5)  # a running job without a heartbeat for this long may resume
 RECORD_TYPE = "import"
