@@ -92,9 +92,14 @@ def test_login_then_requires_the_code_and_a_code_cannot_be_replayed(web, app, db
 
     clock.advance(timedelta(seconds=30))
     code = totp.at(clock.now())
+    before = client.cookies.get("carnet_session")
     r = _second_step(client, code)
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert client.get("/").status_code == 200
+    # The session id changed once the second factor was proven: the earlier cookie is dead.
+    assert client.cookies.get("carnet_session") != before
+    stale = TestClient(app, raise_server_exceptions=False, cookies={"carnet_session": before})
+    assert stale.get("/api/v1/me").status_code == 401
 
     # Same code, second login: refused.
     other = _login_first_step(app, "alice@example.fr")

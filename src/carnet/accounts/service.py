@@ -517,9 +517,13 @@ def _revoke_all_tokens(db: Session, user_id: int) -> None:
 # -- two-factor authentication ------------------------------------------------------------------------
 
 
-def verify_second_factor(db: Session, user: User, session: UserSession, code: str, actor: Actor) -> None:
+def verify_second_factor(
+    db: Session, user: User, session: UserSession, code: str, actor: Actor
+) -> str | None:
+    """Check a TOTP code; on success the session gets a new id (returned: the new cookie value),
+    so a cookie seen before the second factor is useless afterwards."""
     if not user.totp_enabled or not user.totp_secret:
-        return
+        return None
     step = security.totp_step(user.totp_secret, code, user.totp_last_step, clock.now().timestamp())
     if step is None:
         audit.record(db, actor, "2fa_failed", "user", user.id, {}, user.email)
@@ -527,8 +531,11 @@ def verify_second_factor(db: Session, user: User, session: UserSession, code: st
         raise ValidationFailed.on("code", "This code is not valid")
     user.totp_last_step = step
     session.pending_2fa = False
+    token = security.new_token()
+    session.token_digest = security.digest(token)
     audit.record(db, actor, "2fa_passed", "user", user.id, {}, user.email)
     db.commit()
+    return token
 
 
 def _own_account(actor: Actor, user: User) -> None:

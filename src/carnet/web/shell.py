@@ -200,6 +200,12 @@ def login(
     token = accounts.open_session(db, user, client_ip(request), request.headers.get("user-agent"))
     target = "/login/2fa?next=" + quote(_safe_next(next)) if user.totp_enabled else _safe_next(next)
     response = RedirectResponse(target, status_code=303)
+    _set_session_cookie(response, token)
+    response.set_cookie("carnet_lang", user.language, samesite="lax", max_age=365 * 86400)
+    return response
+
+
+def _set_session_cookie(response: Response, token: str) -> None:
     settings = get_settings()
     response.set_cookie(
         session_cookie_name(),
@@ -210,8 +216,6 @@ def login(
         path="/",
         max_age=settings.session_absolute_hours * 3600,
     )
-    response.set_cookie("carnet_lang", user.language, samesite="lax", max_age=365 * 86400)
-    return response
 
 
 @router.get("/login/2fa")
@@ -229,7 +233,7 @@ async def second_factor(request: Request, db: DbDep) -> Response:
     row = db.get(accounts.UserSession, actor.session_id)
     try:
         ratelimit.hit("5/minute", "2fa", str(user.id))
-        accounts.verify_second_factor(db, user, row, str(form.get("code") or ""), actor)
+        token = accounts.verify_second_factor(db, user, row, str(form.get("code") or ""), actor)
     except ValidationFailed as exc:
         return render(
             request,
@@ -238,7 +242,10 @@ async def second_factor(request: Request, db: DbDep) -> Response:
             next=_safe_next(str(form.get("next"))),
             errors=form_errors(exc, actor.language),
         )
-    return RedirectResponse(_safe_next(str(form.get("next") or "/")), status_code=303)
+    response = RedirectResponse(_safe_next(str(form.get("next") or "/")), status_code=303)
+    if token:  # the session id changes again once the second factor is proven
+        _set_session_cookie(response, token)
+    return response
 
 
 @router.post("/logout")
