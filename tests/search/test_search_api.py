@@ -194,3 +194,28 @@ def test_rate_limited_per_user(api, sample, monkeypatch):
     alice, bob = api("alice"), api("bob")
     assert [alice.get("/api/v1/search?q=societe").status_code for _ in range(4)] == [200, 200, 200, 429]
     assert bob.get("/api/v1/search?q=societe").status_code == 200
+
+
+def test_renaming_an_organisation_refreshes_its_contacts_and_deals_in_search(api, db):
+    """Contacts and deals carry their organisation's name in their search text."""
+    from carnet.deals.pipelines import ensure_default_pipelines
+
+    ensure_default_pipelines(db)
+    db.commit()
+    alice = api("alice")
+    org = alice.post("/api/v1/organisations", json={"name": "Ancien Nom Industries"}).json()
+    contact = alice.post(
+        "/api/v1/contacts", json={"last_name": "Roussel", "organisation_ids": [org["id"]]}
+    ).json()
+    deal = alice.post("/api/v1/deals", json={"title": "Renouvellement", "organisation_id": org["id"]}).json()
+    assert (
+        alice.patch(f"/api/v1/organisations/{org['id']}", json={"name": "Zygomatique Conseil"}).status_code
+        == 200
+    )
+    hits = {
+        (h["record_type"], h["record_id"])
+        for h in alice.get("/api/v1/search", params={"q": "zygomatique"}).json()["items"]
+    }
+    assert ("contact", contact["id"]) in hits and ("deal", deal["id"]) in hits
+    stale = alice.get("/api/v1/search", params={"q": "ancien nom"}).json()["items"]
+    assert not [h for h in stale if h["record_type"] in ("contact", "deal")]

@@ -713,3 +713,20 @@ def names_by_id(db: Session, actor: Actor, ids: set[int]) -> dict[int, str]:
 
 
 records.register_actions(RECORD_TYPE, get_contact, update_contact, delete_contact)
+
+
+def _reindex_for_organisation(db: Session, organisation_id: int) -> None:
+    """An organisation was renamed: refresh the search text of the contacts linked to it."""
+    ids = list(
+        db.scalars(
+            select(ContactOrganisation.contact_id).where(
+                ContactOrganisation.organisation_id == organisation_id
+            )
+        )
+    )
+    links = _links_of(db, ids)
+    for contact in db.scalars(select(Contact).where(Contact.id.in_(ids))):
+        _index(db, contact, links.get(contact.id, []))
+
+
+search.register_dependent("organisation", _reindex_for_organisation)

@@ -12,6 +12,7 @@ identifiers typed with spaces are joined into the digit-only form they are index
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +124,21 @@ def index_record(
     else:
         for key, value in values.items():
             setattr(doc, key, value)
+
+
+# Records whose search text carries another record's name (a contact or a deal carries its
+# organisation's) register a re-indexer here, so a rename refreshes them. Lower-level domains
+# call `reindex_dependents` without knowing who depends on them.
+DEPENDENTS: dict[str, list[Callable[[Session, int], None]]] = {}
+
+
+def register_dependent(record_type: str, reindex: Callable[[Session, int], None]) -> None:
+    DEPENDENTS.setdefault(record_type, []).append(reindex)
+
+
+def reindex_dependents(db: Session, record_type: str, record_id: int) -> None:
+    for reindex in DEPENDENTS.get(record_type, []):
+        reindex(db, record_id)
 
 
 def remove_record(db: Session, record_type: str, record_id: int) -> None:

@@ -13,8 +13,8 @@ from sqlalchemy import BigInteger, ColumnElement, Select, cast, delete, exists, 
 from sqlalchemy.orm import Session, object_session
 
 from carnet.contacts.models import Contact, ContactOrganisation
-from carnet.core import clock, customfields, lifecycle, ownership, permissions, records, tags
-from carnet.core.context import Actor
+from carnet.core import clock, customfields, lifecycle, ownership, permissions, records, search, tags
+from carnet.core.context import SYSTEM, Actor
 from carnet.core.errors import FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page, parse_params
 from carnet.deals import moves, pipelines
@@ -791,3 +791,19 @@ ensure_default_pipelines = pipelines.ensure_default_pipelines
 
 
 records.register_actions(RECORD_TYPE, get_deal, update_deal, delete_deal)
+
+
+def _reindex_for_organisation(db: Session, organisation_id: int) -> None:
+    """An organisation was renamed: refresh the search text of its deals."""
+    rows = list(db.scalars(select(Deal).where(Deal.organisation_id == organisation_id)))
+    if not rows:
+        return
+    names = organisations.names_by_id(db, SYSTEM, {organisation_id})
+    stage_names = dict(
+        db.execute(select(Stage.id, Stage.name).where(Stage.id.in_({d.stage_id for d in rows}))).all()
+    )
+    for deal in rows:
+        moves.index(db, deal, stage_names.get(deal.stage_id, ""), names)
+
+
+search.register_dependent("organisation", _reindex_for_organisation)

@@ -336,6 +336,8 @@ def update_organisation(
         return org
     db.flush()
     _index(db, org)
+    if before["name"] != org.name:
+        search.reindex_dependents(db, RECORD_TYPE, org.id)
     lifecycle.updated(db, actor, RECORD_TYPE, org, before, after, org.name, to_read(org, names))
     db.commit()
     return org
