@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 from fastapi import Request, Response
 from pydantic import BaseModel
 
-from carnet.core.errors import PreconditionFailed, ValidationFailed
+from carnet.core.errors import PreconditionFailed
 from carnet.core.listing import ListParams, parse_params
 
 T = TypeVar("T")
@@ -45,9 +45,3 @@ def if_match_version(request: Request) -> int | None:
 def body_dict(model: BaseModel) -> dict[str, Any]:
     """Only the fields the client actually sent (PATCH semantics)."""
     return model.model_dump(exclude_unset=True)
-
-
-def require_fields_present(data: dict[str, Any], *names: str) -> None:
-    for name in names:
-        if name not in data:
-            raise ValidationFailed.on(name, "This field is required", "required")

@@ -212,8 +212,3 @@ def set_database(database: Database | None) -> None:
     """Swap the process-wide database (tests)."""
     global _database
     _database = database
-
-
-def dialect_of(session: Session) -> str:
-    bind = session.get_bind()
-    return bind.dialect.name

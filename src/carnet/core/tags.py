@@ -75,12 +75,6 @@ def set_tags(
     return [existing[n.lower()].name for n in names]
 
 
-def add_tags(db: Session, actor: Actor, record_type: str, record_ids: list[int], names: list[str]) -> None:
-    for record_id in record_ids:
-        current = tags_for(db, record_type, [record_id]).get(record_id, [])
-        set_tags(db, actor, "", record_type, record_id, current + [n for n in names if n not in current])
-
-
 def tags_for(db: Session, record_type: str, record_ids: list[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = defaultdict(list)
     if not record_ids:

@@ -396,12 +396,6 @@ def reads(db: Session, orgs: list[Organisation]) -> list[dict[str, Any]]:
     return [to_read(o, tag_map.get(o.id, [])) for o in orgs]
 
 
-def by_ids(db: Session, actor: Actor, ids: list[int]) -> list[Organisation]:
-    if not ids:
-        return []
-    return list(db.scalars(select(Organisation).where(Organisation.id.in_(ids), visible_clause(db, actor))))
-
-
 def names_by_id(db: Session, actor: Actor, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
