@@ -57,3 +57,25 @@ def test_bulk_delete_refused_for_read_only(web, api):
     )
     assert r.status_code == 303
     assert api("alice").get(f"/api/v1/organisations/{org['id']}").status_code == 200
+
+
+def test_detail_shows_the_parent_only_when_visible(web, api, personas):
+    group = api("alice").post("/api/v1/organisations", json={"name": "Groupe Hospitalier Alpha"}).json()
+    finance = personas["outsider"].department_id
+    site = (
+        api("admin")
+        .post(
+            "/api/v1/organisations",
+            json={
+                "name": "Site de Lyon",
+                "parent_id": group["id"],
+                "department_id": finance,
+                "owner_id": personas["outsider"].id,
+            },
+        )
+        .json()
+    )
+    assert "Groupe Hospitalier Alpha" in web("admin").get(f"/organisations/{site['id']}").text
+    page = web("outsider").get(f"/organisations/{site['id']}")
+    assert page.status_code == 200 and "Site de Lyon" in page.text
+    assert "Groupe Hospitalier Alpha" not in page.text  # another department's record stays hidden

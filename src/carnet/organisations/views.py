@@ -131,26 +131,21 @@ async def create(request: Request, db: DbDep, actor: WebActor) -> Response:
 @router.get("/{org_id}")
 def detail_page(org_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
     org = service.get_organisation(db, actor, org_id)
-    parent = (
-        service.get_organisation(db, actor, org.parent_id)
-        if org.parent_id and _visible(db, actor, org.parent_id)
-        else None
+    # One query: the parent's name, or nothing when the viewer may not see it.
+    parent_name = (
+        service.names_by_id(db, actor, {org.parent_id}).get(org.parent_id) if org.parent_id else None
     )
     return render(
         request,
         "organisations/detail.html",
         org=org,
-        parent=parent,
+        parent_name=parent_name,
         tag_names=tags.tags_for(db, service.RECORD_TYPE, [org.id]).get(org.id, []),
         establishments=service.establishments(db, actor, org),
         definitions=customfields.definitions(db, service.RECORD_TYPE),
         owner=accounts.get_user(db, org.owner_id) if org.owner_id else None,
         record_type=service.RECORD_TYPE,
     )
-
-
-def _visible(db: DbDep, actor: WebActor, org_id: int) -> bool:
-    return bool(service.names_by_id(db, actor, {org_id}))
 
 
 @router.get("/{org_id}/edit")
