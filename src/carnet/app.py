@@ -44,6 +44,7 @@ DOMAINS = (
     "imports",
     "settings_ui",
     "home",
+    "background",
 )
 
 
