@@ -45,6 +45,8 @@ DOMAINS = (
     "settings_ui",
     "home",
     "background",
+    "company",
+    "catalogue",
 )
 
 

@@ -16,6 +16,7 @@ from carnet.core import (  # noqa: F401
     jobs,
     permissions,
     search,
+    sequences,
     tags,
 )
 from carnet.core.db import Base
