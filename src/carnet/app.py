@@ -40,6 +40,7 @@ DOMAINS = (
     "tasks",
     "search",
     "imports",
+    "notifications",
     "settings_ui",
     "home",
 )

@@ -6,7 +6,17 @@ import importlib
 import pkgutil
 
 import carnet
-from carnet.core import attachments, audit, customfields, events, housekeeping, permissions, search, tags  # noqa: F401
+from carnet.core import (  # noqa: F401
+    attachments,
+    audit,
+    customfields,
+    events,
+    housekeeping,
+    mail,
+    permissions,
+    search,
+    tags,
+)
 from carnet.core.db import Base
 
 for _info in pkgutil.iter_modules(carnet.__path__):
