@@ -2,7 +2,7 @@
 and an index for the recurring-task job.
 
 Revision ID: 0031
-Revises: 0011
+Revises: 0012
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 import carnet.core.db
 
 revision: str = "0031"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,4 +1,5 @@
-"""Imports every table so metadata (Alembic, tests) sees the whole schema."""
+"""Imports every table so metadata (Alembic, tests) sees the whole schema, and every domain's job
+functions and event consumers so the runners know them."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from carnet.core import (  # noqa: F401
     customfields,
     events,
     housekeeping,
+    jobs,
     mail,
     permissions,
     search,
@@ -26,10 +28,13 @@ for _info in pkgutil.iter_modules(carnet.__path__):
         except ModuleNotFoundError as exc:
             if exc.name != f"carnet.{_info.name}.models":
                 raise
-        try:  # services register record types (custom fields, tags, search need the registry)
-            importlib.import_module(f"carnet.{_info.name}.service")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"carnet.{_info.name}.service":
-                raise
+        # services register record types (custom fields, tags, search need the registry);
+        # jobs and events register job functions and event consumers
+        for _adapter in ("service", "jobs", "events"):
+            try:
+                importlib.import_module(f"carnet.{_info.name}.{_adapter}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"carnet.{_info.name}.{_adapter}":
+                    raise
 
 metadata = Base.metadata

@@ -26,7 +26,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from carnet.core import clock
+from carnet.core import clock, jobs
 from carnet.core.context import Actor
 from carnet.core.db import Base, get_database
 from carnet.core.errors import FieldErrors, PermissionDenied
@@ -182,8 +182,6 @@ def queue_email(
 
 
 def _schedule(db: Session, email_id: int, due_at: datetime) -> None:
-    from carnet.core import jobs
-
     jobs.enqueue(db, "mail.send", {"email_id": email_id}, due_at=due_at, key=f"mail:{email_id}")
 
 
@@ -324,6 +322,15 @@ def deliver(email_id: int) -> datetime | None:
         if email is not None:
             email.status, email.sent_at, email.error, email.next_attempt_at = SENT, clock.now(), None, None
     return None
+
+
+# The row counts attempts and decides when to give up; the job's own limit only catches a worker
+# dying mid-send over and over.
+@jobs.task("mail.send", queue="mail", max_attempts=MAX_ATTEMPTS + 3)
+def send_job(payload: dict[str, Any]) -> None:
+    retry_at = deliver(int(payload["email_id"]))
+    if retry_at is not None:
+        raise jobs.Retry(at=retry_at, reason="temporary SMTP failure")
 
 
 # -- reading (admins) -----------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def _email_parts(user: User, title: str, body: str, url: str | None) -> tuple[st
     )
     text = body.strip()
     if url:
-        text += f"\n\n{open_label}: {base}{url}"
+        text += "\n\n" + i18n.gettext("Open in Carnet: {url}", lang, url=base + url)
     text += f"\n\n-- \n{footer}\n"
     paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in body.strip().split("\n\n") if p.strip())
     link = f'<p><a href="{html.escape(base + url)}">{html.escape(open_label)}</a></p>' if url else ""
