@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     import_max_bytes: int = 50 * 1024 * 1024
     request_max_bytes: int = 2 * 1024 * 1024
 
+    runner: str = "embedded"  # embedded | celery | off
+    runner_threads: int = 4
+    job_lease_seconds: int = 600
+    jobs_max_lag_seconds: int = 300
+
     retention_request_log_days: int = 30
     retention_idempotency_hours: int = 24
     retention_import_days: int = 90
@@ -60,6 +65,13 @@ class Settings(BaseSettings):
     task_recurrence_lead_days: int = 1
     # How often the notification stream checks the unread count.
     notifications_stream_seconds: float = 3.0
+
+    @field_validator("runner")
+    @classmethod
+    def _runner(cls, value: str) -> str:
+        if value not in ("embedded", "celery", "off"):
+            raise ValueError("must be embedded, celery or off")
+        return value
 
     @field_validator("default_language")
     @classmethod

@@ -52,6 +52,14 @@ class Event(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column()
 
 
+_emit_hooks: list[Callable[[Session], None]] = []
+
+
+def on_emit(hook: Callable[[Session], None]) -> None:
+    """Called with the session each time an event is appended (the runner wakes after its commit)."""
+    _emit_hooks.append(hook)
+
+
 def emit(
     db: Session,
     actor: Actor,
@@ -69,6 +77,8 @@ def emit(
         payload=jsonable(payload),
     )
     db.add(event)
+    for hook in _emit_hooks:
+        hook(db)
     return event
 
 

@@ -30,6 +30,8 @@ MODULES = (
     "tags",
     "imports",
     "audit",
+    "jobs",
+    "events",
 )
 SCOPES = ("own", "department", "all")
 DEFAULT_SCOPE = "department"
