@@ -14,7 +14,7 @@ from alembic import op
 import carnet.core.db
 
 revision: str = "0040"
-down_revision: str | None = "0012"
+down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
