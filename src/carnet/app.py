@@ -48,6 +48,7 @@ DOMAINS = (
     "background",
     "company",
     "catalogue",
+    "quotes",
 )
 
 
