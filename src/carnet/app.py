@@ -49,6 +49,7 @@ DOMAINS = (
     "company",
     "catalogue",
     "quotes",
+    "invoices",
 )
 
 

@@ -142,6 +142,8 @@ class FacturXInvoice:
     preceding_number: str | None = None  # BT-25
     preceding_date: date | None = None  # BT-26
     purchase_order: str | None = None  # BT-13
+    period_start: date | None = None  # BT-73, a periodic invoice's billing period
+    period_end: date | None = None  # BT-74
     extra_notes: list[str] = field(default_factory=list)
 
 
@@ -346,6 +348,10 @@ def build_xml(invoice: FacturXInvoice) -> bytes:
         if invoice.vat_on_debits:
             b.sub(tax, "ram:DueDateTypeCode", VAT_ON_DEBITS_CODE)
         b.sub(tax, "ram:RateApplicablePercent", _rate(breakdown.rate))
+    if invoice.period_start and invoice.period_end:
+        period = b.sub(settlement, "ram:BillingSpecifiedPeriod")
+        b.date_time(period, "ram:StartDateTime", invoice.period_start)
+        b.date_time(period, "ram:EndDateTime", invoice.period_end)
     for allowance in invoice.allowances:
         element = b.sub(settlement, "ram:SpecifiedTradeAllowanceCharge")
         indicator = b.sub(element, "ram:ChargeIndicator")
