@@ -1,8 +1,8 @@
 """Build a quote, send it, and sign it on the public page on a phone: company settings, a
 catalogue product, the editor (catalogue picker, live totals, a section, drag-and-drop), the send
 dialog, then the client's page in a phone viewport (typed name, drawn signature, consent). The
-quote is accepted and its deal won. (The invoices helper extends this journey with the invoice
-and its payment.)"""
+quote is accepted and its deal won; then it is invoiced and issued (Factur-X PDF and XML). The
+payment step belongs to the payments module."""
 
 from __future__ import annotations
 
@@ -163,3 +163,33 @@ def test_build_send_and_sign_a_quote_on_a_phone(page, browser, login, live_serve
     assert signed.status == 200 and signed.body()[:4] == b"%PDF"
     page.goto(f"/deals/{deal_id}")
     assert "Gagn" in page.content()  # the deal moved to the won stage
+
+    # The accepted quote becomes an invoice: the client gets its SIREN (a mandatory mention),
+    # the whole quote is invoiced, issued, and the invoice is then read-only with its Factur-X.
+    page.goto(f"/quotes/{quote_id}")
+    org_href = page.locator('.page-header a[href^="/organisations/"]').first.get_attribute("href")
+    page.goto(f"{org_href}/edit")
+    page.fill("#f-siren", "356000000")
+    page.click("form.form button[type=submit]")
+    page.wait_for_url(re.compile(r"/organisations/\d+$"))
+    page.goto("/invoices/new")
+    page.select_option('[data-testid="quote-choice"]', str(quote_id))
+    page.locator("form.detail-side button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/invoices/\d+$"))
+    assert page.locator('[data-testid="invoice-status"]').inner_text() == "Brouillon"
+    assert "5\u202f635,00" in page.locator('[data-testid="invoice-totals"]').inner_text()
+    page.click('[data-testid="issue"]')
+    page.wait_for_url(re.compile(r"/invoices/\d+$"))
+    assert page.locator('[data-testid="invoice-status"]').inner_text() == "Émise"
+    assert re.search(r"\d{4}-F-0001", page.locator("h1").inner_text())
+    assert page.locator('[data-testid="issue"]').count() == 0
+    assert page.locator('[data-testid="save-invoice"]').count() == 0
+    shot(page, "invoice-issued")
+    invoice_id = int(page.url.rsplit("/", 1)[1])
+    pdf = page.request.get(f"/invoices/{invoice_id}/pdf")
+    assert pdf.status == 200 and pdf.body()[:4] == b"%PDF"
+    xml = page.request.get(f"/invoices/{invoice_id}/facturx.xml")
+    assert xml.status == 200 and b"<ram:GrandTotalAmount>5635.00</ram:GrandTotalAmount>" in xml.body()
+    page.goto("/invoices?status=issued")
+    assert re.search(r"\d{4}-F-0001", page.locator('[data-testid="invoices"]').inner_text())
+    shot(page, "invoice-list")
