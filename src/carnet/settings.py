@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     retention_request_log_days: int = 30
     retention_idempotency_hours: int = 24
     retention_import_days: int = 90
+    retention_jobs_days: int = 30
 
     @field_validator("default_language")
     @classmethod
