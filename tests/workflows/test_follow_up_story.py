@@ -47,7 +47,12 @@ def test_automatic_follow_up(db, actor, make_deal, drain, personas):
         (big.id, "manager@example.fr", "Affaire importante sans activité : Mairie de Nantes"),
         (small.id, "bob@example.fr", "Relance : Boulangerie"),
     ]
-    body = db.query(OutgoingEmail).filter_by(record_type="deal", record_id=big.id, to_address="alice@example.fr").one().text_body
+    body = (
+        db.query(OutgoingEmail)
+        .filter_by(record_type="deal", record_id=big.id, to_address="alice@example.fr")
+        .one()
+        .text_body
+    )
     assert "Bonjour Alice," in body and "(75000.00 €)" in body
     notes = [(n.user_id, n.title, n.record_id) for n in db.query(Notification).filter_by(type="mention")]
     assert notes == [(personas["manager"].id, "Affaire importante sans activité : Mairie de Nantes", big.id)]
