@@ -266,3 +266,45 @@ def _counts(db) -> dict:
         model.__name__: db.query(model).count()
         for model in (Task, Activity, Tagging, events.Event, AuditEntry, jobs.Job)
     }
+
+
+def test_event_origins_are_purged_once_dispatched(db, make_workflow, make_deal, drain):
+    from carnet.workflows.engine import _purge_origins
+    from carnet.workflows.models import WorkflowEventOrigin
+
+    make_workflow(
+        {
+            "trigger": {"type": "record.created", "record_type": "deal", "params": {}},
+            "start": "u",
+            "steps": {
+                "u": {
+                    "type": "action",
+                    "action": "update_fields",
+                    "params": {"fields": {"source": "wf"}},
+                    "next": None,
+                }
+            },
+        }
+    )
+    make_deal()
+    drain()
+    assert db.query(WorkflowEventOrigin).count() == 1  # the deal.updated written by the run
+    assert _purge_origins(db, None, dry_run=False) == 0
+    clock.advance(timedelta(days=2))
+    assert _purge_origins(db, None, dry_run=True) == 1
+    assert _purge_origins(db, None, dry_run=False) == 1
+    assert db.query(WorkflowEventOrigin).count() == 0
+
+
+def test_renaming_an_active_workflow_keeps_its_version(db, make_workflow, actor):
+    wf = make_workflow(
+        {
+            "trigger": {"type": "manual", "record_type": "deal", "params": {}},
+            "start": "s",
+            "steps": {"s": {"type": "stop"}},
+        }
+    )
+    service.update_workflow(
+        db, actor("admin"), wf, {"name": "Renamed", "definition": service.current_definition(db, wf)}
+    )
+    assert (wf.name, wf.current_version) == ("Renamed", 1)

@@ -12,13 +12,13 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete, func, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carnet.activities.inputs import start_of_day
-from carnet.core import clock, events, jobs
+from carnet.core import clock, events, housekeeping, jobs
 from carnet.core.db import get_database
 from carnet.core.errors import NotFound
 from carnet.workflows import actions, context, definition
@@ -62,6 +62,22 @@ def _tag_events(session: Session, _context: Any, _instances: Any) -> None:
                     depth=origin["depth"],
                 )
             )
+
+
+def _purge_origins(db: Session, settings: Any, dry_run: bool) -> int:
+    """Origins of events dispatched more than a day ago: the consumer has read their depth."""
+    dispatched = select(events.Event.event_id).where(
+        events.Event.dispatched_at < clock.now() - timedelta(days=1)
+    )
+    where = WorkflowEventOrigin.event_id.in_(dispatched)
+    if dry_run:
+        return housekeeping.count(db, WorkflowEventOrigin.__table__, where)
+    deleted = db.execute(delete(WorkflowEventOrigin).where(where)).rowcount or 0
+    db.commit()
+    return deleted
+
+
+housekeeping.register_purger("workflow event origins", _purge_origins)
 
 
 def event_depth(db: Session, event_id: str) -> int:

@@ -315,7 +315,14 @@ def save_definition(
         db.rollback()
         _raise_problems(problems)
     current = current_version(db, workflow)
-    if current.definition == definition_data and _before is None:
+    if current.definition == definition_data:
+        after = _snapshot(workflow)
+        if after == before:
+            return workflow
+        workflow.updated_by_id = actor.user_id  # only the name or description changed
+        db.flush()
+        audit.record(db, actor, "update", RECORD_TYPE, workflow.id, audit.diff(before, after), workflow.name)
+        db.commit()
         return workflow
     if workflow.active or current.frozen or _has_runs(db, current):
         current.frozen = True
