@@ -55,7 +55,12 @@ def test_create_save_enable_and_versions(db, actor):
 
     service.disable(db, admin, wf)
     assert wf.active is False
-    actions = [e.action for e in db.query(AuditEntry).filter_by(record_type="workflow", record_id=wf.id)]
+    actions = [
+        e.action
+        for e in db.query(AuditEntry)
+        .filter_by(record_type="workflow", record_id=wf.id)
+        .order_by(AuditEntry.seq)
+    ]
     assert actions == ["create", "update", "enable", "update", "disable"]
 
 
