@@ -42,6 +42,7 @@ DOMAINS = (
     "tasks",
     "search",
     "imports",
+    "notifications",
     "settings_ui",
     "home",
     "background",
