@@ -167,13 +167,13 @@ def test_a_dead_workers_job_runs_again_once_its_lease_expires(db: Session) -> No
     db.execute(
         update(jobs.Job)
         .where(jobs.Job.id == job.id)
-        .values(status="running", attempts=1, locked_by="dead", locked_until=clock.now() + jobs.LEASE)
+        .values(status="running", attempts=1, locked_by="dead", locked_until=clock.now() + jobs.lease())
     )
     db.commit()
     jobs.tick()
     jobs.run_due()
     assert (_job(db, job.id).status, _job(db, job.id).locked_by) == ("running", "dead")
-    clock.advance(jobs.LEASE + timedelta(seconds=1))
+    clock.advance(jobs.lease() + timedelta(seconds=1))
     jobs.tick()
     recovered = _job(db, job.id)
     assert (recovered.status, recovered.last_error) == ("queued", "lease expired")
@@ -271,3 +271,21 @@ def test_maintenance_purges_finished_jobs_past_retention(db: Session) -> None:
     left = set(db.scalars(select(jobs.Job.id).where(jobs.Job.name == "test.record")))
     assert left == {waiting.id, recent.id}
     assert old.id not in left
+
+
+def test_a_consumer_can_load_its_configuration_once_per_batch(db: Session) -> None:
+    loads: list[int] = []
+
+    def load() -> list[str]:
+        loads.append(1)
+        return ["endpoint"]
+
+    seen: list[list[str]] = []
+    events.consumer("cached")(lambda s, e: seen.append(events.batch_cached(s, "endpoints", load)))
+    for n in range(5):
+        events.emit(db, SYSTEM, "thing.created", "thing", n, {})
+    db.commit()
+    assert events.dispatch_pending(limit=3) == 3
+    assert events.dispatch_pending(limit=3) == 2
+    assert seen == [["endpoint"]] * 5
+    assert len(loads) == 2  # once per batch

@@ -52,6 +52,14 @@ class Event(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column()
 
 
+_emit_hooks: list[Callable[[Session], None]] = []
+
+
+def on_emit(hook: Callable[[Session], None]) -> None:
+    """Called with the session each time an event is appended (the runner wakes after its commit)."""
+    _emit_hooks.append(hook)
+
+
 def emit(
     db: Session,
     actor: Actor,
@@ -69,6 +77,8 @@ def emit(
         payload=jsonable(payload),
     )
     db.add(event)
+    for hook in _emit_hooks:
+        hook(db)
     return event
 
 
@@ -92,6 +102,18 @@ def consumer(name: str) -> Callable[[Handler], Handler]:
 
 def consumers() -> dict[str, Handler]:
     return dict(_consumers)
+
+
+BATCH_CACHE = "carnet.dispatch_cache"
+
+
+def batch_cached(db: Session, key: str, load: Callable[[], Any]) -> Any:
+    """Memoise `load()` for the current dispatch batch (e.g. the active webhook endpoints or the
+    enabled workflows), so a consumer costs one query per batch rather than one per event."""
+    cache: dict[str, Any] = db.info.setdefault(BATCH_CACHE, {})
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
 
 
 def _consume_batch(db: Session, name: str, handler: Handler, batch: list[Event]) -> None:
@@ -129,6 +151,7 @@ def dispatch_pending(limit: int = 500) -> int:
         )
         if not batch:
             return 0
+        db.info[BATCH_CACHE] = {}
         for name, handler in list(_consumers.items()):
             _consume_batch(db, name, handler, batch)
         db.execute(

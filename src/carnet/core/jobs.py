@@ -33,7 +33,6 @@ log = logging.getLogger("carnet.jobs")
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
-LEASE = timedelta(minutes=10)  # a job still "running" after this is presumed dead and runs again
 ERROR_MAX_CHARS = 4000
 
 
@@ -226,6 +225,14 @@ class Claimed:
     max_attempts: int
 
 
+def lease() -> timedelta:
+    """A job still "running" after its lease (`CARNET_JOB_LEASE_SECONDS`) is presumed dead: it runs
+    again. Longer than any job should take; short enough that a killed worker's jobs are not stuck."""
+    from carnet.settings import get_settings
+
+    return timedelta(seconds=get_settings().job_lease_seconds)
+
+
 def _claim(
     db: Session, worker: str, limit: int, queues: list[str] | None, job_id: int | None
 ) -> list[Claimed]:
@@ -244,7 +251,7 @@ def _claim(
         .values(
             status=RUNNING,
             locked_by=worker,
-            locked_until=now + LEASE,
+            locked_until=now + lease(),
             started_at=now,
             attempts=Job.attempts + 1,
         )

@@ -30,6 +30,8 @@ MODULES = (
     "tags",
     "imports",
     "audit",
+    "jobs",
+    "events",
     "workflows",
 )
 SCOPES = ("own", "department", "all")
