@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from carnet.accounts import service as accounts
 from carnet.api.deps import DbDep
 from carnet.core.context import Actor
-from carnet.core.errors import DomainError, NotFound, ValidationFailed
+from carnet.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
 from carnet.core.i18n import gettext
 from carnet.deals import pipelines
 from carnet.web.shell import WebActor, form_errors, redirect, render
@@ -163,17 +163,23 @@ def _record_link(actor: Actor, record_type: str | None, record_id: int | None) -
     return label, f"{prefix}/{record_id}" if prefix else None
 
 
-def _trigger_label(actor: Actor, definition: dict[str, Any] | None) -> str:
-    trigger = (definition or {}).get("trigger") or {}
-    labels = {t["type"]: t["label"] for t in service.trigger_catalogue()}
-    text = _t(actor, labels.get(trigger.get("type", ""), trigger.get("type", "")))
-    if trigger.get("record_type") and trigger.get("type") not in ("schedule", "webhook"):
-        text += f" · {_t(actor, RECORD_LABELS.get(trigger['record_type'], trigger['record_type']))}"
+def _trigger_label(actor: Actor, trigger_type: str, record_type: str | None) -> str:
+    specs = {t["type"]: t for t in service.trigger_catalogue()}
+    spec = specs.get(trigger_type)
+    text = _t(actor, spec["label"]) if spec else trigger_type
+    if record_type and spec and spec["record_types"]:
+        text += f" · {_t(actor, RECORD_LABELS.get(record_type, record_type))}"
     return text
 
 
 def _can_write(actor: Actor) -> bool:
-    return actor.can("workflows:write")
+    return actor.can("workflows:update")
+
+
+def _require_create(actor: Actor) -> None:
+    """Pages that only lead to creating a workflow; the service checks again when it writes."""
+    if not actor.can("workflows:create"):
+        raise PermissionDenied()
 
 
 # -- list, creation, templates -------------------------------------------------------------------------
@@ -181,31 +187,28 @@ def _can_write(actor: Actor) -> bool:
 
 @router.get("")
 def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
-    rows = []
-    for item in service.list_workflows(db, actor):
-        workflow = item["workflow"] if isinstance(item, dict) else item
-        stats = item if isinstance(item, dict) else {}
-        rows.append(
-            {
-                "id": workflow.id,
-                "name": workflow.name,
-                "description": workflow.description,
-                "active": workflow.active,
-                "version": workflow.current_version,
-                "trigger": _trigger_label(
-                    actor, {"trigger": {"type": workflow.trigger_type, "record_type": workflow.record_type}}
-                ),
-                "runs": stats.get("runs", 0),
-                "failures": stats.get("failures", 0),
-                "last_run_at": stats.get("last_run_at"),
-            }
-        )
-    return render(request, "workflows/list.html", workflows=rows, can_write=_can_write(actor))
+    workflows = service.list_workflows(db, actor)
+    stats = service.workflow_stats(db, [w.id for w in workflows])
+    rows = [
+        {
+            "id": w.id,
+            "name": w.name,
+            "description": w.description,
+            "active": w.active,
+            "version": w.current_version,
+            "trigger": _trigger_label(actor, w.trigger_type, w.record_type),
+            **stats[w.id],
+        }
+        for w in workflows
+    ]
+    return render(
+        request, "workflows/list.html", workflows=rows, can_create=actor.can("workflows:create")
+    )
 
 
 @router.get("/new")
 def new_page(request: Request, actor: WebActor) -> Response:
-    service.require_write(actor)
+    _require_create(actor)
     return render(request, "workflows/new.html", values={}, errors={})
 
 
@@ -229,13 +232,13 @@ async def create(request: Request, db: DbDep, actor: WebActor) -> Response:
 
 @router.get("/templates")
 def templates_page(request: Request, actor: WebActor) -> Response:
-    service.require_write(actor)
+    _require_create(actor)
     gallery = [
         {
             "key": tpl["key"],
             "name": _t(actor, tpl["name"]),
-            "description": _t(actor, tpl.get("description", "")),
-            "trigger": _trigger_label(actor, tpl.get("definition")),
+            "description": _t(actor, tpl["description"]),
+            "trigger": _trigger_label(actor, tpl["trigger_type"], None),
         }
         for tpl in service.list_templates()
     ]
@@ -339,7 +342,8 @@ def _builder_config(db: DbDep, actor: Actor, workflow: Any, definition: dict[str
                 p["suggest"] = choices[p["suggest"]]
         action_specs.append({"action": a["action"], "label": _t(actor, a["label"]), "params": params})
     return {
-        "workflow": {"id": workflow.id, "name": workflow.name, "version": workflow.current_version},
+        # `etag` is the optimistic-concurrency token save_definition expects back
+        "workflow": {"id": workflow.id, "name": workflow.name, "etag": workflow.version},
         "definition": definition,
         "errors": _errors_json(actor, service.validate_definition(db, definition)),
         "triggers": trigger_specs,
@@ -440,7 +444,7 @@ async def save_definition(workflow_id: int, request: Request, db: DbDep, actor: 
             {"message": _t(actor, exc.message, **exc.params), "errors": []}, status_code=exc.status
         )
     problems = _errors_json(actor, service.validate_definition(db, service.current_definition(db, workflow)))
-    return JSONResponse({"version": workflow.current_version, "errors": problems})
+    return JSONResponse({"version": workflow.current_version, "etag": workflow.version, "errors": problems})
 
 
 def _step_of(field: str) -> str | None:
@@ -528,6 +532,7 @@ def _step_rows(actor: Actor, definition: dict[str, Any], steps: list[Any]) -> li
     return out
 
 
+RUNS_PER_PAGE = 50
 STEP_KEYS = (
     "step_id",
     "status",
@@ -551,8 +556,10 @@ def _runs_page(
     test_record: tuple[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
-    params = {"cursor": request.query_params.get("cursor", "")}
-    runs, next_cursor = service.list_runs(db, actor, workflow, params)
+    before = request.query_params.get("before_id", "")
+    runs = service.list_runs(db, actor, workflow, {"before_id": before, "limit": RUNS_PER_PAGE + 1})
+    older = runs[RUNS_PER_PAGE].id + 1 if len(runs) > RUNS_PER_PAGE else None
+    runs = runs[:RUNS_PER_PAGE]
     definition = service.current_definition(db, workflow)
     trigger = definition.get("trigger") or {}
     record_types = [
@@ -565,7 +572,7 @@ def _runs_page(
         workflow=workflow,
         tab="runs",
         runs=[_run_row(actor, r) for r in runs],
-        next_cursor=next_cursor,
+        older_than=older,
         record_types=record_types,
         test_record_type=(test_record or (trigger.get("record_type") or "deal", ""))[0],
         test_record_id=(test_record or ("", ""))[1],
@@ -618,11 +625,11 @@ async def test_or_run(workflow_id: int, request: Request, db: DbDep, actor: WebA
 
 @router.get("/runs/{run_id}")
 def run_page(run_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
-    run, steps = service.get_run(db, actor, run_id)
+    run = service.get_run(db, actor, run_id)
     workflow = service.get_workflow(db, actor, run.workflow_id)
-    definition = service.version_definition(db, run.version_id)
+    version = next(v for v in service.list_versions(db, actor, workflow) if v.id == run.version_id)
     row = _run_row(actor, run)
-    row["steps"] = _step_rows(actor, definition, steps)
+    row["steps"] = _step_rows(actor, version.definition, service.run_steps(db, run))
     return render(
         request,
         "workflows/run.html",
@@ -635,6 +642,6 @@ def run_page(run_id: int, request: Request, db: DbDep, actor: WebActor) -> Respo
 
 @router.post("/runs/{run_id}/resume")
 async def resume(run_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
-    run, _steps = service.get_run(db, actor, run_id)
+    run = service.get_run(db, actor, run_id)
     service.resume_run(db, actor, run)
     return redirect(f"/workflows/runs/{run_id}", flash=_t(actor, "Run resumed"), request=request)

@@ -19,7 +19,7 @@
   const LIST_OPS = new Set(["in", "not_in"]);
 
   const definition = normalise(config.definition || {});
-  let version = config.workflow.version;
+  let etag = config.workflow.etag; // the workflow's concurrency token: a stale save gets 412
   let errors = config.errors || [];
   let selected = null;
   let dirty = false;
@@ -244,7 +244,8 @@
 
     const kindLabel = document.createElement("span");
     kindLabel.className = "wf-node-kind";
-    kindLabel.textContent = id === TRIGGER ? S.types.trigger : `${S.types[kind]} · ${id}`;
+    kindLabel.textContent = id === TRIGGER ? S.types.trigger : S.types[kind];
+    if (id !== TRIGGER) kindLabel.appendChild(el("span", { className: "wf-node-id", text: id }));
     const title = document.createElement("strong");
     title.className = "wf-node-title";
     title.textContent = stepTitle(id);
@@ -265,7 +266,7 @@
     }
     node.setAttribute(
       "aria-label",
-      `${kindLabel.textContent}: ${title.textContent}${own.length ? " — " + S.has_errors : ""}`
+      `${id === TRIGGER ? S.types.trigger : S.types[kind] + " " + id}: ${title.textContent}${own.length ? " — " + S.has_errors : ""}`
     );
     if (!readonly) attachDrag(node, id);
     else node.addEventListener("click", () => select(id));
@@ -1001,17 +1002,20 @@
     });
     row.appendChild(remove);
     const errs = fieldErrorsFor(stepId, path);
-    if (errs.length) {
-      row.classList.add("has-error");
-      errs.forEach((e) => row.appendChild(el("span", { className: "field-error", "data-error-for": path, text: e.message })));
-    }
+    const controls = { field: fieldSelect, op: opSelect, value: row.querySelector("input") };
+    errs.forEach((e) => {
+      const control = controls[e.field.slice(path.length + 1)] || fieldSelect;
+      control.classList.add("invalid");
+      control.setAttribute("aria-invalid", "true");
+      row.appendChild(el("span", { className: "field-error", "data-error-for": e.field, text: e.message }));
+    });
     return row;
   }
 
   // -- saving ------------------------------------------------------------------------------------------
 
   function payload() {
-    return { definition: definition, expected_version: version };
+    return { definition: definition, expected_version: etag };
   }
 
   async function save() {
@@ -1031,10 +1035,9 @@
     const body = await response.json().catch(() => ({}));
     errors = body.errors || [];
     if (response.ok) {
-      version = body.version;
+      etag = body.etag;
       dirty = false;
-      root.querySelectorAll("[data-version]").forEach((n) => (n.textContent = String(body.version)));
-      root.querySelectorAll("input[name=expected_version]").forEach((n) => (n.value = String(body.version)));
+      document.querySelectorAll("[data-version]").forEach((n) => (n.textContent = String(body.version)));
       setStatus(errors.length ? S.saved_with_errors : S.saved, errors.length ? "error" : "success");
     } else {
       setStatus(body.message || S.save_failed, "error");
