@@ -38,6 +38,7 @@ DOMAINS = (
     "deals",
     "activities",
     "tasks",
+    "workflows",
     "search",
     "imports",
     "settings_ui",

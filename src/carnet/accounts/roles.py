@@ -26,7 +26,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         "permissions": _perms(CRM, ("read", "create", "update", "delete", "export"))
         + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
         + _perms(("imports",), ("read", "create"))
-        + ["tags:create", "tags:update", "audit:read"],
+        + ["tags:create", "tags:update", "audit:read"]
+        + _perms(("workflows",), ("read", "create", "update", "delete")),
     },
     "sales": {
         "label": "Sales",
@@ -35,7 +36,7 @@ BUILTIN_ROLES: dict[str, dict] = {
         "permissions": _perms(CRM, ("read", "create", "update", "delete"))
         + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
         + _perms(("imports",), ("read", "create"))
-        + ["tags:create"],
+        + ["tags:create", "workflows:read"],
     },
     "finance": {
         "label": "Finance",
@@ -43,14 +44,16 @@ BUILTIN_ROLES: dict[str, dict] = {
         "is_manager": False,
         "permissions": _perms(CRM, ("read", "export"))
         + _perms(("organisations", "contacts"), ("update",))
-        + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",)),
+        + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
+        + ["workflows:read"],
     },
     "read-only": {
         "label": "Read only",
         "is_admin": False,
         "is_manager": False,
         "permissions": _perms(
-            CRM + ("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",)
+            CRM + ("pipelines", "tags", "custom_fields", "users", "departments", "roles", "workflows"),
+            ("read",),
         ),
     },
 }

@@ -30,6 +30,7 @@ MODULES = (
     "tags",
     "imports",
     "audit",
+    "workflows",
 )
 SCOPES = ("own", "department", "all")
 DEFAULT_SCOPE = "department"
