@@ -201,9 +201,7 @@ def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
         }
         for w in workflows
     ]
-    return render(
-        request, "workflows/list.html", workflows=rows, can_create=actor.can("workflows:create")
-    )
+    return render(request, "workflows/list.html", workflows=rows, can_create=actor.can("workflows:create"))
 
 
 @router.get("/new")
