@@ -2,7 +2,7 @@
 round-robin state; the built-in roles get the workflows permissions.
 
 Revision ID: 0032
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-21 11:00:33.213748
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import carnet.core.db
 
 revision: str = "0032"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

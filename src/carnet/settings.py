@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     rate_limit_login: str = "10/minute"
     rate_limit_api: str = "600/minute"
     rate_limit_search: str = "120/minute"
+    workflow_webhook_rate: str = "10/minute"  # per incoming-webhook URL; a workflow may set its own
+    # Outgoing HTTP from workflows (and webhooks) may reach private/loopback addresses (tests, intranets).
+    webhook_allow_private_targets: bool = False
 
     session_idle_minutes: int = 30 * 16  # a working day without activity
     session_absolute_hours: int = 12
@@ -44,6 +47,7 @@ class Settings(BaseSettings):
     retention_request_log_days: int = 30
     retention_idempotency_hours: int = 24
     retention_import_days: int = 90
+    retention_jobs_days: int = 30
 
     @field_validator("default_language")
     @classmethod

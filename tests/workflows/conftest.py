@@ -43,3 +43,36 @@ def make_workflow(db, actor) -> Callable[..., Any]:  # type: ignore[no-untyped-d
         return wf
 
     return make
+
+
+@pytest.fixture
+def make_deal(db, actor, stages):  # type: ignore[no-untyped-def]
+    """A deal owned by `who`, in a stage of the default pipeline (by name)."""
+    from carnet.deals import service as deals
+
+    def make(who: str = "alice", stage: str = "Qualification", **data: Any):
+        return deals.create_deal(
+            db,
+            actor(who),
+            {
+                "title": "Offre Premium",
+                "pipeline_id": stages[stage].pipeline_id,
+                "stage_id": stages[stage].id,
+                **data,
+            },
+        )
+
+    return make
+
+
+@pytest.fixture
+def drain(db):  # type: ignore[no-untyped-def]
+    """Dispatch events and run due jobs until nothing is due; expire what the session holds."""
+    from carnet.core import jobs
+
+    def run() -> int:
+        done = jobs.drain()
+        db.expire_all()
+        return done
+
+    return run

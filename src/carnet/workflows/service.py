@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import copy
 import secrets
+import uuid
 from typing import Any
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from carnet.core import audit, clock
+from carnet.core.audit import jsonable
 from carnet.core.context import Actor
 from carnet.core.errors import (
     Conflict,
@@ -23,8 +25,9 @@ from carnet.core.errors import (
     ValidationFailed,
 )
 from carnet.core.listing import ListParams
-from carnet.workflows import catalogue, definition, library
-from carnet.workflows.models import Workflow, WorkflowRun, WorkflowRunStep, WorkflowVersion
+from carnet.settings import get_settings
+from carnet.workflows import catalogue, definition, engine, library
+from carnet.workflows.models import OPEN_RUN_STATUSES, Workflow, WorkflowRun, WorkflowRunStep, WorkflowVersion
 
 RECORD_TYPE = "workflow"
 READ, CREATE, UPDATE, DELETE = "workflows:read", "workflows:create", "workflows:update", "workflows:delete"
@@ -559,3 +562,174 @@ def run_read(db: Session, run: WorkflowRun, with_steps: bool = True) -> dict[str
             for s in run_steps(db, run)
         ]
     return out
+
+
+def _record_for(
+    db: Session, actor: Actor, workflow: Workflow, record_type: Any, record_id: Any
+) -> tuple[str | None, int | None]:
+    """The record a manual or test run works on: of the trigger's type, and visible to `actor`."""
+    expected = workflow.record_type
+    if expected is None:
+        if record_type not in (None, "") or record_id not in (None, ""):
+            raise ValidationFailed.on("record_type", "This workflow's trigger has no record", "no_record")
+        return None, None
+    if record_type not in (None, "", expected):
+        raise ValidationFailed.on(
+            "record_type", "Choose a record of type {type}", "wrong_type", type=expected
+        )
+    if record_id in (None, ""):
+        raise ValidationFailed.on("record_id", "This field is required", "required")
+    record = catalogue.RECORD_KINDS[expected].get(db, actor, record_id)  # NotFound when not visible
+    return expected, record.id
+
+
+def test_run(
+    db: Session,
+    actor: Actor,
+    workflow: Workflow,
+    record_type: Any = None,
+    record_id: Any = None,
+    definition_data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the current definition on a record with every side effect simulated: no domain write,
+    no email, no HTTP call, no wait. Recorded as a test run; returns it with what each step would do."""
+    _require(actor, UPDATE)
+    rtype, rid = _record_for(db, actor, workflow, record_type, record_id)
+    version = current_version(db, workflow)
+    trigger = {"type": "test", "changes": {}, "payload": {}}
+    steps = engine.simulate(db, workflow, version, rtype, rid, trigger)
+    now = clock.now()
+    failed = next((s for s in steps if s["status"] == "failed"), None)
+    run = WorkflowRun(
+        workflow_id=workflow.id,
+        version_id=version.id,
+        version_number=version.number,
+        trigger_event_id=f"test:{uuid.uuid4()}",
+        trigger=trigger,
+        record_type=rtype,
+        record_id=rid,
+        status="failed" if failed else "completed",
+        error=failed.get("error") if failed else None,
+        depth=0,
+        test=True,
+        started_by_id=actor.user_id,
+        started_at=now,
+        finished_at=now,
+    )
+    db.add(run)
+    db.flush()
+    for i, step in enumerate(steps):
+        db.add(
+            WorkflowRunStep(
+                run_id=run.id,
+                step_id=step["step_id"],
+                step_type=str(step.get("type")),
+                seq=i,
+                attempt=1,
+                status=step["status"],
+                input={"action": step.get("action")} if step.get("action") else {},
+                output=jsonable(step.get("output") or {}),
+                error=step.get("error"),
+                duration_ms=0,
+                started_at=now,
+                finished_at=now,
+            )
+        )
+    db.commit()
+    return {"run_id": run.id, "status": run.status, "steps": jsonable(steps)}
+
+
+def run_manual(
+    db: Session, actor: Actor, workflow: Workflow, record_type: Any = None, record_id: Any = None
+) -> WorkflowRun:
+    """Start the workflow now on a record. Anyone who may read workflows can run an active
+    workflow whose trigger is `manual` on a record they can see; writers can run any active one."""
+    _require(actor, READ)
+    if workflow.trigger_type != "manual":
+        _require(actor, UPDATE)
+    if not workflow.active:
+        raise Conflict("Enable the workflow before running it")
+    rtype, rid = _record_for(db, actor, workflow, record_type, record_id)
+    run = engine.start_run(
+        db,
+        workflow,
+        f"manual:{uuid.uuid4()}",
+        rtype,
+        rid,
+        {"type": "manual", "user_id": actor.user_id},
+        started_by_id=actor.user_id,
+    )
+    assert run is not None  # a fresh key never collides
+    audit.record(
+        db, actor, "run", RECORD_TYPE, workflow.id, {"run_id": {"old": None, "new": run.id}}, workflow.name
+    )
+    db.commit()
+    return run
+
+
+def resume_run(db: Session, actor: Actor, run: WorkflowRun) -> WorkflowRun:
+    """A failed run goes on from the step that failed, with fresh attempts, on its own version."""
+    _require(actor, UPDATE)
+    if run.status != "failed" or run.test:
+        raise Conflict("Only a failed run can be resumed")
+    engine.resume(db, run)
+    audit.record(
+        db,
+        actor,
+        "resume",
+        RECORD_TYPE,
+        run.workflow_id,
+        {"run_id": {"old": None, "new": run.id}},
+        f"run {run.id}",
+    )
+    db.commit()
+    return run
+
+
+def cancel_run(db: Session, actor: Actor, run: WorkflowRun) -> WorkflowRun:
+    """A running or waiting run stops where it is."""
+    _require(actor, UPDATE)
+    if run.status not in OPEN_RUN_STATUSES:
+        raise Conflict("Only a running or waiting run can be cancelled")
+    engine.cancel(db, run)
+    audit.record(
+        db,
+        actor,
+        "cancel",
+        RECORD_TYPE,
+        run.workflow_id,
+        {"run_id": {"old": None, "new": run.id}},
+        f"run {run.id}",
+    )
+    db.commit()
+    return run
+
+
+# -- incoming webhook -----------------------------------------------------------------------------------------
+
+
+def webhook_workflow(db: Session, token: str) -> Workflow:
+    """The active webhook-triggered workflow behind a secret URL; NotFound for anything else."""
+    if not token or len(token) > 64:
+        raise NotFound()
+    workflow = db.scalar(select(Workflow).where(Workflow.webhook_token == token))
+    if workflow is None or not workflow.active or workflow.trigger_type != "webhook":
+        raise NotFound()
+    return workflow
+
+
+def webhook_rate(workflow: Workflow) -> str:
+    return workflow.webhook_rate or get_settings().workflow_webhook_rate
+
+
+def receive_webhook(
+    db: Session, workflow: Workflow, body: Any, delivery_id: str | None = None
+) -> WorkflowRun | None:
+    """Start the workflow with the posted JSON object as `{{ webhook.* }}`. A sender's delivery id
+    (`webhook-id` header) makes a redelivery start nothing; returns None then."""
+    if not isinstance(body, dict):
+        raise ValidationFailed.on("body", "Send a JSON object", "invalid_body")
+    key = f"webhook:{delivery_id[:120]}" if delivery_id else f"webhook:{uuid.uuid4()}"
+    run = engine.start_run(db, workflow, key, None, None, {"type": "webhook", "webhook": body})
+    db.commit()
+    return run
