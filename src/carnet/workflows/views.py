@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from carnet.accounts import service as accounts
 from carnet.api.deps import DbDep
 from carnet.core.context import Actor
-from carnet.core.errors import DomainError, NotFound, PermissionDenied, ValidationFailed
+from carnet.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from carnet.core.i18n import gettext
 from carnet.deals import pipelines
 from carnet.web.shell import WebActor, form_errors, redirect, render
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/workflows", include_in_schema=False)
 RUN_STATUS_LABELS = {
     "running": "Running",
     "waiting": "Waiting",
-    "completed": "Completed",
+    "completed": "Finished",
     "failed": "Failed",
     "stopped": "Stopped",
     "cancelled": "Cancelled",
@@ -510,6 +510,13 @@ def _run_row(actor: Actor, run: Any) -> dict[str, Any]:
     }
 
 
+def _pretty(value: Any) -> str | None:
+    """Step input/output as readable JSON (accents kept); nothing for an empty one."""
+    if value in (None, {}, []):
+        return None
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+
+
 def _step_rows(actor: Actor, definition: dict[str, Any], steps: list[Any]) -> list[dict[str, Any]]:
     """Run steps (rows or simulated dicts) with a readable title taken from the definition."""
     actions = {a["action"]: a["label"] for a in service.action_catalogue()}
@@ -525,6 +532,8 @@ def _step_rows(actor: Actor, definition: dict[str, Any], steps: list[Any]) -> li
             {
                 **{k: item.get(k) for k in STEP_KEYS},
                 "title": _t(actor, title) if title else _t(actor, (step.get("type") or "step").capitalize()),
+                "input": _pretty(item.get("input")),
+                "output": _pretty(item.get("output")),
             }
         )
     return out
@@ -605,8 +614,8 @@ async def test_or_run(workflow_id: int, request: Request, db: DbDep, actor: WebA
         if form.get("mode") == "run":
             run = service.run_manual(db, actor, workflow, record_type, int(raw_id))
             return redirect(f"/workflows/runs/{run.id}", flash=_t(actor, "Workflow started"), request=request)
-        steps = service.test_run(db, actor, workflow, record_type, int(raw_id))
-    except (ValidationFailed, NotFound) as exc:
+        result = service.test_run(db, actor, workflow, record_type, int(raw_id))
+    except (ValidationFailed, NotFound, Conflict) as exc:
         db.rollback()
         if isinstance(exc, ValidationFailed) and exc.errors:
             message = "; ".join(form_errors(exc, actor.language).values())
@@ -617,7 +626,12 @@ async def test_or_run(workflow_id: int, request: Request, db: DbDep, actor: WebA
         )
     definition = service.current_definition(db, workflow)
     return _runs_page(
-        request, db, actor, workflow, test_steps=_step_rows(actor, definition, steps), test_record=record
+        request,
+        db,
+        actor,
+        workflow,
+        test_steps=_step_rows(actor, definition, result["steps"]),
+        test_record=record,
     )
 
 

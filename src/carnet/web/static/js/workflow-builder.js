@@ -1068,6 +1068,13 @@
       event.returnValue = "";
     }
   });
+  // Escape in the side panel goes back to the node on the canvas.
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && selected) {
+      event.preventDefault();
+      focusNode(selected);
+    }
+  });
   document.addEventListener("keydown", (event) => {
     if ((event.ctrlKey || event.metaKey) && event.key === "s" && !readonly) {
       event.preventDefault();
