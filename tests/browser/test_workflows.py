@@ -98,7 +98,7 @@ def test_template_to_run_log(page, login, live_database_url):  # type: ignore[no
     assert rows.count() == 1
     assert rows.first.locator(".badge").first.inner_text() == "Terminée"
     record = rows.first.locator(f'a[href="/deals/{deal_id}"]')
-    assert record.inner_text() == f"Affaire #{deal_id}"
+    assert record.inner_text() == "Rénovation cantine Pasteur"
     shot(page, "wf-06-run-history")
     rows.first.locator("a").first.click()
     page.wait_for_url(re.compile(r"/workflows/runs/\d+$"))

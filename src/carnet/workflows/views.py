@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from carnet.accounts import service as accounts
+from carnet.activities import links
 from carnet.api.deps import DbDep
 from carnet.core.context import Actor
 from carnet.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
@@ -154,11 +155,25 @@ def _t(actor: Actor, text: str, **params: Any) -> str:
     return gettext(text, actor.language, **params)
 
 
-def _record_link(actor: Actor, record_type: str | None, record_id: int | None) -> tuple[str, str | None]:
-    """(label, url) of a run's record; the record page itself applies visibility."""
+def _record_names(db: DbDep, actor: Actor, runs: list[Any]) -> dict[tuple[str, int], str]:
+    """Names of the runs' records the actor may see (one query per record type)."""
+    names: dict[tuple[str, int], str] = {}
+    for rt in links.LINKABLE_TYPES:
+        ids = {r.record_id for r in runs if r.record_type == rt and r.record_id}
+        names.update({(rt, i): n for i, n in links.labels(db, actor, rt, ids).items()})
+    return names
+
+
+def _record_link(
+    actor: Actor, record_type: str | None, record_id: int | None, names: dict[tuple[str, int], str]
+) -> tuple[str, str | None]:
+    """(label, url) of a run's record: its name when visible, else type and number (the record
+    page itself applies visibility)."""
     if not record_type or not record_id:
         return "", None
-    label = f"{_t(actor, RECORD_LABELS.get(record_type, record_type))} #{record_id}"
+    label = names.get((record_type, record_id)) or (
+        f"{_t(actor, RECORD_LABELS.get(record_type, record_type))} #{record_id}"
+    )
     prefix = RECORD_URLS.get(record_type)
     return label, f"{prefix}/{record_id}" if prefix else None
 
@@ -494,8 +509,8 @@ def export(workflow_id: int, db: DbDep, actor: WebActor) -> Response:
 # -- runs ----------------------------------------------------------------------------------------------
 
 
-def _run_row(actor: Actor, run: Any) -> dict[str, Any]:
-    label, url = _record_link(actor, run.record_type, run.record_id)
+def _run_row(actor: Actor, run: Any, names: dict[tuple[str, int], str]) -> dict[str, Any]:
+    label, url = _record_link(actor, run.record_type, run.record_id, names)
     return {
         "id": run.id,
         "status": run.status,
@@ -567,6 +582,7 @@ def _runs_page(
     runs = service.list_runs(db, actor, workflow, {"before_id": before, "limit": RUNS_PER_PAGE + 1})
     older = runs[RUNS_PER_PAGE].id + 1 if len(runs) > RUNS_PER_PAGE else None
     runs = runs[:RUNS_PER_PAGE]
+    names = _record_names(db, actor, runs)
     definition = service.current_definition(db, workflow)
     trigger = definition.get("trigger") or {}
     record_types = [
@@ -578,7 +594,7 @@ def _runs_page(
         status_code=status_code,
         workflow=workflow,
         tab="runs",
-        runs=[_run_row(actor, r) for r in runs],
+        runs=[_run_row(actor, r, names) for r in runs],
         older_than=older,
         record_types=record_types,
         test_record_type=(test_record or (trigger.get("record_type") or "deal", ""))[0],
@@ -640,7 +656,7 @@ def run_page(run_id: int, request: Request, db: DbDep, actor: WebActor) -> Respo
     run = service.get_run(db, actor, run_id)
     workflow = service.get_workflow(db, actor, run.workflow_id)
     version = next(v for v in service.list_versions(db, actor, workflow) if v.id == run.version_id)
-    row = _run_row(actor, run)
+    row = _run_row(actor, run, _record_names(db, actor, [run]))
     row["steps"] = _step_rows(actor, version.definition, service.run_steps(db, run))
     return render(
         request,
