@@ -76,3 +76,58 @@ def drain(db):  # type: ignore[no-untyped-def]
         return done
 
     return run
+
+
+class Receiver:
+    """A local HTTP server recording what it receives; answers with the queued status codes."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[dict[str, Any]] = []
+        self.statuses: list[int] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length).decode() if length else ""
+                outer.requests.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                )
+                status = outer.statuses.pop(0) if outer.statuses else 200
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"ok": true}' if status < 400 else b'{"error": "boom"}')
+
+            do_POST = do_GET = do_PUT = do_PATCH = do_DELETE = _handle
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def json(self, index: int = -1) -> Any:
+        import json
+
+        return json.loads(self.requests[index]["body"])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver(monkeypatch):  # type: ignore[no-untyped-def]
+    from carnet.settings import get_settings
+
+    monkeypatch.setenv("CARNET_WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+    get_settings.cache_clear()
+    server = Receiver()
+    yield server
+    server.close()
