@@ -6,11 +6,13 @@ from __future__ import annotations
 import html as html_module
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
-from carnet.core import customfields, i18n
+from carnet.core import clock, customfields, i18n
+from carnet.tasks.models import Task
 from carnet.workflows import service
-from carnet.workflows.models import Workflow
+from carnet.workflows.models import Workflow, WorkflowRun
 
 TASK_ON_DEAL: dict[str, Any] = {
     "trigger": {"type": "record.created", "record_type": "deal", "params": {}},
@@ -287,3 +289,135 @@ def test_runs_page_without_runs(web, db, actor):
     assert page.status_code == 200
     assert "Aucune exécution pour l&#39;instant" in page.text
     assert 'data-testid="test-form"' in page.text
+
+
+def _post_then_task(url: str, trigger: str = "record.created") -> dict[str, Any]:
+    return {
+        "trigger": {"type": trigger, "record_type": "deal", "params": {}},
+        "start": "hook",
+        "steps": {
+            "hook": {
+                "type": "action",
+                "action": "http_request",
+                "label": "Prévenir l'ERP",
+                "params": {"method": "POST", "url": url, "body": {"id": "{{ deal.id }}"}},
+                "next": "task",
+            },
+            "task": {
+                "type": "action",
+                "action": "create_task",
+                "params": {"title": "Suite de {{ deal.title }}", "assignee": "owner"},
+                "next": None,
+            },
+        },
+    }
+
+
+def _steps(page: str) -> list[tuple[str, str]]:
+    """(step id, status label) of each step shown, in order."""
+    return [
+        (step_id, html_module.unescape(label))
+        for step_id, label in re.findall(
+            r'data-step="([^"]+)">\s*<summary>\s*<span class="badge run-[a-z]+">([^<]+)</span>', page
+        )
+    ]
+
+
+def test_run_history_failed_run_and_resume(web, db, make_workflow, make_deal, drain, receiver):
+    receiver.statuses = [500, 500, 500]
+    wf = make_workflow(_post_then_task(receiver.url + "/hook"))
+    deal = make_deal(title="Offre Cantine")
+    for _ in range(3):
+        drain()
+        clock.advance(timedelta(minutes=5))
+    drain()
+    run = db.query(WorkflowRun).filter_by(workflow_id=wf.id).one()
+    assert run.status == "failed"
+
+    client = web("admin")
+    history = client.get(f"/workflows/{wf.id}/runs")
+    row = re.search(rf'<tr data-run-id="{run.id}">(.*?)</tr>', history.text, re.S).group(1)
+    assert '<span class="badge run-failed">Échec</span>' in row
+    assert f'<a href="/deals/{deal.id}">Offre Cantine</a>' in row
+    assert "HTTP 500" in row
+
+    page = client.get(f"/workflows/runs/{run.id}")
+    assert page.status_code == 200
+    assert _steps(page.text) == [("hook", "Échec"), ("hook", "Échec"), ("hook", "Échec")]
+    assert "Tentative 3" in page.text
+    assert 'data-testid="resume"' in page.text
+
+    # A reader sees the run but may not resume it; nothing changes.
+    reader = web("reader")
+    assert 'data-testid="resume"' not in reader.get(f"/workflows/runs/{run.id}").text
+    assert (
+        reader.post(f"/workflows/runs/{run.id}/resume", data={"csrf_token": reader.csrf}).status_code == 403
+    )
+    db.refresh(run)
+    assert run.status == "failed"
+
+    r = client.post(
+        f"/workflows/runs/{run.id}/resume", data={"csrf_token": client.csrf}, follow_redirects=False
+    )
+    assert (r.status_code, r.headers["location"]) == (303, f"/workflows/runs/{run.id}")
+    drain()
+    page = client.get(f"/workflows/runs/{run.id}")
+    assert '<span class="badge run-completed" data-testid="run-status">Terminée</span>' in page.text
+    assert _steps(page.text)[-2:] == [("hook", "Terminée"), ("task", "Terminée")]
+    assert "Prévenir l&#39;ERP" in page.text  # the step's label from the definition
+    assert "Suite de Offre Cantine" in page.text  # what the task step rendered
+
+
+def test_test_mode_shows_each_step_without_side_effects(web, db, make_workflow, make_deal, receiver):
+    wf = make_workflow(_post_then_task(receiver.url + "/hook"), active=False)
+    deal = make_deal(title="Offre Cantine")
+    tasks_before = db.query(Task).count()
+    client = web("admin")
+    r = client.post(
+        f"/workflows/{wf.id}/test",
+        data={"record_type": "deal", "record_id": str(deal.id), "mode": "test", "csrf_token": client.csrf},
+    )
+    assert r.status_code == 200
+    result = r.text.split('data-testid="test-result"')[1]
+    assert _steps(result)[:2] == [("hook", "Simulée"), ("task", "Simulée")]
+    assert "Suite de Offre Cantine" in result
+    assert receiver.requests == []
+    assert db.query(Task).count() == tasks_before
+
+    r = client.post(
+        f"/workflows/{wf.id}/test",
+        data={"record_type": "deal", "record_id": "", "mode": "test", "csrf_token": client.csrf},
+    )
+    assert r.status_code == 422
+    assert "Choisissez un type de fiche et un numéro de fiche" in r.text
+
+
+def test_manual_run_from_the_run_history(web, db, make_workflow, make_deal, drain):
+    definition = {
+        "trigger": {"type": "manual", "record_type": "deal", "params": {}},
+        "start": "task",
+        "steps": {
+            "task": {
+                "type": "action",
+                "action": "create_task",
+                "params": {"title": "Rappeler {{ deal.title }}", "assignee": "owner"},
+                "next": None,
+            }
+        },
+    }
+    wf = make_workflow(definition)
+    deal = make_deal(title="Offre Cantine")
+    client = web("admin")
+    page = client.get(f"/workflows/{wf.id}/runs")
+    assert 'value="run"' in page.text  # "run it for real" only for an active manual workflow
+    r = client.post(
+        f"/workflows/{wf.id}/test",
+        data={"record_type": "deal", "record_id": str(deal.id), "mode": "run", "csrf_token": client.csrf},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    run_id = int(r.headers["location"].rsplit("/", 1)[1])
+    drain()
+    page = client.get(f"/workflows/runs/{run_id}")
+    assert _steps(page.text) == [("task", "Terminée")]
+    assert db.query(Task).filter_by(title="Rappeler Offre Cantine").count() == 1
