@@ -421,3 +421,11 @@ def test_manual_run_from_the_run_history(web, db, make_workflow, make_deal, drai
     page = client.get(f"/workflows/runs/{run_id}")
     assert _steps(page.text) == [("task", "Terminée")]
     assert db.query(Task).filter_by(title="Rappeler Offre Cantine").count() == 1
+
+
+def test_export_downloads_the_definition(web, db, actor):
+    wf = service.create_workflow(db, actor("admin"), {"name": "Relance", "definition": TASK_ON_DEAL})
+    r = web("admin").get(f"/workflows/{wf.id}/export")
+    assert r.status_code == 200
+    assert r.headers["content-disposition"] == f'attachment; filename="workflow-{wf.id}.json"'
+    assert (r.json()["name"], r.json()["definition"]) == ("Relance", TASK_ON_DEAL)

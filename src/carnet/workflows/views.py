@@ -87,7 +87,7 @@ PARAM_UI: dict[str, dict[str, Any]] = {
         "show_if": {"strategy": ["round_robin", "least_open_deals"]},
     },
     "tag": {"kind": "text", "label": "Tag", "template": True},
-    "to": {"kind": "text", "label": "To", "template": True, "suggest": "recipients"},
+    "to": {"kind": "text", "label": "Recipient", "template": True, "suggest": "recipients"},
     "webhook_url": {"kind": "text", "label": "Incoming webhook URL"},
     "text": {"kind": "textarea", "label": "Message", "template": True},
     "method": {"kind": "select", "label": "Method", "choices": "methods", "default": "POST"},
