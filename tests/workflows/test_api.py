@@ -98,7 +98,7 @@ def test_invalid_definition_answers_problem_details_with_field_errors(api):
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("application/problem+json")
     assert [(e["field"], e["message"]) for e in r.json()["errors"]] == [
-        ("steps.a.params.subject", "Unknown variable: deal.colour")
+        ("steps.a.params.subject", "Variable inconnue : deal.colour")
     ]
     r = api("reader").post("/api/v1/workflows/validate", json={"definition": bad})
     assert r.json() == {

@@ -412,7 +412,7 @@ def _check_log_activity(
             step_id, "params.kind", "Choose one of: {values}", values=", ".join(catalogue.ACTIVITY_KINDS)
         )
     if rt not in ("organisation", "contact", "deal"):
-        problems.add(step_id, "action", "Only for: organisation, contact, deal")
+        problems.add(step_id, "action", "Only for: {values}", values="organisation, contact, deal")
 
 
 def _check_update_fields(
