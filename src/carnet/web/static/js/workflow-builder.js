@@ -42,12 +42,19 @@
     Object.values(out.steps).forEach((step, index) => {
       if (!step.ui) step.ui = { x: 40 + (index % 3) * 240, y: 160 + Math.floor(index / 3) * 130 };
     });
+    if (!out.trigger.ui) {
+      // No place saved for the trigger: above the first step, steps moved down to make room.
+      const first = out.steps[out.start];
+      out.trigger.ui = { x: first ? first.ui.x : 40, y: 20 };
+      const top = Math.min(...Object.values(out.steps).map((st) => st.ui.y));
+      const room = Math.ceil((20 + NODE_H + 50 - top) / GRID) * GRID;
+      if (room > 0) Object.values(out.steps).forEach((st) => (st.ui = { x: st.ui.x, y: st.ui.y + room }));
+    }
     return out;
   }
 
   function triggerPosition() {
-    const ui = definition.trigger.ui || { x: 40, y: 30 };
-    return { x: ui.x, y: ui.y };
+    return definition.trigger.ui;
   }
 
   function positionOf(id) {
