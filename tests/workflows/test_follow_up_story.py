@@ -7,14 +7,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-pytest.importorskip("carnet.notifications.service")
-
+from carnet.core import clock
 from carnet.core.mail import OutgoingEmail
 from carnet.notifications.models import Notification
-
-from carnet.core import clock
 from carnet.tasks.models import Task
 from carnet.workflows import service
 from carnet.workflows.models import WorkflowRun

@@ -52,9 +52,7 @@ def test_lost_deal_feedback_runs(db, actor, make_deal, stages, drain, personas):
 
 
 def test_lead_nurturing_emails_on_days_0_3_7_and_a_call_task_on_day_14(db, actor, drain, personas):
-    pytest.importorskip("carnet.core.mail")
     from carnet.core.mail import OutgoingEmail
-
     from carnet.organisations import service as organisations
 
     wf = service.install_template(db, actor("admin"), "lead_nurturing")
