@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String
+from sqlalchemy import Index, Integer, String, insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core import clock
@@ -51,3 +51,25 @@ def emit(
     )
     db.add(event)
     return event
+
+
+def emit_many(db: Session, actor: Actor, items: list[tuple[str, str, int | None, dict[str, Any]]]) -> None:
+    """One event per (type, record type, record id, payload), in order, with one INSERT."""
+    if not items:
+        return
+    now = clock.now()
+    db.execute(
+        insert(Event),
+        [
+            {
+                "event_id": str(uuid.uuid4()),
+                "type": event_type,
+                "record_type": record_type,
+                "record_id": record_id,
+                "actor_id": actor.user_id,
+                "occurred_at": now,
+                "payload": jsonable(payload),
+            }
+            for event_type, record_type, record_id, payload in items
+        ],
+    )
