@@ -458,7 +458,7 @@ def _store_links_many(db: Session, links_by_contact: dict[int, list[dict[str, An
         for i, link in enumerate(links)
     ]
     if rows:
-        db.execute(insert(ContactOrganisation), rows)
+        db.execute(insert(ContactOrganisation.__table__), rows)
 
 
 def snapshot(contact: Contact) -> dict[str, Any]:

@@ -61,7 +61,12 @@ class AuditHead(Base):
 HEAD_ID = 1
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most values: checked first, an import calls this millions of times
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -154,7 +159,7 @@ class Change:
     action: str
     record_type: str
     record_id: int | None
-    changes: dict[str, Any]
+    changes: dict[str, Any]  # JSON-ready, as `diff` returns them
     summary: str
 
 
@@ -183,7 +188,7 @@ def record_many(db: Session, actor: Actor, items: list[Change]) -> None:
             "record_type": item.record_type,
             "record_id": item.record_id,
             "summary": item.summary[:300],
-            "changes": jsonable(item.changes),
+            "changes": item.changes,
             "ip": actor.ip,
             "user_agent": user_agent,
             "request_id": actor.request_id,
@@ -191,7 +196,7 @@ def record_many(db: Session, actor: Actor, items: list[Change]) -> None:
         }
         prev_hash = values["entry_hash"] = compute_hash(prev_hash, values)
         rows.append(values)
-    db.execute(insert(AuditEntry), rows)
+    db.execute(insert(AuditEntry.__table__), rows)
     head = db.get(AuditHead, HEAD_ID, populate_existing=True)
     if head is None:
         db.add(AuditHead(id=HEAD_ID, seq=seq, entry_hash=prev_hash))

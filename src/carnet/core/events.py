@@ -54,12 +54,13 @@ def emit(
 
 
 def emit_many(db: Session, actor: Actor, items: list[tuple[str, str, int | None, dict[str, Any]]]) -> None:
-    """One event per (type, record type, record id, payload), in order, with one INSERT."""
+    """One event per (type, record type, record id, payload), in order, with one INSERT. The
+    payloads must be JSON-ready (a schema's `model_dump(mode="json")`, `audit.diff` changes)."""
     if not items:
         return
     now = clock.now()
     db.execute(
-        insert(Event),
+        insert(Event.__table__),
         [
             {
                 "event_id": str(uuid.uuid4()),
@@ -68,7 +69,7 @@ def emit_many(db: Session, actor: Actor, items: list[tuple[str, str, int | None,
                 "record_id": record_id,
                 "actor_id": actor.user_id,
                 "occurred_at": now,
-                "payload": jsonable(payload),
+                "payload": payload,
             }
             for event_type, record_type, record_id, payload in items
         ],

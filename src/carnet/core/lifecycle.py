@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from carnet.core import audit, clock, events, permissions, records, search, tags
@@ -122,9 +122,23 @@ def insert_new(db: Session, model: Any, objs: list[Any]) -> None:
             setattr(obj, key, value)
         rows.append({column.name: state[key] for key, column in columns})
     table = model.__table__
-    ids = db.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars().all()
-    for obj, new_id in zip(objs, ids, strict=True):
-        obj.id = new_id
+    for obj, row, new_id in zip(objs, rows, _new_ids(db, table, len(rows)), strict=True):
+        obj.id = row["id"] = new_id
+    db.execute(insert(table), rows)
+
+
+def _new_ids(db: Session, table: Any, count: int) -> list[int]:
+    """`count` ids for new rows of `table`, reserved before the INSERT so that it needs no
+    RETURNING in row order (which SQLAlchemy can only give on SQLite one row at a time).
+    PostgreSQL hands them out from the id sequence in one query; SQLite write transactions are
+    exclusive, so the ids after the largest are ours until the commit."""
+    if db.get_bind().dialect.name == "postgresql":
+        sequence = f"pg_get_serial_sequence('{table.name}', 'id')"
+        return list(
+            db.scalars(text(f"SELECT nextval({sequence}) FROM generate_series(1, :n)").bindparams(n=count))
+        )
+    start = (db.scalar(select(func.max(table.c.id))) or 0) + 1
+    return list(range(start, start + count))
 
 
 @dataclass

@@ -150,7 +150,7 @@ def index_records(db: Session, record_type: str, documents: list[Document]) -> N
         return
     remove_records(db, record_type, [d.record_id for d in documents])
     db.execute(
-        insert(SearchDocument),
+        insert(SearchDocument.__table__),
         [{"record_type": record_type, "record_id": d.record_id, **d.values()} for d in documents],
     )
 

@@ -130,7 +130,7 @@ def set_tags_many(
         for name in names
     ]
     if rows:
-        db.execute(insert(Tagging), rows)
+        db.execute(insert(Tagging.__table__), rows)
     return {record_id: [existing[n.lower()].name for n in names] for record_id, names in wanted.items()}
 
 

@@ -537,7 +537,7 @@ def _record_chunk(
     for outcome in outcomes:
         counts[outcome.status] += 1
     db.execute(
-        insert(ImportRow),
+        insert(ImportRow.__table__),
         [
             {
                 "job_id": job_id,
