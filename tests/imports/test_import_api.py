@@ -391,9 +391,9 @@ def test_undo_keeps_records_changed_since(api):
 
 
 def test_progress_moves_batch_by_batch(api, database, monkeypatch):
-    monkeypatch.setattr(service, "BATCH_SIZE", 2)
+    monkeypatch.setattr(service, "CHUNK_SIZE", 2)
     seen: list[tuple[int, int, int]] = []
-    original = service._run_batch
+    original = service._run_chunk
 
     def spy(db_, actor, job_id, ctx, batch):
         original(db_, actor, job_id, ctx, batch)
@@ -401,7 +401,7 @@ def test_progress_moves_batch_by_batch(api, database, monkeypatch):
             job = other.get(ImportJob, job_id)
             seen.append((job.processed, job.created, job.failed))
 
-    monkeypatch.setattr(service, "_run_batch", spy)
+    monkeypatch.setattr(service, "_run_chunk", spy)
     rows = [["Nom", "SIREN"]] + [[f"Org {i}", "732829321" if i == 2 else ""] for i in range(5)]
     done = run_file(api("alice"), csv_bytes(rows))
     assert seen == [(2, 2, 0), (4, 3, 1), (5, 4, 1)]
@@ -553,14 +553,14 @@ def test_stale_running_job_resumes_after_the_last_batch(api, db, actor_of, monke
 
     from carnet.core import clock
 
-    monkeypatch.setattr(service, "BATCH_SIZE", 2)
+    monkeypatch.setattr(service, "CHUNK_SIZE", 2)
     actor = actor_of("alice")
     rows = [["Nom"]] + [[f"Org {i}"] for i in range(5)]
     job = service.create_job(db, actor, "organisation", "reprise.csv", io.BytesIO(csv_bytes(rows)))
     service.set_mapping(db, actor, job, {"Nom": "name"})
     service.start_import(db, actor, job)
     calls = 0
-    original = service._run_batch
+    original = service._run_chunk
 
     def crash_after_first(*args):
         nonlocal calls
@@ -569,10 +569,10 @@ def test_stale_running_job_resumes_after_the_last_batch(api, db, actor_of, monke
             raise SystemExit  # the process died mid-run
         original(*args)
 
-    monkeypatch.setattr(service, "_run_batch", crash_after_first)
+    monkeypatch.setattr(service, "_run_chunk", crash_after_first)
     with pytest.raises(SystemExit):
         service.run_import(job.id, actor)
-    monkeypatch.setattr(service, "_run_batch", original)
+    monkeypatch.setattr(service, "_run_chunk", original)
     db.expire_all()
     assert (db.get(ImportJob, job.id).status, db.get(ImportJob, job.id).processed) == ("running", 2)
     from carnet.core.errors import Conflict
