@@ -527,28 +527,32 @@ def test_organisations_module_name_and_unknown_owner(api, personas):
     assert (failed["line"], failed["errors"][0]["column"]) == (3, "Owner email")
 
 
-def test_background_thread_uses_the_test_database(db, actor_of):
-    from import_helpers import REAL_LAUNCH
-
-    from carnet.imports import jobs
+def test_starting_an_import_enqueues_a_job_that_the_runner_runs(db, actor_of, inline_jobs):
+    from carnet.core import jobs
 
     actor = actor_of("alice")
     job = service.create_job(
         db, actor, "organisation", "fond.csv", io.BytesIO(csv_bytes([["Nom"], ["Tâche de fond"]]))
     )
     service.set_mapping(db, actor, job, {"Nom": "name"})
-    service.start_import(db, actor, job)
-    REAL_LAUNCH("imports.run", job.id, actor)
-    assert jobs.wait(job.id, 30)
+    inline_jobs["start_import"](db, actor, job)  # not run inline: only marked and queued
+    queued = db.scalars(select(jobs.Job).where(jobs.Job.name == "imports.run")).all()
+    assert [(q.status, q.payload["import_id"], q.payload["user_id"]) for q in queued] == [
+        ("queued", job.id, actor.user_id)
+    ]
+    assert db.get(ImportJob, job.id).status == "running"
+
+    jobs.drain()
     db.expire_all()
     job = db.get(ImportJob, job.id)
     assert (job.status, job.created) == ("done", 1)
     assert db.scalar(
         select(Organisation.name).where(Organisation.id == db.scalar(select(ImportRow.record_id)))
     ) == ("Tâche de fond")
+    assert db.scalars(select(jobs.Job.status).where(jobs.Job.name == "imports.run")).all() == ["done"]
 
 
-def test_stale_running_job_resumes_after_the_last_batch(api, db, actor_of, monkeypatch):
+def test_stale_running_job_resumes_after_the_last_batch(api, db, actor_of, monkeypatch, inline_jobs):
     from datetime import timedelta
 
     from carnet.core import clock
@@ -558,7 +562,7 @@ def test_stale_running_job_resumes_after_the_last_batch(api, db, actor_of, monke
     rows = [["Nom"]] + [[f"Org {i}"] for i in range(5)]
     job = service.create_job(db, actor, "organisation", "reprise.csv", io.BytesIO(csv_bytes(rows)))
     service.set_mapping(db, actor, job, {"Nom": "name"})
-    service.start_import(db, actor, job)
+    inline_jobs["start_import"](db, actor, job)
     calls = 0
     original = service._run_chunk
 
@@ -578,10 +582,10 @@ def test_stale_running_job_resumes_after_the_last_batch(api, db, actor_of, monke
     from carnet.core.errors import Conflict
 
     with pytest.raises(Conflict):  # still fresh: maybe another process is on it
-        service.start_import(db, actor, db.get(ImportJob, job.id))
+        inline_jobs["start_import"](db, actor, db.get(ImportJob, job.id))
     db.rollback()
     clock.advance(timedelta(minutes=10))
-    service.start_import(db, actor, db.get(ImportJob, job.id))
+    inline_jobs["start_import"](db, actor, db.get(ImportJob, job.id))
     service.run_import(job.id, actor)
     db.expire_all()
     job = db.get(ImportJob, job.id)

@@ -46,6 +46,7 @@ from carnet.core.errors import (
     ValidationFailed,
 )
 from carnet.core.importing import DUPLICATE_MODES, Importer, ImportField
+from carnet.core.jobs import enqueue as enqueue_job
 from carnet.imports import files
 from carnet.imports.models import ImportJob, ImportRow
 from carnet.settings import get_settings
@@ -465,8 +466,8 @@ def is_stale(job: ImportJob) -> bool:
 
 
 def start_import(db: Session, actor: Actor, job: ImportJob) -> ImportJob:
-    """Mark the job running (or resume a stale run); the caller then runs `run_import` (in a
-    thread, or inline)."""
+    """Mark the import running (or resume a stale run) and enqueue its `imports.run` job in the
+    same transaction; the job runner then calls `run_import`."""
     importer = importer_for(job.record_type)
     _require_write(actor, importer, job.duplicate_mode)
     if job.status == "uploaded":
@@ -478,6 +479,7 @@ def start_import(db: Session, actor: Actor, job: ImportJob) -> ImportJob:
     job.status = "running"
     job.started_at = job.started_at or clock.now()
     job.heartbeat_at = clock.now()
+    _enqueue(db, actor, "imports.run", job)
     db.commit()
     return job
 
@@ -654,8 +656,21 @@ def start_undo(db: Session, actor: Actor, job: ImportJob) -> ImportJob:
         raise PermissionDenied()
     job.status = "undoing"
     job.heartbeat_at = clock.now()
+    _enqueue(db, actor, "imports.undo", job)
     db.commit()
     return job
+
+
+def _enqueue(db: Session, actor: Actor, name: str, job: ImportJob) -> None:
+    """One background job per start (a resumed stale run gets a new one, keyed by its heartbeat)."""
+    payload = {
+        "import_id": job.id,
+        "user_id": actor.user_id,
+        "ip": actor.ip,
+        "user_agent": actor.user_agent,
+        "request_id": actor.request_id,
+    }
+    enqueue_job(db, name, payload, key=f"{name}:{job.id}:{job.heartbeat_at.isoformat()}")
 
 
 def run_undo(job_id: int, actor: Actor) -> None:
