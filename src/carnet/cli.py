@@ -244,6 +244,34 @@ def _actor_for_email(session, email: str):  # type: ignore[no-untyped-def]
     return accounts.actor_for(found)
 
 
+def _run_import_job(import_id: int) -> None:
+    """Run the import's queued job here and now (the same job function the runners call); if a
+    running `carnet serve` took it first, wait for it to finish."""
+    import time
+
+    from sqlalchemy import select
+
+    from carnet.core import jobs
+    from carnet.core.db import get_database
+    from carnet.imports.models import ImportJob
+
+    database = get_database()
+    with database.session(write=False) as session:
+        job_id = session.scalar(
+            select(jobs.Job.id)
+            .where(jobs.Job.name == "imports.run", jobs.Job.key.like(f"imports.run:{import_id}:%"))
+            .order_by(jobs.Job.id.desc())
+            .limit(1)
+        )
+    if job_id is not None and jobs.run_job(job_id):
+        return
+    while True:
+        with database.session(write=False) as session:
+            if session.get(ImportJob, import_id).status != "running":
+                return
+        time.sleep(0.5)
+
+
 @main.command("import")
 @click.option("--type", "record_type", required=True, help="What the file holds, e.g. organisations.")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
@@ -285,7 +313,7 @@ def import_file(record_type: str, file: Path, mapping: str, duplicates: str, ema
             details = "; ".join(f"{e.field}: {e.message.format(**e.params)}" for e in exc.errors)
             _fail(details or exc.message.format(**exc.params))
         job_id = job.id
-    imports.run_import(job_id, actor)
+    _run_import_job(job_id)
     with database.session(write=False) as session:
         job = imports.get_job(session, actor, job_id)
         click.echo(

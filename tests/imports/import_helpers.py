@@ -5,10 +5,6 @@ from __future__ import annotations
 import csv
 import io
 
-from carnet.imports import jobs
-
-REAL_LAUNCH = jobs.launch  # captured before the inline_jobs fixture replaces it
-
 
 def csv_bytes(rows: list[list[str]], delimiter: str = ";", encoding: str = "utf-8") -> bytes:
     buffer = io.StringIO()

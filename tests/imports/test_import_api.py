@@ -391,9 +391,9 @@ def test_undo_keeps_records_changed_since(api):
 
 
 def test_progress_moves_batch_by_batch(api, database, monkeypatch):
-    monkeypatch.setattr(service, "BATCH_SIZE", 2)
+    monkeypatch.setattr(service, "CHUNK_SIZE", 2)
     seen: list[tuple[int, int, int]] = []
-    original = service._run_batch
+    original = service._run_chunk
 
     def spy(db_, actor, job_id, ctx, batch):
         original(db_, actor, job_id, ctx, batch)
@@ -401,7 +401,7 @@ def test_progress_moves_batch_by_batch(api, database, monkeypatch):
             job = other.get(ImportJob, job_id)
             seen.append((job.processed, job.created, job.failed))
 
-    monkeypatch.setattr(service, "_run_batch", spy)
+    monkeypatch.setattr(service, "_run_chunk", spy)
     rows = [["Nom", "SIREN"]] + [[f"Org {i}", "732829321" if i == 2 else ""] for i in range(5)]
     done = run_file(api("alice"), csv_bytes(rows))
     assert seen == [(2, 2, 0), (4, 3, 1), (5, 4, 1)]
@@ -527,40 +527,44 @@ def test_organisations_module_name_and_unknown_owner(api, personas):
     assert (failed["line"], failed["errors"][0]["column"]) == (3, "Owner email")
 
 
-def test_background_thread_uses_the_test_database(db, actor_of):
-    from import_helpers import REAL_LAUNCH
-
-    from carnet.imports import jobs
+def test_starting_an_import_enqueues_a_job_that_the_runner_runs(db, actor_of, inline_jobs):
+    from carnet.core import jobs
 
     actor = actor_of("alice")
     job = service.create_job(
         db, actor, "organisation", "fond.csv", io.BytesIO(csv_bytes([["Nom"], ["Tâche de fond"]]))
     )
     service.set_mapping(db, actor, job, {"Nom": "name"})
-    service.start_import(db, actor, job)
-    REAL_LAUNCH("imports.run", job.id, actor)
-    assert jobs.wait(job.id, 30)
+    inline_jobs["start_import"](db, actor, job)  # not run inline: only marked and queued
+    queued = db.scalars(select(jobs.Job).where(jobs.Job.name == "imports.run")).all()
+    assert [(q.status, q.payload["import_id"], q.payload["user_id"]) for q in queued] == [
+        ("queued", job.id, actor.user_id)
+    ]
+    assert db.get(ImportJob, job.id).status == "running"
+
+    jobs.drain()
     db.expire_all()
     job = db.get(ImportJob, job.id)
     assert (job.status, job.created) == ("done", 1)
     assert db.scalar(
         select(Organisation.name).where(Organisation.id == db.scalar(select(ImportRow.record_id)))
     ) == ("Tâche de fond")
+    assert db.scalars(select(jobs.Job.status).where(jobs.Job.name == "imports.run")).all() == ["done"]
 
 
-def test_stale_running_job_resumes_after_the_last_batch(api, db, actor_of, monkeypatch):
+def test_stale_running_job_resumes_after_the_last_batch(api, db, actor_of, monkeypatch, inline_jobs):
     from datetime import timedelta
 
     from carnet.core import clock
 
-    monkeypatch.setattr(service, "BATCH_SIZE", 2)
+    monkeypatch.setattr(service, "CHUNK_SIZE", 2)
     actor = actor_of("alice")
     rows = [["Nom"]] + [[f"Org {i}"] for i in range(5)]
     job = service.create_job(db, actor, "organisation", "reprise.csv", io.BytesIO(csv_bytes(rows)))
     service.set_mapping(db, actor, job, {"Nom": "name"})
-    service.start_import(db, actor, job)
+    inline_jobs["start_import"](db, actor, job)
     calls = 0
-    original = service._run_batch
+    original = service._run_chunk
 
     def crash_after_first(*args):
         nonlocal calls
@@ -569,19 +573,19 @@ def test_stale_running_job_resumes_after_the_last_batch(api, db, actor_of, monke
             raise SystemExit  # the process died mid-run
         original(*args)
 
-    monkeypatch.setattr(service, "_run_batch", crash_after_first)
+    monkeypatch.setattr(service, "_run_chunk", crash_after_first)
     with pytest.raises(SystemExit):
         service.run_import(job.id, actor)
-    monkeypatch.setattr(service, "_run_batch", original)
+    monkeypatch.setattr(service, "_run_chunk", original)
     db.expire_all()
     assert (db.get(ImportJob, job.id).status, db.get(ImportJob, job.id).processed) == ("running", 2)
     from carnet.core.errors import Conflict
 
     with pytest.raises(Conflict):  # still fresh: maybe another process is on it
-        service.start_import(db, actor, db.get(ImportJob, job.id))
+        inline_jobs["start_import"](db, actor, db.get(ImportJob, job.id))
     db.rollback()
     clock.advance(timedelta(minutes=10))
-    service.start_import(db, actor, db.get(ImportJob, job.id))
+    inline_jobs["start_import"](db, actor, db.get(ImportJob, job.id))
     service.run_import(job.id, actor)
     db.expire_all()
     job = db.get(ImportJob, job.id)

@@ -30,7 +30,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(("imports",), ("read", "create"))
         + ["tags:create", "tags:update", "audit:read"]
         + _perms(BILLING + ("products",), ("read", "create", "update", "delete", "export"))
-        + ["company:read"],
+        + ["company:read"]
+        + _perms(("workflows",), ("read", "create", "update", "delete")),
     },
     "sales": {
         "label": "Sales",
@@ -39,7 +40,7 @@ BUILTIN_ROLES: dict[str, dict] = {
         "permissions": _perms(CRM, ("read", "create", "update", "delete"))
         + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
         + _perms(("imports",), ("read", "create"))
-        + ["tags:create"]
+        + ["tags:create", "workflows:read"]
         + _perms(("quotes",), ("read", "create", "update"))
         + ["invoices:read", "products:read", "company:read"],
     },
@@ -52,7 +53,7 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
         + _perms(BILLING + ("products",), ("read", "create", "update"))
         + _perms(BILLING, ("export",))
-        + ["company:read", "company:update"],
+        + ["company:read", "company:update", "workflows:read"],
     },
     "read-only": {
         "label": "Read only",
@@ -60,7 +61,7 @@ BUILTIN_ROLES: dict[str, dict] = {
         "is_manager": False,
         "permissions": _perms(
             CRM
-            + ("pipelines", "tags", "custom_fields", "users", "departments", "roles")
+            + ("pipelines", "tags", "custom_fields", "users", "departments", "roles", "workflows")
             + BILLING
             + ("products", "company"),
             ("read",),

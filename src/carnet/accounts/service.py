@@ -204,6 +204,12 @@ def get_user_by_email(db: Session, email: str) -> User | None:
     return db.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
 
 
+def user_ids_by_email(db: Session, emails: set[str]) -> dict[str, int]:
+    """{lower-cased email: user id} for those of `emails` (lower-cased) that belong to a user."""
+    rows = db.execute(select(func.lower(User.email), User.id).where(func.lower(User.email).in_(emails)))
+    return {email: user_id for email, user_id in rows}
+
+
 def _normalise_email(value: str, errors: FieldErrors, field_name: str = "email") -> str:
     try:
         return validate_email(value.strip(), check_deliverability=False).normalized.lower()

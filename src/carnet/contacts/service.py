@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from carnet.contacts.models import CIVILITIES, CONSENT_STATUSES, Contact, ContactOrganisation
 from carnet.contacts.schemas import ContactRead
-from carnet.core import clock, customfields, lifecycle, ownership, permissions, records, search, tags
+from carnet.core import clock, customfields, lifecycle, memo, ownership, permissions, records, search, tags
 from carnet.core.context import SYSTEM, Actor
-from carnet.core.errors import FieldErrors, NotFound
+from carnet.core.errors import DomainError, FieldErrors, NotFound
 from carnet.core.identifiers import clean_email, clean_list, clean_phone, clean_rpps, clean_url
 from carnet.core.listing import Listing, ListParams, page
 from carnet.organisations import service as organisations
@@ -279,7 +279,13 @@ def _clean_bool(value: Any, field: str, errors: FieldErrors) -> bool:
 
 
 def _clean_links(
-    db: Session, actor: Actor, contact: Contact, data: dict[str, Any], errors: FieldErrors, creating: bool
+    db: Session,
+    actor: Actor,
+    contact: Contact,
+    data: dict[str, Any],
+    errors: FieldErrors,
+    creating: bool,
+    current_links: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]] | None:
     """The new organisation links (replace-all), or None when `data` does not touch them.
 
@@ -306,11 +312,11 @@ def _clean_links(
     if len(raw) > MAX_LINKS:
         errors.add("organisations", "At most {max} organisations", "too_many", max=MAX_LINKS)
         return None
-    current = (
-        {}
-        if creating
-        else {link["organisation_id"]: link for link in _links_of(db, [contact.id])[contact.id]}
-    )
+    if creating:
+        current = {}
+    else:
+        saved = current_links if current_links is not None else _links_of(db, [contact.id])[contact.id]
+        current = {link["organisation_id"]: link for link in saved}
     links: list[dict[str, Any]] = []
     for i, item in enumerate(raw):
         prefix = f"organisations.{i}"
@@ -352,9 +358,15 @@ def _clean_links(
 
 
 def _apply(
-    db: Session, actor: Actor, contact: Contact, data: dict[str, Any], creating: bool
+    db: Session,
+    actor: Actor,
+    contact: Contact,
+    data: dict[str, Any],
+    creating: bool,
+    current_links: list[dict[str, Any]] | None = None,
 ) -> tuple[list[str] | None, list[dict[str, Any]] | None]:
-    """Validate `data` onto `contact`; returns (tag names, organisation links), None = unchanged."""
+    """Validate `data` onto `contact`; returns (tag names, organisation links), None = unchanged.
+    `current_links`: the contact's saved links when the caller read them already."""
     # No autoflush: a half-validated row (say, an emptied last name) must never reach the database.
     with db.no_autoflush:
         errors = FieldErrors()
@@ -400,7 +412,7 @@ def _apply(
                 errors,
             )
         tag_names = tags.clean_names(data["tags"], errors) if "tags" in data else None
-        links = _clean_links(db, actor, contact, data, errors, creating)
+        links = _clean_links(db, actor, contact, data, errors, creating, current_links)
         errors.raise_if_any()
     contact.updated_by_id = actor.user_id
     return tag_names, links
@@ -432,12 +444,21 @@ def _links_of(db: Session, contact_ids: list[int]) -> dict[int, list[dict[str, A
 
 
 def _store_links(db: Session, contact_id: int, links: list[dict[str, Any]]) -> None:
-    db.execute(delete(ContactOrganisation).where(ContactOrganisation.contact_id == contact_id))
-    if links:
-        db.execute(
-            insert(ContactOrganisation),
-            [{**link, "contact_id": contact_id, "position": i} for i, link in enumerate(links)],
-        )
+    _store_links_many(db, {contact_id: links})
+
+
+def _store_links_many(db: Session, links_by_contact: dict[int, list[dict[str, Any]]]) -> None:
+    """Replace the links of these contacts: one DELETE, one INSERT."""
+    if not links_by_contact:
+        return
+    db.execute(delete(ContactOrganisation).where(ContactOrganisation.contact_id.in_(list(links_by_contact))))
+    rows = [
+        {**link, "contact_id": contact_id, "position": i}
+        for contact_id, links in links_by_contact.items()
+        for i, link in enumerate(links)
+    ]
+    if rows:
+        db.execute(insert(ContactOrganisation.__table__), rows)
 
 
 def snapshot(contact: Contact) -> dict[str, Any]:
@@ -481,9 +502,8 @@ def _primary_first(links: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(links, key=lambda link: not link["is_primary"])
 
 
-def _index(db: Session, contact: Contact, links: list[dict[str, Any]]) -> None:
-    # The search document is system-wide; each reader's visibility is applied when searching.
-    names = organisations.names_by_id(db, SYSTEM, {link["organisation_id"] for link in links})
+def _document(contact: Contact, links: list[dict[str, Any]], names: dict[int, str]) -> search.Document:
+    """The search document; `names` holds the names of the linked organisations."""
     org_names = [
         names[link["organisation_id"]] for link in _primary_first(links) if link["organisation_id"] in names
     ]
@@ -497,15 +517,20 @@ def _index(db: Session, contact: Contact, links: list[dict[str, Any]]) -> None:
         numbers=(*(contact.phones or []), contact.rpps),
     )
     subtitle = " · ".join(x for x in (contact.job_title, org_names[0] if org_names else None) if x)
+    return search.Document(
+        contact.id, contact.full_name, subtitle, body, contact.owner_id, contact.department_id
+    )
+
+
+def _organisation_names(db: Session, links: list[list[dict[str, Any]]]) -> dict[int, str]:
+    # The search document is system-wide; each reader's visibility is applied when searching.
+    return organisations.names_by_id(db, SYSTEM, {link["organisation_id"] for some in links for link in some})
+
+
+def _index(db: Session, contact: Contact, links: list[dict[str, Any]]) -> None:
+    doc = _document(contact, links, _organisation_names(db, [links]))
     search.index_record(
-        db,
-        RECORD_TYPE,
-        contact.id,
-        contact.full_name,
-        subtitle,
-        body,
-        contact.owner_id,
-        contact.department_id,
+        db, RECORD_TYPE, contact.id, doc.title, doc.subtitle, doc.body, doc.owner_id, doc.department_id
     )
 
 
@@ -576,6 +601,118 @@ def update_contact(
     )
     db.commit()
     return contact
+
+
+# -- set-based writes (imports) ----------------------------------------------------------------------
+
+
+def create_contacts(db: Session, actor: Actor, items: list[dict[str, Any]]) -> list[Contact | DomainError]:
+    """`create_contact` for many contacts at once: each item is validated exactly as alone (the
+    result is its error, and nothing of it is written), then the valid ones are written with one
+    statement per table: rows, organisation links, taggings, search documents, events and audit
+    entries. The caller commits (an import commits each chunk with its report)."""
+    lifecycle.require(actor, RECORD_TYPE, "create")
+    results: list[Contact | DomainError] = []
+    valid: list[tuple[Contact, list[str], list[dict[str, Any]]]] = []
+    with memo.batch(db):
+        for data in items:
+            contact = Contact(
+                created_by_id=actor.user_id,
+                first_name="",
+                emails=[],
+                phones=[],
+                custom_fields={},
+                marketing_consent="unknown",
+                do_not_call=False,
+            )
+            try:
+                tag_names, links = _apply(db, actor, contact, data, creating=True)
+                tags.require_can_create(db, actor, RECORD_TYPE, tag_names or [])
+            except DomainError as exc:
+                results.append(exc)
+                continue
+            results.append(contact)
+            valid.append((contact, tag_names or [], links or []))
+        lifecycle.insert_new(db, Contact, [contact for contact, _, _ in valid])
+        names = tags.set_tags_many(db, actor, RECORD_TYPE, {c.id: t for c, t, _ in valid if t})
+    _store_links_many(db, {c.id: links for c, _, links in valid if links})
+    org_names = _organisation_names(db, [links for _, _, links in valid])
+    search.index_records(db, RECORD_TYPE, [_document(c, links, org_names) for c, _, links in valid])
+    written = []
+    for contact, _, links in valid:
+        contact_tags = names.get(contact.id, [])
+        written.append(
+            lifecycle.Written(
+                contact,
+                {},
+                _full_snapshot(contact, links, contact_tags),
+                contact.full_name,
+                to_read(contact, contact_tags, links),
+            )
+        )
+    lifecycle.created_many(db, actor, RECORD_TYPE, written)
+    return results
+
+
+def update_contacts(
+    db: Session, actor: Actor, items: list[tuple[Contact, dict[str, Any]]]
+) -> list[lifecycle.Written | DomainError]:
+    """`update_contact` for many contacts at once, as `create_contacts` does. A contact the data
+    does not change comes back with `before == after`, untouched."""
+    lifecycle.require(actor, RECORD_TYPE, "update")
+    ids = [contact.id for contact, _ in items]
+    link_map = _links_of(db, ids)
+    tag_map = tags.tags_for(db, RECORD_TYPE, ids)
+    results: list[lifecycle.Written | DomainError] = []
+    changed: list[tuple[lifecycle.Written, list[str] | None, list[dict[str, Any]] | None]] = []
+    now = clock.now()
+    with memo.batch(db), db.no_autoflush:
+        for contact, data in items:
+            before_links = link_map.get(contact.id, [])
+            before_tags = tag_map.get(contact.id, [])
+            before_own = snapshot(contact)
+            before = {**before_own, "organisations": before_links, "tags": before_tags}
+            try:
+                tag_names, links = _apply(
+                    db, actor, contact, data, creating=False, current_links=before_links
+                )
+                if tag_names is not None:
+                    tags.require_can_create(db, actor, RECORD_TYPE, tag_names)
+            except DomainError as exc:
+                db.expire(contact)  # forget what was applied before the error
+                results.append(exc)
+                continue
+            new_links = links if links is not None else before_links
+            tags_changed = tag_names is not None and _tag_key(tag_names) != _tag_key(before_tags)
+            if snapshot(contact) == before_own and new_links == before_links and not tags_changed:
+                db.expire(contact)  # not even updated_by changes
+                results.append(lifecycle.Written(contact, before, before, contact.full_name, {}))
+                continue
+            contact.updated_at = now
+            after = _full_snapshot(
+                contact, new_links, tag_names if tag_names is not None and tags_changed else before_tags
+            )
+            written = lifecycle.Written(contact, before, after, contact.full_name, {})
+            results.append(written)
+            changed.append(
+                (
+                    written,
+                    tag_names if tags_changed else None,
+                    new_links if new_links != before_links else None,
+                )
+            )
+    db.flush()
+    names = tags.set_tags_many(db, actor, RECORD_TYPE, {w.obj.id: t for w, t, _ in changed if t is not None})
+    _store_links_many(db, {w.obj.id: links for w, _, links in changed if links is not None})
+    for w, _, _ in changed:
+        w.after["tags"] = names.get(w.obj.id, w.after["tags"])
+        w.payload = to_read(w.obj, w.after["tags"], w.after["organisations"])
+    org_names = _organisation_names(db, [w.after["organisations"] for w, _, _ in changed])
+    search.index_records(
+        db, RECORD_TYPE, [_document(w.obj, w.after["organisations"], org_names) for w, _, _ in changed]
+    )
+    lifecycle.updated_many(db, actor, RECORD_TYPE, [w for w, _, _ in changed])
+    return results
 
 
 def delete_contact(db: Session, actor: Actor, contact: Contact, expected_version: int | None = None) -> None:
@@ -698,6 +835,37 @@ def find_by_email(db: Session, actor: Actor, email: str) -> Contact | None:
         .limit(1)
     )
     return db.scalars(stmt).first()
+
+
+def find_by_emails(db: Session, actor: Actor, emails: set[str]) -> dict[str, Contact]:
+    """{lower-cased email: the visible contact `find_by_email` gives for it}, for many emails in
+    two queries (primary emails, then the other ones)."""
+    lifecycle.require(actor, RECORD_TYPE, "read")
+    values = {e.strip().lower() for e in emails if e and e.strip()}
+    if not values:
+        return {}
+    visible = visible_clause(db, actor)
+    out: dict[str, Contact] = {}
+    for contact in db.scalars(
+        select(Contact).where(visible, func.lower(Contact.primary_email).in_(values)).order_by(Contact.id)
+    ):
+        out.setdefault((contact.primary_email or "").lower(), contact)
+    rest = values - set(out)
+    if rest:
+        items = _email_items(db)
+        others = select(items.c.value).where(func.lower(items.c.value).in_(rest)).exists()
+        for contact in db.scalars(select(Contact).where(visible, others).order_by(Contact.id)):
+            for email in contact.emails or []:
+                if email.lower() in rest:
+                    out.setdefault(email.lower(), contact)
+    return out
+
+
+def _email_items(db: Session) -> Any:
+    """The contact's emails as rows of a `value` column, for a correlated EXISTS."""
+    if db.get_bind().dialect.name == "postgresql":
+        return func.jsonb_array_elements_text(Contact.emails).table_valued("value")
+    return func.json_each(Contact.emails).table_valued("value")
 
 
 def names_by_id(db: Session, actor: Actor, ids: set[int]) -> dict[int, str]:

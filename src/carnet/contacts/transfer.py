@@ -8,13 +8,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from carnet.accounts import service as accounts
 from carnet.contacts import service
 from carnet.contacts.models import Contact
 from carnet.contacts.schemas import ContactRead
-from carnet.core import exporting, importing, tags
+from carnet.core import exporting, importing, memo, tags
 from carnet.core.context import Actor
-from carnet.core.errors import FieldError, ValidationFailed
+from carnet.core.errors import DomainError, FieldError, ValidationFailed
 from carnet.core.importing import ImportField, choice, digits_padded, parse_bool, parse_date, split_list
 from carnet.organisations import transfer as org_transfer
 
@@ -216,15 +215,10 @@ _ERROR_FIELDS = {
 }
 
 
-def prepare(db: Session, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
+def _prepare_row(db: Session, actor: Actor, data: dict[str, Any], owners: dict[str, int]) -> dict[str, Any]:
     """Resolve the owner's email, the organisation and split a full name the file gives alone."""
     data = dict(data)
-    email = data.pop("owner_email", None)
-    if email:
-        user = accounts.get_user_by_email(db, email.strip().lower())
-        if user is None:
-            raise ValidationFailed.on("owner_email", "Unknown user", "unknown")
-        data["owner_id"] = user.id
+    org_transfer.resolve_owner(data, owners)
     full = data.pop("name", None)
     if full and not data.get("last_name"):
         first, last = split_name(full)
@@ -240,6 +234,18 @@ def prepare(db: Session, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def prepare(db: Session, actor: Actor, items: list[dict[str, Any]]) -> list[importing.Prepared]:
+    owners = org_transfer.owner_ids(db, items)
+    out: list[importing.Prepared] = []
+    with memo.batch(db):
+        for data in items:
+            try:
+                out.append(_prepare_row(db, actor, data, owners))
+            except DomainError as exc:
+                out.append(exc)
+    return out
+
+
 def _column_errors(exc: ValidationFailed) -> ValidationFailed:
     """The same errors, named after the import field that carried the value."""
     renamed = []
@@ -253,64 +259,76 @@ def _column_errors(exc: ValidationFailed) -> ValidationFailed:
     return ValidationFailed(errors=renamed)
 
 
-def find_existing(db: Session, actor: Actor, data: dict[str, Any], keys: tuple[str, ...]) -> Contact | None:
-    """A visible contact holding one of the row's emails (as primary or other email)."""
+def _emails(data: dict[str, Any]) -> list[str]:
+    return [e.strip().lower() for e in data.get("emails") or [] if e.strip()]
+
+
+def match_values(data: dict[str, Any], keys: tuple[str, ...]) -> set[tuple[str, str]]:
+    return {("email", e) for e in _emails(data)} if "email" in keys else set()
+
+
+def find_existing(
+    db: Session, actor: Actor, items: list[dict[str, Any]], keys: tuple[str, ...]
+) -> list[Contact | None]:
+    """For each row, a visible contact holding one of its emails (as primary or other email),
+    the row's first email first."""
     if "email" not in keys:
-        return None
-    for email in data.get("emails") or []:
-        found = service.find_by_email(db, actor, email)
-        if found is not None:
-            return found
-    return None
+        return [None] * len(items)
+    found = service.find_by_emails(db, actor, {e for d in items for e in _emails(d)})
+    return [next((found[e] for e in _emails(d) if e in found), None) for d in items]
 
 
-def _links(db: Session, contact: Contact) -> list[dict[str, Any]]:
-    return service.links_of(db, [contact.id]).get(contact.id, [])
+def create_many(db: Session, actor: Actor, items: list[dict[str, Any]]) -> list[Contact | DomainError]:
+    return [
+        _column_errors(r) if isinstance(r, ValidationFailed) else r
+        for r in service.create_contacts(db, actor, items)
+    ]
 
 
-def snapshot(db: Session, contact: Contact) -> dict[str, Any]:
-    names = tags.tags_for(db, service.RECORD_TYPE, [contact.id]).get(contact.id, [])
-    return {**service.snapshot(contact), "tags": names, "organisations": _links(db, contact)}
-
-
-def create(db: Session, actor: Actor, data: dict[str, Any]) -> Contact:
-    try:
-        return service.create_contact(db, actor, data)
-    except ValidationFailed as exc:
-        raise _column_errors(exc) from exc
-
-
-def update(db: Session, actor: Actor, contact: Contact, data: dict[str, Any]) -> Contact:
+def update_many(
+    db: Session, actor: Actor, items: list[tuple[Contact, dict[str, Any]]]
+) -> list[importing.Updated | DomainError]:
     """An import adds emails, phones, tags and an organisation link rather than replacing them."""
-    data = dict(data)
-    if "emails" in data:
-        known = {e.lower() for e in contact.emails or []}
-        data["emails"] = list(contact.emails or []) + [
-            e for e in data["emails"] if e.strip().lower() not in known
-        ]
-    if "phones" in data:
-        data["phones"] = list(contact.phones or []) + list(data["phones"])
-    if "tags" in data:
-        data["tags"] = tags.tags_for(db, service.RECORD_TYPE, [contact.id]).get(contact.id, []) + list(
-            data["tags"]
-        )
-    if "organisations" in data:
-        links = [dict(link) for link in _links(db, contact)]
-        for new in data["organisations"]:
-            same = next((link for link in links if link["organisation_id"] == new["organisation_id"]), None)
-            if same is None:
-                links.append({**new, "is_primary": not links})
-            elif new.get("role"):
-                same["role"] = new["role"]
-        data["organisations"] = links
-    try:
-        return service.update_contact(db, actor, contact, data)
-    except ValidationFailed as exc:
-        raise _column_errors(exc) from exc
+    ids = [contact.id for contact, _ in items]
+    current_tags = tags.tags_for(db, service.RECORD_TYPE, ids)
+    current_links = service.links_of(db, ids)
+    merged = []
+    for contact, data in items:
+        data = dict(data)
+        if "emails" in data:
+            known = {e.lower() for e in contact.emails or []}
+            data["emails"] = list(contact.emails or []) + [
+                e for e in data["emails"] if e.strip().lower() not in known
+            ]
+        if "phones" in data:
+            data["phones"] = list(contact.phones or []) + list(data["phones"])
+        if "tags" in data:
+            data["tags"] = current_tags.get(contact.id, []) + list(data["tags"])
+        if "organisations" in data:
+            links = [dict(link) for link in current_links.get(contact.id, [])]
+            for new in data["organisations"]:
+                same = next(
+                    (link for link in links if link["organisation_id"] == new["organisation_id"]), None
+                )
+                if same is None:
+                    links.append({**new, "is_primary": not links})
+                elif new.get("role"):
+                    same["role"] = new["role"]
+            data["organisations"] = links
+        merged.append((contact, data))
+    out: list[importing.Updated | DomainError] = []
+    for r in service.update_contacts(db, actor, merged):
+        if isinstance(r, ValidationFailed):
+            out.append(_column_errors(r))
+        elif isinstance(r, DomainError):
+            out.append(r)
+        else:
+            out.append(importing.Updated(r.obj, r.after != r.before, r.before))
+    return out
 
 
 def restore(db: Session, actor: Actor, contact: Contact, previous: dict[str, Any]) -> Contact:
-    """Put back the values of `snapshot`, including custom fields the import added."""
+    """Put back the values an import replaced (`Updated.previous`), custom fields it added included."""
     data = dict(previous)
     before = dict(previous.get("custom_fields") or {})
     data["custom_fields"] = {key: before.get(key) for key in {*before, *(contact.custom_fields or {})}}
@@ -334,12 +352,12 @@ IMPORTER = importing.register(
         fields=FIELDS,
         match_keys=("email",),
         match_labels={"email": "Email"},
+        match_values=match_values,
         find_existing=find_existing,
-        create=create,
-        update=update,
+        create_many=create_many,
+        update_many=update_many,
         delete=lambda db, actor, contact: service.delete_contact(db, actor, contact),
         get=service.get_contact,
-        snapshot=snapshot,
         restore=restore,
         prepare=prepare,
     )

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, select, text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, insert, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core import clock
@@ -61,7 +61,12 @@ class AuditHead(Base):
 HEAD_ID = 1
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
 def jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most values: checked first, an import calls this millions of times
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -73,26 +78,31 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _canonical(entry: AuditEntry) -> bytes:
-    body = {
-        "seq": entry.seq,
-        "occurred_at": entry.occurred_at.isoformat(),
-        "actor_id": entry.actor_id,
-        "actor_label": entry.actor_label,
-        "action": entry.action,
-        "record_type": entry.record_type,
-        "record_id": entry.record_id,
-        "summary": entry.summary,
-        "changes": entry.changes,
-        "ip": entry.ip,
-        "user_agent": entry.user_agent,
-        "request_id": entry.request_id,
-    }
+_HASHED = (
+    "seq",
+    "occurred_at",
+    "actor_id",
+    "actor_label",
+    "action",
+    "record_type",
+    "record_id",
+    "summary",
+    "changes",
+    "ip",
+    "user_agent",
+    "request_id",
+)
+
+
+def _canonical(values: dict[str, Any]) -> bytes:
+    body = {key: values[key] for key in _HASHED}
+    body["occurred_at"] = values["occurred_at"].isoformat()
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def compute_hash(prev_hash: str, entry: AuditEntry) -> str:
-    return hashlib.sha256(prev_hash.encode() + _canonical(entry)).hexdigest()
+def compute_hash(prev_hash: str, entry: AuditEntry | dict[str, Any]) -> str:
+    values = entry if isinstance(entry, dict) else {key: getattr(entry, key) for key in _HASHED}
+    return hashlib.sha256(prev_hash.encode() + _canonical(values)).hexdigest()
 
 
 def _lock_chain(db: Session) -> None:
@@ -140,6 +150,59 @@ def record(
         head.seq, head.entry_hash = entry.seq, entry.entry_hash
     db.flush([entry, head])
     return entry
+
+
+@dataclass
+class Change:
+    """One entry of `record_many`."""
+
+    action: str
+    record_type: str
+    record_id: int | None
+    changes: dict[str, Any]  # JSON-ready, as `diff` returns them
+    summary: str
+
+
+def record_many(db: Session, actor: Actor, items: list[Change]) -> None:
+    """Append one entry per item in the caller's transaction, with one INSERT: the chain is built
+    in memory from the last entry, under the same lock as `record`. Call it last in a transaction
+    that writes many records, so other writers wait for the lock as briefly as possible."""
+    if not items:
+        return
+    _lock_chain(db)
+    last = db.execute(
+        select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()
+    seq, prev_hash = (last.seq, last.entry_hash) if last else (0, GENESIS)
+    now = clock.now()
+    user_agent = (actor.user_agent or "")[:500] or None
+    rows = []
+    for item in items:
+        seq += 1
+        values: dict[str, Any] = {
+            "seq": seq,
+            "occurred_at": now,
+            "actor_id": actor.user_id,
+            "actor_label": actor.label,
+            "action": item.action,
+            "record_type": item.record_type,
+            "record_id": item.record_id,
+            "summary": item.summary[:300],
+            "changes": item.changes,
+            "ip": actor.ip,
+            "user_agent": user_agent,
+            "request_id": actor.request_id,
+            "prev_hash": prev_hash,
+        }
+        prev_hash = values["entry_hash"] = compute_hash(prev_hash, values)
+        rows.append(values)
+    db.execute(insert(AuditEntry.__table__), rows)
+    head = db.get(AuditHead, HEAD_ID, populate_existing=True)
+    if head is None:
+        db.add(AuditHead(id=HEAD_ID, seq=seq, entry_hash=prev_hash))
+    else:
+        head.seq, head.entry_hash = seq, prev_hash
+    db.flush()
 
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, func, select, text, update
+from sqlalchemy import Index, Integer, String, func, insert, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core import clock, jobs
@@ -80,6 +80,31 @@ def emit(
     for hook in _emit_hooks:
         hook(db)
     return event
+
+
+def emit_many(db: Session, actor: Actor, items: list[tuple[str, str, int | None, dict[str, Any]]]) -> None:
+    """One event per (type, record type, record id, payload), in order, with one INSERT. The
+    payloads must be JSON-ready (a schema's `model_dump(mode="json")`, `audit.diff` changes)."""
+    if not items:
+        return
+    now = clock.now()
+    db.execute(
+        insert(Event.__table__),
+        [
+            {
+                "event_id": str(uuid.uuid4()),
+                "type": event_type,
+                "record_type": record_type,
+                "record_id": record_id,
+                "actor_id": actor.user_id,
+                "occurred_at": now,
+                "payload": payload,
+            }
+            for event_type, record_type, record_id, payload in items
+        ],
+    )
+    for hook in _emit_hooks:
+        hook(db)
 
 
 Handler = Callable[[Session, Event], None]

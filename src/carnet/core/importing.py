@@ -3,50 +3,36 @@ an import: header normalisation, mapping suggestions and turning one row of cell
 a domain service takes.
 
 A domain plugs in by registering an `Importer` (in its `transfer.py` module, found by the imports
-package at start-up). The import machinery (upload, mapping, preview, background run in batches,
+package at start-up). The import machinery (upload, mapping, preview, background run in chunks,
 report, undo) lives in `carnet.imports` and only ever talks to the record type through these
 callables, which must go through the domain's service (validation, permissions, audit, events,
-search index). Adding a record type is about forty lines; contacts would look like this:
+search index).
 
-    # carnet/contacts/transfer.py
-    from carnet.contacts import service
-    from carnet.core import importing
+Imports are set-based: the machinery hands a whole chunk of rows (a thousand or so) to each
+callable, which validates every row in Python and writes the valid ones with a few statements
+per table (see `create_organisations` in the organisations service). A row that fails comes back
+as its domain error, in its place in the list, and nothing of it is written.
 
-    def _find(db, actor, data, keys):
-        email = (data.get("emails") or [None])[0] if "email" in keys else None
-        return service.find_by_email(db, actor, email) if email else None
-
-    importing.register(importing.Importer(
-        record_type="contact", module="contacts", label="Contacts",
-        fields=(
-            importing.ImportField("first_name", "First name", aliases=("First Name", "Prénom")),
-            importing.ImportField("last_name", "Last name", required=True, aliases=("Last Name", "Nom")),
-            importing.ImportField("emails", "Email", many=True, parse=importing.split_list,
-                                  aliases=("Email", "E-mail", "Adresse e-mail", "Person - Email")),
-            ...
-        ),
-        match_keys=("email",),
-        find_existing=_find,
-        create=service.create_contact,
-        update=lambda db, actor, record, data: service.update_contact(db, actor, record, data),
-        delete=lambda db, actor, record: service.delete_contact(db, actor, record),
-        get=service.get_contact,
-        snapshot=lambda db, record: {**service.snapshot(record), "tags": ...},
-    ))
-
-Contract of the callables (`data` is what `build_data` produced, already merged by `prepare`):
-  find_existing(db, actor, data, keys) -> record | None   a visible record matching one of `keys`
-  create(db, actor, data) -> record                       the service's create (commits)
-  update(db, actor, record, data) -> record               the service's update (commits); empty
+Contract of the callables (`data` is what `build_data` produced; one result per item, in order):
+  prepare(db, actor, [data]) -> [data | DomainError]     resolves references (an owner email to
+                                                          an id, an organisation named by its
+                                                          name or SIREN...); optional
+  match_values(data, keys) -> {(key, value)}              the row's values for the chosen
+                                                          duplicate keys: two rows of one chunk
+                                                          sharing one are written one after the
+                                                          other, so the second sees the first
+  find_existing(db, actor, [data], keys) -> [record|None] a visible record matching one of `keys`,
+                                                          for every row, in a few queries
+  create_many(db, actor, [data]) -> [record | DomainError]
+                                                          the service's set-based create; does
+                                                          not commit
+  update_many(db, actor, [(record, data)]) -> [Updated | DomainError]
+                                                          the service's set-based update; empty
                                                           cells are never in `data`, so an import
-                                                          never blanks a field
+                                                          never blanks a field; does not commit
   delete(db, actor, record)                               the service's delete (undo of a create)
   get(db, actor, record_id) -> record                     visible record or NotFound (undo)
-  snapshot(db, record) -> dict                            values `restore` (or `update`) accepts,
-                                                          stored before an update for the undo
-  restore(db, actor, record, previous) -> record          optional; defaults to update(previous)
-  prepare(db, actor, data) -> data                        optional; resolves references (an owner
-                                                          email to an id...), raises ValidationFailed
+  restore(db, actor, record, previous) -> record          puts back `Updated.previous` (undo)
 Records must carry `id` and `version` (the undo only reverts records nobody changed since).
 """
 
@@ -63,7 +49,7 @@ from sqlalchemy.orm import Session
 
 from carnet.core import customfields
 from carnet.core.context import Actor
-from carnet.core.errors import FieldErrors
+from carnet.core.errors import DomainError, FieldErrors
 from carnet.core.text import fold
 
 DUPLICATE_MODES = ("skip", "update", "create")
@@ -88,6 +74,18 @@ class ImportField:
     many: bool = False  # several columns may map here; their values are gathered into one list
 
 
+@dataclass
+class Updated:
+    """What `update_many` did to one existing record."""
+
+    record: Any
+    changed: bool  # False: the row held nothing new ("Already up to date")
+    previous: dict[str, Any]  # the values before, which `restore` accepts (the undo)
+
+
+Prepared = dict[str, Any] | DomainError
+
+
 @dataclass(frozen=True)
 class Importer:
     record_type: str
@@ -95,14 +93,17 @@ class Importer:
     label: str  # English plural, translated in the UI
     fields: tuple[ImportField, ...]
     match_keys: tuple[str, ...]  # duplicate detection keys, strongest first
-    find_existing: Callable[[Session, Actor, dict[str, Any], tuple[str, ...]], Any]
-    create: Callable[[Session, Actor, dict[str, Any]], Any]
-    update: Callable[[Session, Actor, Any, dict[str, Any]], Any]
+    find_existing: Callable[[Session, Actor, list[dict[str, Any]], tuple[str, ...]], list[Any]]
+    create_many: Callable[[Session, Actor, list[dict[str, Any]]], list[Any]]
     delete: Callable[[Session, Actor, Any], None]
     get: Callable[[Session, Actor, int], Any]
-    snapshot: Callable[[Session, Any], dict[str, Any]]
+    # Both None for a record type without duplicate keys (its imports only create).
+    update_many: (
+        Callable[[Session, Actor, list[tuple[Any, dict[str, Any]]]], list[Updated | DomainError]] | None
+    ) = None
     restore: Callable[[Session, Actor, Any, dict[str, Any]], Any] | None = None
-    prepare: Callable[[Session, Actor, dict[str, Any]], dict[str, Any]] | None = None
+    prepare: Callable[[Session, Actor, list[dict[str, Any]]], list[Prepared]] | None = None
+    match_values: Callable[[dict[str, Any], tuple[str, ...]], set[tuple[str, str]]] = lambda data, keys: set()
     match_labels: dict[str, str] = field(default_factory=dict)  # key -> English label
 
     def all_fields(self, db: Session) -> dict[str, ImportField]:

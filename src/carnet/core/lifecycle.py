@@ -3,12 +3,13 @@ document, and the optimistic-concurrency check. Services call these inside their
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
-from carnet.core import audit, events, permissions, records, search, tags
+from carnet.core import audit, clock, events, permissions, records, search, tags
 from carnet.core.context import Actor
 from carnet.core.errors import NotFound, PermissionDenied, PreconditionFailed
 
@@ -90,3 +91,89 @@ def deleted(
     events.emit(db, actor, f"{record_type}.deleted", record_type, obj.id, payload)
     tags.remove_record(db, record_type, obj.id)
     search.remove_record(db, record_type, obj.id)
+
+
+# -- set-based writes (imports) ------------------------------------------------------------------
+
+
+def insert_new(db: Session, model: Any, objs: list[Any]) -> None:
+    """INSERT validated, transient records of `model` in one statement (several round trips at
+    most) and give each its id. Column defaults the objects do not set are filled in on the objects
+    first, so they read the same as records the ORM wrote. The objects stay out of the session."""
+    if not objs:
+        return
+    now = clock.now()
+    columns = [(attr.key, attr.columns[0]) for attr in inspect(model).column_attrs if attr.key != "id"]
+    rows = []
+    for obj in objs:
+        state = obj.__dict__
+        for key, column in columns:
+            if key in state:
+                continue
+            default = column.default
+            if key in ("created_at", "updated_at"):
+                value: Any = now
+            elif default is None:
+                value = None
+            elif default.is_scalar:
+                value = default.arg
+            else:
+                value = default.arg(None)
+            setattr(obj, key, value)
+        rows.append({column.name: state[key] for key, column in columns})
+    table = model.__table__
+    for obj, row, new_id in zip(objs, rows, _new_ids(db, table, len(rows)), strict=True):
+        obj.id = row["id"] = new_id
+    db.execute(insert(table), rows)
+
+
+def _new_ids(db: Session, table: Any, count: int) -> list[int]:
+    """`count` ids for new rows of `table`, reserved before the INSERT so that it needs no
+    RETURNING in row order (which SQLAlchemy can only give on SQLite one row at a time).
+    PostgreSQL hands them out from the id sequence in one query; SQLite write transactions are
+    exclusive, so the ids after the largest are ours until the commit."""
+    if db.get_bind().dialect.name == "postgresql":
+        sequence = f"pg_get_serial_sequence('{table.name}', 'id')"
+        return list(
+            db.scalars(text(f"SELECT nextval({sequence}) FROM generate_series(1, :n)").bindparams(n=count))
+        )
+    start = (db.scalar(select(func.max(table.c.id))) or 0) + 1
+    return list(range(start, start + count))
+
+
+@dataclass
+class Written:
+    """A record a set-based write created or changed, for its audit entry and event."""
+
+    obj: Any
+    before: dict[str, Any]  # {} for a created record
+    after: dict[str, Any]
+    summary: str
+    payload: dict[str, Any]
+
+
+def created_many(db: Session, actor: Actor, record_type: str, written: list[Written]) -> None:
+    """`created` for many records: one event each, then their audit entries (call it last: the
+    audit chain stays locked until the transaction ends)."""
+    events.emit_many(
+        db, actor, [(f"{record_type}.created", record_type, w.obj.id, w.payload) for w in written]
+    )
+    audit.record_many(
+        db,
+        actor,
+        [audit.Change("create", record_type, w.obj.id, audit.diff({}, w.after), w.summary) for w in written],
+    )
+
+
+def updated_many(db: Session, actor: Actor, record_type: str, written: list[Written]) -> None:
+    """`updated` for many records (those with no change get neither entry nor event)."""
+    changes = [(w, audit.diff(w.before, w.after)) for w in written]
+    changes = [(w, c) for w, c in changes if c]
+    events.emit_many(
+        db,
+        actor,
+        [(f"{record_type}.updated", record_type, w.obj.id, {**w.payload, "changes": c}) for w, c in changes],
+    )
+    audit.record_many(
+        db, actor, [audit.Change("update", record_type, w.obj.id, c, w.summary) for w, c in changes]
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import column, select, table
 from sqlalchemy.orm import Session
 
+from carnet.core import memo
 from carnet.core.context import Actor
 from carnet.core.errors import FieldErrors
 
@@ -28,9 +29,13 @@ def resolve(
     owner_id = data.get("owner_id", current_owner if not creating else actor.user_id)
     owner_dept: int | None = None
     if owner_id is not None:
-        row = db.execute(
-            select(_users.c.department_id, _users.c.active).where(_users.c.id == owner_id)
-        ).first()
+        row = memo.cached(
+            db,
+            ("user", owner_id),
+            lambda: db.execute(
+                select(_users.c.department_id, _users.c.active).where(_users.c.id == owner_id)
+            ).first(),
+        )
         if row is None:
             errors.add("owner_id", "Unknown user", "unknown")
             return current_owner, current_dept
@@ -45,10 +50,7 @@ def resolve(
         )
     else:
         dept_id = current_dept
-    if (
-        dept_id is not None
-        and db.execute(select(_departments.c.id).where(_departments.c.id == dept_id)).first() is None
-    ):
+    if dept_id is not None and not _department_exists(db, dept_id):
         errors.add("department_id", "Unknown department", "unknown")
     if dept_id != current_dept and not actor.is_admin and dept_id != actor.department_id and not creating:
         errors.add(
@@ -65,3 +67,11 @@ def resolve(
             "department_id", "Only an administrator can create a record in another department", "forbidden"
         )
     return owner_id, dept_id
+
+
+def _department_exists(db: Session, dept_id: int) -> bool:
+    return memo.cached(
+        db,
+        ("department", dept_id),
+        lambda: db.execute(select(_departments.c.id).where(_departments.c.id == dept_id)).first() is not None,
+    )

@@ -38,6 +38,7 @@ MODULES = (
     "invoices",
     "payments",
     "contracts",
+    "workflows",
 )
 SCOPES = ("own", "department", "all")
 DEFAULT_SCOPE = "department"

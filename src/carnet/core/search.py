@@ -25,6 +25,7 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    insert,
     literal_column,
     or_,
     select,
@@ -94,6 +95,31 @@ def document_text(*parts: str | None, numbers: tuple[str | None, ...] = ()) -> s
     return " ".join(w for w in words if w)
 
 
+@dataclass
+class Document:
+    """The search document of one record, as `index_records` writes it."""
+
+    record_id: int
+    title: str
+    subtitle: str
+    body: str
+    owner_id: int | None
+    department_id: int | None
+
+    def values(self) -> dict[str, Any]:
+        folded_title = fold(self.title)
+        body = self.body
+        if not body.startswith(folded_title):  # ranking relies on the body starting with the title
+            body = f"{folded_title} {body}".strip()
+        return {
+            "title": self.title[:300],
+            "subtitle": (self.subtitle or "")[:300],
+            "body": body,
+            "owner_id": self.owner_id,
+            "department_id": self.department_id,
+        }
+
+
 def index_record(
     db: Session,
     record_type: str,
@@ -104,16 +130,7 @@ def index_record(
     owner_id: int | None,
     department_id: int | None,
 ) -> None:
-    folded_title = fold(title)
-    if not body.startswith(folded_title):  # ranking relies on the body starting with the title
-        body = f"{folded_title} {body}".strip()
-    values = {
-        "title": title[:300],
-        "subtitle": (subtitle or "")[:300],
-        "body": body,
-        "owner_id": owner_id,
-        "department_id": department_id,
-    }
+    values = Document(record_id, title, subtitle, body, owner_id, department_id).values()
     doc = db.scalar(
         select(SearchDocument).where(
             SearchDocument.record_type == record_type, SearchDocument.record_id == record_id
@@ -124,6 +141,18 @@ def index_record(
     else:
         for key, value in values.items():
             setattr(doc, key, value)
+
+
+def index_records(db: Session, record_type: str, documents: list[Document]) -> None:
+    """Write the documents of many records of one type: the old ones go in one DELETE, the new
+    ones in one INSERT. The session must hold no SearchDocument object of these records."""
+    if not documents:
+        return
+    remove_records(db, record_type, [d.record_id for d in documents])
+    db.execute(
+        insert(SearchDocument.__table__),
+        [{"record_type": record_type, "record_id": d.record_id, **d.values()} for d in documents],
+    )
 
 
 # Records whose search text carries another record's name (a contact or a deal carries its
@@ -142,9 +171,13 @@ def reindex_dependents(db: Session, record_type: str, record_id: int) -> None:
 
 
 def remove_record(db: Session, record_type: str, record_id: int) -> None:
+    remove_records(db, record_type, [record_id])
+
+
+def remove_records(db: Session, record_type: str, record_ids: list[int]) -> None:
     db.execute(
         delete(SearchDocument).where(
-            SearchDocument.record_type == record_type, SearchDocument.record_id == record_id
+            SearchDocument.record_type == record_type, SearchDocument.record_id.in_(record_ids)
         )
     )
 

@@ -5,10 +5,21 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, delete, exists, func, select
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from carnet.core import audit
+from carnet.core import audit, memo
 from carnet.core.context import Actor
 from carnet.core.db import Base, IdMixin, TimestampMixin
 from carnet.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied
@@ -73,6 +84,54 @@ def set_tags(
     for tag_id in tag_ids:
         db.add(Tagging(tag_id=tag_id, record_type=record_type, record_id=record_id))
     return [existing[n.lower()].name for n in names]
+
+
+def unknown_names(db: Session, record_type: str, names: list[str]) -> list[str]:
+    """The names among `names` that no tag of `record_type` has yet (compared ignoring case)."""
+    known = memo.cached(
+        db,
+        ("tag_names", record_type),
+        lambda: {n.lower() for n in db.scalars(select(Tag.name).where(Tag.record_type == record_type))},
+    )
+    return [n for n in names if n.lower() not in known]
+
+
+def require_can_create(db: Session, actor: Actor, record_type: str, names: list[str]) -> None:
+    """PermissionDenied when `names` needs a new tag the actor may not create (what `set_tags`
+    would refuse), checked before anything is written."""
+    if names and not actor.can("tags:create") and unknown_names(db, record_type, names):
+        raise PermissionDenied("You may not create new tags")
+
+
+def set_tags_many(
+    db: Session, actor: Actor, record_type: str, names_by_record: dict[int, list[str]]
+) -> dict[int, list[str]]:
+    """`set_tags` for many records at once: missing tags created, the records' taggings replaced
+    in one DELETE and one INSERT. Call `require_can_create` for each record first."""
+    wanted = {id_: names for id_, names in names_by_record.items() if names is not None}
+    if not wanted:
+        return {}
+    existing = {t.name.lower(): t for t in db.scalars(select(Tag).where(Tag.record_type == record_type))}
+    for names in wanted.values():
+        for name in names:
+            if name.lower() not in existing:
+                if not actor.can("tags:create"):
+                    raise PermissionDenied("You may not create new tags")
+                tag = Tag(record_type=record_type, name=name, created_by_id=actor.user_id)
+                db.add(tag)
+                existing[name.lower()] = tag
+    db.flush()
+    memo.prime(db, {("tag_names", record_type): set(existing)})
+    ids = list(wanted)
+    db.execute(delete(Tagging).where(Tagging.record_type == record_type, Tagging.record_id.in_(ids)))
+    rows = [
+        {"tag_id": existing[name.lower()].id, "record_type": record_type, "record_id": record_id}
+        for record_id, names in wanted.items()
+        for name in names
+    ]
+    if rows:
+        db.execute(insert(Tagging.__table__), rows)
+    return {record_id: [existing[n.lower()].name for n in names] for record_id, names in wanted.items()}
 
 
 def tags_for(db: Session, record_type: str, record_ids: list[int]) -> dict[int, list[str]]:

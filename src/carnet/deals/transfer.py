@@ -13,10 +13,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from carnet.accounts import service as accounts
-from carnet.core import exporting, importing, tags
+from carnet.core import exporting, importing, memo
 from carnet.core.context import Actor
-from carnet.core.errors import FieldError, ValidationFailed
+from carnet.core.errors import DomainError, FieldError, ValidationFailed
 from carnet.core.importing import CellError, ImportField, choice, parse_date, parse_int, split_list
 from carnet.deals import pipelines, service
 from carnet.deals.models import Deal, Pipeline, Stage
@@ -193,11 +192,12 @@ def _same(a: str, b: str) -> bool:
 
 def _pipeline(db: Session, actor: Actor, name: str | None) -> Pipeline:
     if name:
-        found = next((p for p in pipelines.usable_pipelines(db, actor) if _same(p.name, name)), None)
+        usable = memo.cached(db, "usable_pipelines", lambda: pipelines.usable_pipelines(db, actor))
+        found = next((p for p in usable if _same(p.name, name)), None)
         if found is None:
             raise ValidationFailed.on("pipeline", "Unknown pipeline", "unknown")
         return found
-    default = pipelines.default_pipeline(db, actor)
+    default = memo.cached(db, "default_pipeline", lambda: pipelines.default_pipeline(db, actor))
     if default is None:
         raise ValidationFailed.on("pipeline", "There is no pipeline to put this deal in", "no_pipeline")
     return default
@@ -220,24 +220,32 @@ def _stage(stage_list: list[Stage], name: str | None, status: str | None) -> Sta
     return stage
 
 
-def prepare(db: Session, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
+def _prepare_row(db: Session, actor: Actor, data: dict[str, Any], owners: dict[str, int]) -> dict[str, Any]:
     """Resolve the owner's email, the organisation, the pipeline and the stage."""
     data = dict(data)
-    email = data.pop("owner_email", None)
-    if email:
-        user = accounts.get_user_by_email(db, email.strip().lower())
-        if user is None:
-            raise ValidationFailed.on("owner_email", "Unknown user", "unknown")
-        data["owner_id"] = user.id
+    org_transfer.resolve_owner(data, owners)
     org_id = org_transfer.linked_organisation(db, actor, data)
     if org_id is not None:
         data["organisation_id"] = org_id
     pipeline = _pipeline(db, actor, data.pop("pipeline", None))
-    stage = _stage(pipelines.stages(db, pipeline), data.pop("stage", None), data.pop("status", None))
+    stage_list = memo.cached(db, ("stages", pipeline.id), lambda: pipelines.stages(db, pipeline))
+    stage = _stage(stage_list, data.pop("stage", None), data.pop("status", None))
     data["pipeline_id"] = pipeline.id
     if stage is not None:
         data["stage_id"] = stage.id
     return data
+
+
+def prepare(db: Session, actor: Actor, items: list[dict[str, Any]]) -> list[importing.Prepared]:
+    owners = org_transfer.owner_ids(db, items)
+    out: list[importing.Prepared] = []
+    with memo.batch(db):
+        for data in items:
+            try:
+                out.append(_prepare_row(db, actor, data, owners))
+            except DomainError as exc:
+                out.append(exc)
+    return out
 
 
 def _column_errors(exc: ValidationFailed) -> ValidationFailed:
@@ -249,24 +257,26 @@ def _column_errors(exc: ValidationFailed) -> ValidationFailed:
     )
 
 
-def create(db: Session, actor: Actor, data: dict[str, Any]) -> Deal:
-    try:
-        return service.create_deal(db, actor, data)
-    except ValidationFailed as exc:
-        raise _column_errors(exc) from exc
-
-
-def update(db: Session, actor: Actor, deal: Deal, data: dict[str, Any]) -> Deal:
-    try:
-        return service.update_deal(db, actor, deal, data)
-    except ValidationFailed as exc:
-        raise _column_errors(exc) from exc
-
-
-def snapshot(db: Session, deal: Deal) -> dict[str, Any]:
-    contact_ids = service.contacts_of(db, [deal.id]).get(deal.id, [])
-    names = tags.tags_for(db, service.RECORD_TYPE, [deal.id]).get(deal.id, [])
-    return service.snapshot(deal, contact_ids, names)
+def create_many(db: Session, actor: Actor, items: list[dict[str, Any]]) -> list[Deal | DomainError]:
+    """Deals are written one at a time through `create_deal` (a deal entering its stage writes its
+    stage history and may record a won or lost outcome), each in a savepoint of the caller's
+    transaction, so a failing one leaves no trace and the caller still commits everything."""
+    db.flush()
+    out: list[Deal | DomainError] = []
+    with Session(
+        bind=db.connection(), join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as rows_db:
+        rows_db.info.update(db.info)  # the visibility scopes and custom field definitions read already
+        for data in items:
+            try:
+                out.append(service.create_deal(rows_db, actor, data))  # its commit releases the savepoint
+            except ValidationFailed as exc:
+                rows_db.rollback()
+                out.append(_column_errors(exc))
+            except DomainError as exc:
+                rows_db.rollback()
+                out.append(exc)
+    return out
 
 
 def export_reads(db: Session, deals: list[Deal]) -> list[dict[str, Any]]:
@@ -297,12 +307,10 @@ IMPORTER = importing.register(
         label="Deals",
         fields=FIELDS,
         match_keys=(),
-        find_existing=lambda db, actor, data, keys: None,
-        create=create,
-        update=update,
+        find_existing=lambda db, actor, items, keys: [None] * len(items),
+        create_many=create_many,
         delete=lambda db, actor, deal: service.delete_deal(db, actor, deal),
         get=service.get_deal,
-        snapshot=snapshot,
         prepare=prepare,
     )
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, File, Form, Query, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -12,7 +12,7 @@ from carnet.api.common import Page
 from carnet.api.deps import ActorDep, DbDep
 from carnet.core.context import Actor
 from carnet.core.errors import ValidationFailed
-from carnet.imports import jobs, service
+from carnet.imports import service
 from carnet.imports.models import ROW_STATUSES, ImportJob, ImportRow
 from carnet.imports.schemas import (
     ImportJobRead,
@@ -124,11 +124,9 @@ def preview(job_id: int, db: DbDep, actor: ActorDep) -> dict[str, Any]:
 
 
 @router.post("/{job_id}/run", status_code=202, response_model=ImportJobRead)
-def run(job_id: int, db: DbDep, actor: ActorDep, background: BackgroundTasks) -> dict[str, Any]:
+def run(job_id: int, db: DbDep, actor: ActorDep) -> dict[str, Any]:
     """Start the import in the background; poll `GET /imports/{id}` for progress."""
     job = service.start_import(db, actor, service.get_job(db, actor, job_id))
-    # After the response: the request's session is closed before the thread starts.
-    background.add_task(jobs.launch, "imports.run", job.id, actor)
     return job_read(db, job)
 
 
@@ -163,9 +161,8 @@ def report(
 
 
 @router.post("/{job_id}/undo", status_code=202, response_model=ImportJobRead)
-def undo(job_id: int, db: DbDep, actor: ActorDep, background: BackgroundTasks) -> dict[str, Any]:
+def undo(job_id: int, db: DbDep, actor: ActorDep) -> dict[str, Any]:
     """Delete the records the import created and restore those it updated (records changed
     since the import are kept). Runs in the background; the status becomes `undone`."""
     job = service.start_undo(db, actor, service.get_job(db, actor, job_id))
-    background.add_task(jobs.launch, "imports.undo", job.id, actor)
     return job_read(db, job)

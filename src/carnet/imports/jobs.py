@@ -1,55 +1,38 @@
-"""Background runs of imports and undos: a thread of the web process per job.
+"""Imports and their undos run as background jobs (`imports.run`, `imports.undo`).
 
-`launch` is what the API and the UI call once the service has marked the job running; the CLI and
-the tests call `service.run_import` / `service.run_undo` directly (synchronously). The thread
-opens its own sessions through `core.db.get_database()`.
+`service.start_import` / `service.start_undo` enqueue them in the same transaction that marks the
+import running, so a crash between the click and the run loses nothing: the runner picks the job
+up, and `run_import` resumes after the last processed line if a worker died half-way.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from collections.abc import Callable
+from typing import Any
 
+from carnet.accounts import service as accounts
+from carnet.core import jobs
 from carnet.core.context import Actor
+from carnet.core.db import get_database
 from carnet.imports import service
 
-log = logging.getLogger("carnet.imports")
 
-_threads: dict[int, threading.Thread] = {}
-_lock = threading.Lock()
-
-WORK: dict[str, Callable[[int, Actor], None]] = {
-    "imports.run": service.run_import,
-    "imports.undo": service.run_undo,
-}
-
-
-def _guarded(name: str, job_id: int, actor: Actor) -> None:
-    try:
-        WORK[name](job_id, actor)
-    except Exception:  # a thread has nobody to raise to: log it
-        log.exception("%s failed for import %s", name, job_id)
-    finally:
-        with _lock:
-            _threads.pop(job_id, None)
+def _actor(payload: dict[str, Any]) -> Actor:
+    """The user who started the import, with the request details of that moment (for the audit)."""
+    with get_database().session(write=False) as db:
+        user = accounts.get_user(db, payload["user_id"])
+        return accounts.actor_for(
+            user,
+            ip=payload.get("ip"),
+            user_agent=payload.get("user_agent"),
+            request_id=payload.get("request_id"),
+        )
 
 
-def launch(name: str, job_id: int, actor: Actor) -> None:
-    """Run `name` ("imports.run" or "imports.undo") for the job in a background thread."""
-    thread = threading.Thread(
-        target=_guarded, args=(name, job_id, actor), name=f"{name}-{job_id}", daemon=True
-    )
-    with _lock:
-        _threads[job_id] = thread
-    thread.start()
+@jobs.task("imports.run", queue="imports", max_attempts=3)
+def run_import(payload: dict[str, Any]) -> None:
+    service.run_import(payload["import_id"], _actor(payload))
 
 
-def wait(job_id: int, timeout: float = 60.0) -> bool:
-    """Block until the job's thread ends (tests, shutdown); True if it has."""
-    with _lock:
-        thread = _threads.get(job_id)
-    if thread is None:
-        return True
-    thread.join(timeout)
-    return not thread.is_alive()
+@jobs.task("imports.undo", queue="imports", max_attempts=3)
+def run_undo(payload: dict[str, Any]) -> None:
+    service.run_undo(payload["import_id"], _actor(payload))

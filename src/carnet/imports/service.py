@@ -1,24 +1,27 @@
-"""Imports: upload, column mapping, preview, the run in batches, the report and the undo.
+"""Imports: upload, column mapping, preview, the run in chunks, the report and the undo.
 
 Record types plug in through `core.importing` (each domain's `transfer.py`, loaded here); every
 record is written through its domain service, so validation, permissions, audit entries, events
 and the search index are the same as for a record typed in by hand.
 
-The run processes rows in batches of BATCH_SIZE. Each batch is one database transaction, and the
-session handed to the services joins it with join_transaction_mode="create_savepoint": a
-service's `commit()` only releases a savepoint and a failing row rolls back only itself, so a bad
-row never stops the good ones. The batch's row outcomes and the job's counters commit together,
-so the progress the UI polls is always consistent with the rows written, and a run that died
-(a restart) resumes after the last committed batch.
+The run is set-based: rows are read CHUNK_SIZE at a time, every row of the chunk is validated in
+Python, duplicates are looked up for the whole chunk in a few queries, and the valid rows are
+written with one statement per table (records, links, tags, search documents, events, audit
+entries). A bad row is reported and writes nothing; it never stops the good ones. Each chunk is
+one transaction together with its row outcomes and the job's counters, so the progress the UI
+polls is always consistent with the rows written, and a run that died (a restart) resumes after
+the last committed chunk. Should the database still refuse a chunk, that chunk alone is redone
+row by row, each row on a savepoint.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -43,15 +46,18 @@ from carnet.core.errors import (
     ValidationFailed,
 )
 from carnet.core.importing import DUPLICATE_MODES, Importer, ImportField
+from carnet.core.jobs import enqueue as enqueue_job
 from carnet.imports import files
 from carnet.imports.models import ImportJob, ImportRow
 from carnet.settings import get_settings
 
 log = logging.getLogger("carnet.imports")
 
-# Small batches: every audited write takes the audit chain's lock (core/audit.py) until its
-# transaction commits, so a batch of 500 rows made every other writer wait seconds on PostgreSQL.
-BATCH_SIZE = 50
+# Rows per transaction of a run. A chunk appends its audit entries last, so the audit chain's lock
+# (core/audit.py) is held for milliseconds whatever the size; the size bounds memory and how much a
+# crash makes the run redo.
+CHUNK_SIZE = 1000
+UNDO_BATCH_SIZE = 50  # the undo goes through the services record by record
 PREVIEW_ROWS = 20
 STALE_AFTER = timedelta(minutes=5)  # a running job without a heartbeat for this long may resume
 RECORD_TYPE = "import"
@@ -252,7 +258,7 @@ def samples(job: ImportJob, per_column: int = 3, max_rows: int = 50) -> dict[str
     return out
 
 
-# -- one row ----------------------------------------------------------------------------------------
+# -- rows, a chunk at a time ------------------------------------------------------------------------
 
 
 @dataclass
@@ -274,6 +280,11 @@ def _error_dicts(errors: list[FieldError]) -> list[dict[str, Any]]:
     ]
 
 
+def _failed(line: int, exc: DomainError, data: dict[str, Any]) -> RowOutcome:
+    found = exc.errors or [FieldError("", exc.message, exc.code, exc.params)]
+    return RowOutcome(line, "failed", errors=_error_dicts(found), data=data)
+
+
 @dataclass
 class _Context:
     importer: Importer
@@ -290,64 +301,123 @@ class _Context:
             importer, importer.all_fields(db), mapping, job.duplicate_mode, tuple(job.match_keys or ())
         )
 
+    @property
+    def matching(self) -> bool:
+        return self.duplicate_mode != "create" and bool(self.match_keys)
 
-def _apply_row(db: Session, actor: Actor, ctx: _Context, line: int, cells: dict[str, str]) -> RowOutcome:
-    """Write one row through the domain service. `db` must be a create_savepoint session: the
-    service's commit releases this row's savepoint; on failure only this row is rolled back."""
-    data, errors = importing.build_data(db, ctx.importer.record_type, ctx.fields, ctx.mapping, cells)
-    if errors:
-        return RowOutcome(line, "failed", errors=_error_dicts(errors.errors), data=data)
+
+def _apply_chunk(
+    db: Session, actor: Actor, ctx: _Context, rows: list[tuple[int, dict[str, str]]]
+) -> list[RowOutcome]:
+    """Validate and write a chunk of rows through the record type's set-based service calls,
+    without committing. Every row gets an outcome, in file order; a bad row is reported and
+    writes nothing, the others are written.
+
+    Rows that share a duplicate key with an earlier row of the chunk (the same SIREN twice in a
+    file) wait for a later pass, so that they find the record the earlier row wrote, as they
+    would if the file were imported row by row."""
     importer = ctx.importer
-    try:
-        if importer.prepare is not None:
-            data = importer.prepare(db, actor, data)
-        existing = None
-        if ctx.duplicate_mode != "create" and ctx.match_keys:
-            existing = importer.find_existing(db, actor, data, ctx.match_keys)
-        if existing is not None and ctx.duplicate_mode == "skip":
-            return RowOutcome(line, "skipped", existing.id, note="Already exists", data=data)
-        if existing is not None:
-            previous = audit.jsonable(importer.snapshot(db, existing))
-            version = existing.version
-            record = importer.update(db, actor, existing, data)
-            if record.version == version:
-                return RowOutcome(line, "skipped", record.id, note="Already up to date", data=data)
-            return RowOutcome(line, "updated", record.id, record.version, previous=previous, data=data)
-        record = importer.create(db, actor, data)
-        return RowOutcome(line, "created", record.id, record.version, data=data)
-    except DomainError as exc:
-        db.rollback()
-        found = exc.errors or [FieldError("", exc.message, exc.code, exc.params)]
-        return RowOutcome(line, "failed", errors=_error_dicts(found), data=data)
-    except SQLAlchemyError:
-        db.rollback()
-        log.exception("import row %s could not be saved", line)
-        error = FieldError("", "This row could not be saved", "database_error")
-        return RowOutcome(line, "failed", errors=_error_dicts([error]), data=data)
-
-
-@contextmanager
-def _savepoint_session(database: Database, *, keep: bool) -> Iterator[Session]:
-    """A session for service calls inside one outer transaction, which commits when `keep` is
-    true and the block succeeds, and is rolled back otherwise. The services' commit() and
-    rollback() only release or roll back savepoints of that transaction."""
-    outer = database.session()
-    try:
-        connection = outer.connection()
-        inner = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
-        try:
-            yield inner
-        finally:
-            inner.close()
-        if keep:
-            outer.commit()
+    outcomes: dict[int, RowOutcome] = {}
+    pending: list[tuple[int, dict[str, Any]]] = []
+    built = []
+    for line, cells in rows:
+        data, errors = importing.build_data(db, importer.record_type, ctx.fields, ctx.mapping, cells)
+        if errors:
+            outcomes[line] = RowOutcome(line, "failed", errors=_error_dicts(errors.errors), data=data)
         else:
-            outer.rollback()
-    except BaseException:
-        outer.rollback()
-        raise
-    finally:
-        outer.close()
+            built.append((line, data))
+    prepared = (
+        importer.prepare(db, actor, [d for _, d in built]) if importer.prepare else [d for _, d in built]
+    )
+    for (line, data), result in zip(built, prepared, strict=True):
+        if isinstance(result, DomainError):
+            outcomes[line] = _failed(line, result, data)
+        else:
+            pending.append((line, result))
+    while pending:
+        found: list[Any] = [None] * len(pending)
+        if ctx.matching:
+            try:
+                found = importer.find_existing(db, actor, [d for _, d in pending], ctx.match_keys)
+            except DomainError as exc:  # the actor may not read these records: no row can be written
+                outcomes.update({line: _failed(line, exc, data) for line, data in pending})
+                break
+        creates: list[tuple[int, dict[str, Any]]] = []
+        updates: list[tuple[int, Any, dict[str, Any]]] = []
+        later: list[tuple[int, dict[str, Any]]] = []
+        seen_keys: set[tuple[str, str]] = set()
+        seen_ids: set[int] = set()
+        for (line, data), existing in zip(pending, found, strict=True):
+            keys = importer.match_values(data, ctx.match_keys) if ctx.matching else set()
+            if keys & seen_keys or (existing is not None and existing.id in seen_ids):
+                later.append((line, data))
+                continue
+            seen_keys |= keys
+            if existing is None:
+                creates.append((line, data))
+                continue
+            seen_ids.add(existing.id)
+            if ctx.duplicate_mode == "skip":
+                outcomes[line] = RowOutcome(line, "skipped", existing.id, note="Already exists", data=data)
+            else:
+                updates.append((line, existing, data))
+        if updates:
+            assert importer.update_many is not None  # record types with duplicate keys can update
+            results = _all_or_error(importer.update_many, db, actor, [(r, d) for _, r, d in updates])
+            for (line, _, data), result in zip(updates, results, strict=True):
+                if isinstance(result, DomainError):
+                    outcomes[line] = _failed(line, result, data)
+                elif not result.changed:
+                    outcomes[line] = RowOutcome(
+                        line, "skipped", result.record.id, note="Already up to date", data=data
+                    )
+                else:
+                    outcomes[line] = RowOutcome(
+                        line,
+                        "updated",
+                        result.record.id,
+                        result.record.version,
+                        previous=audit.jsonable(result.previous),
+                        data=data,
+                    )
+        if creates:
+            records = _all_or_error(importer.create_many, db, actor, [d for _, d in creates])
+            for (line, data), record in zip(creates, records, strict=True):
+                if isinstance(record, DomainError):
+                    outcomes[line] = _failed(line, record, data)
+                else:
+                    outcomes[line] = RowOutcome(line, "created", record.id, record.version, data=data)
+        db.flush()
+        pending = later
+    return [outcomes[line] for line, _ in rows]
+
+
+def _all_or_error(
+    write: Callable[[Session, Actor, list[Any]], list[Any]], db: Session, actor: Actor, items: list[Any]
+) -> list[Any]:
+    """The results of a set-based write, or its error for every row when it refused them all
+    (the actor lost the permission to create or update since the import started)."""
+    try:
+        return write(db, actor, items)
+    except DomainError as exc:
+        return [exc] * len(items)
+
+
+def _apply_rows_one_by_one(
+    db: Session, actor: Actor, ctx: _Context, rows: list[tuple[int, dict[str, str]]]
+) -> list[RowOutcome]:
+    """When the database refused a whole chunk (a constraint validation cannot see, a deadlock),
+    each row on its own savepoint: only the row the database refuses fails."""
+    outcomes = []
+    for line, cells in rows:
+        try:
+            with db.begin_nested():
+                outcomes += _apply_chunk(db, actor, ctx, [(line, cells)])
+        except SQLAlchemyError:
+            log.exception("import row %s could not be saved", line)
+            error = FieldError("", "This row could not be saved", "database_error")
+            outcomes.append(RowOutcome(line, "failed", errors=_error_dicts([error])))
+    return outcomes
 
 
 # -- preview ----------------------------------------------------------------------------------------
@@ -365,21 +435,20 @@ _ACTIONS = {"created": "create", "updated": "update", "skipped": "skip", "failed
 
 
 def preview(db: Session, actor: Actor, job: ImportJob, limit: int = PREVIEW_ROWS) -> list[PreviewRow]:
-    """What the first rows would do, validated by the real services in a transaction that is
-    rolled back: nothing is written."""
+    """What the first rows would do, validated and written by the real services in a transaction
+    that is rolled back: nothing is kept."""
     if job.status not in ("uploaded", "mapped"):
         raise Conflict("This import has already run")
     ctx = _Context.of(db, job)
     _require_write(actor, ctx.importer, job.duplicate_mode)
-    info = _info(job)
-    out: list[PreviewRow] = []
-    with _savepoint_session(get_database(), keep=False) as scratch:
-        for line, cells in files.rows(_path(job), info):
-            outcome = _apply_row(scratch, actor, ctx, line, cells)
-            out.append(PreviewRow(line, _ACTIONS[outcome.status], outcome.data, outcome.errors))
-            if len(out) >= limit:
-                break
-    return out
+    rows = list(itertools.islice(files.rows(_path(job), _info(job)), limit))
+    scratch = get_database().session()
+    try:
+        outcomes = _apply_chunk(scratch, actor, ctx, rows)
+    finally:
+        scratch.rollback()
+        scratch.close()
+    return [PreviewRow(o.line, _ACTIONS[o.status], o.data, o.errors) for o in outcomes]
 
 
 def _info(job: ImportJob) -> files.FileInfo:
@@ -397,8 +466,8 @@ def is_stale(job: ImportJob) -> bool:
 
 
 def start_import(db: Session, actor: Actor, job: ImportJob) -> ImportJob:
-    """Mark the job running (or resume a stale run); the caller then runs `run_import` (in a
-    thread, or inline)."""
+    """Mark the import running (or resume a stale run) and enqueue its `imports.run` job in the
+    same transaction; the job runner then calls `run_import`."""
     importer = importer_for(job.record_type)
     _require_write(actor, importer, job.duplicate_mode)
     if job.status == "uploaded":
@@ -410,12 +479,13 @@ def start_import(db: Session, actor: Actor, job: ImportJob) -> ImportJob:
     job.status = "running"
     job.started_at = job.started_at or clock.now()
     job.heartbeat_at = clock.now()
+    _enqueue(db, actor, "imports.run", job)
     db.commit()
     return job
 
 
 def run_import(job_id: int, actor: Actor) -> None:
-    """Process every row not yet processed, batch after batch, then finish the job. Runs on its
+    """Process every row not yet processed, chunk after chunk, then finish the job. Runs on its
     own sessions (in a background thread, in the CLI, or inline in tests)."""
     database = get_database()
     with database.begin() as db:
@@ -427,14 +497,14 @@ def run_import(job_id: int, actor: Actor) -> None:
         ctx = _Context.of(db, job)
         last_line = db.scalar(select(func.max(ImportRow.line)).where(ImportRow.job_id == job_id)) or 0
     try:
-        batch: list[tuple[int, dict[str, str]]] = []
+        chunk: list[tuple[int, dict[str, str]]] = []
         for row in files.rows(path, info, after_line=last_line):
-            batch.append(row)
-            if len(batch) >= BATCH_SIZE:
-                _run_batch(database, actor, job_id, ctx, batch)
-                batch = []
-        if batch:
-            _run_batch(database, actor, job_id, ctx, batch)
+            chunk.append(row)
+            if len(chunk) >= CHUNK_SIZE:
+                _run_chunk(database, actor, job_id, ctx, chunk)
+                chunk = []
+        if chunk:
+            _run_chunk(database, actor, job_id, ctx, chunk)
     except files.UnreadableFile as exc:  # the file changed or vanished since the upload
         _finish(database, actor, job_id, "failed", str(exc)[:1000])
         return
@@ -445,40 +515,54 @@ def run_import(job_id: int, actor: Actor) -> None:
     _finish(database, actor, job_id, "done", None)
 
 
-def _run_batch(
-    database: Database, actor: Actor, job_id: int, ctx: _Context, batch: list[tuple[int, dict[str, str]]]
+def _run_chunk(
+    database: Database, actor: Actor, job_id: int, ctx: _Context, chunk: list[tuple[int, dict[str, str]]]
 ) -> None:
-    """One transaction: every row through its savepoint, then the row outcomes in one insert and
-    the job's counters, committed together."""
-    with _savepoint_session(database, keep=True) as db:
-        counts = dict.fromkeys(("created", "updated", "skipped", "failed"), 0)
-        outcomes = []
-        for line, cells in batch:
-            outcome = _apply_row(db, actor, ctx, line, cells)
-            counts[outcome.status] += 1
-            outcomes.append(
-                {
-                    "job_id": job_id,
-                    "line": line,
-                    "status": outcome.status,
-                    "record_id": outcome.record_id,
-                    "record_version": outcome.record_version,
-                    "errors": outcome.errors,
-                    "previous": outcome.previous,
-                    "cells": cells if outcome.status == "failed" else None,
-                    "note": outcome.note,
-                }
-            )
-        db.execute(insert(ImportRow), outcomes)
-        job = db.get(ImportJob, job_id)
-        assert job is not None
-        job.processed += len(batch)
-        job.created += counts["created"]
-        job.updated += counts["updated"]
-        job.skipped += counts["skipped"]
-        job.failed += counts["failed"]
-        job.heartbeat_at = clock.now()
-        db.commit()
+    """One transaction: the chunk's records (with their audit entries, events and search
+    documents), its row outcomes in one insert and the job's counters, committed together."""
+    try:
+        with database.begin() as db:
+            _record_chunk(db, job_id, chunk, _apply_chunk(db, actor, ctx, chunk))
+    except SQLAlchemyError:
+        log.warning(
+            "import %s: a chunk from line %s is retried row by row", job_id, chunk[0][0], exc_info=True
+        )
+        with database.begin() as db:
+            _record_chunk(db, job_id, chunk, _apply_rows_one_by_one(db, actor, ctx, chunk))
+
+
+def _record_chunk(
+    db: Session, job_id: int, chunk: list[tuple[int, dict[str, str]]], outcomes: list[RowOutcome]
+) -> None:
+    cells_of = dict(chunk)
+    counts = dict.fromkeys(("created", "updated", "skipped", "failed"), 0)
+    for outcome in outcomes:
+        counts[outcome.status] += 1
+    db.execute(
+        insert(ImportRow.__table__),
+        [
+            {
+                "job_id": job_id,
+                "line": o.line,
+                "status": o.status,
+                "record_id": o.record_id,
+                "record_version": o.record_version,
+                "errors": o.errors,
+                "previous": o.previous,
+                "cells": cells_of[o.line] if o.status == "failed" else None,
+                "note": o.note,
+            }
+            for o in outcomes
+        ],
+    )
+    job = db.get(ImportJob, job_id)
+    assert job is not None
+    job.processed += len(outcomes)
+    job.created += counts["created"]
+    job.updated += counts["updated"]
+    job.skipped += counts["skipped"]
+    job.failed += counts["failed"]
+    job.heartbeat_at = clock.now()
 
 
 def _finish(database: Database, actor: Actor, job_id: int, status: str, error: str | None) -> None:
@@ -572,8 +656,21 @@ def start_undo(db: Session, actor: Actor, job: ImportJob) -> ImportJob:
         raise PermissionDenied()
     job.status = "undoing"
     job.heartbeat_at = clock.now()
+    _enqueue(db, actor, "imports.undo", job)
     db.commit()
     return job
+
+
+def _enqueue(db: Session, actor: Actor, name: str, job: ImportJob) -> None:
+    """One background job per start (a resumed stale run gets a new one, keyed by its heartbeat)."""
+    payload = {
+        "import_id": job.id,
+        "user_id": actor.user_id,
+        "ip": actor.ip,
+        "user_agent": actor.user_agent,
+        "request_id": actor.request_id,
+    }
+    enqueue_job(db, name, payload, key=f"{name}:{job.id}:{job.heartbeat_at.isoformat()}")
 
 
 def run_undo(job_id: int, actor: Actor) -> None:
@@ -590,7 +687,7 @@ def run_undo(job_id: int, actor: Actor) -> None:
     touched: set[int] = set()  # records this undo already changed: their version is ours
     try:
         while True:
-            with _savepoint_session(database, keep=True) as db:
+            with _savepoint_session(database) as db:
                 rows = list(
                     db.scalars(
                         select(ImportRow)
@@ -600,7 +697,7 @@ def run_undo(job_id: int, actor: Actor) -> None:
                             ImportRow.undo_status.is_(None),
                         )
                         .order_by(ImportRow.line.desc())
-                        .limit(BATCH_SIZE)
+                        .limit(UNDO_BATCH_SIZE)
                     )
                 )
                 if not rows:
@@ -661,8 +758,8 @@ def _undo_row(
         if row.status == "created":
             importer.delete(db, actor, record)
             return "deleted", None
-        restore = importer.restore or importer.update
-        restore(db, actor, record, dict(row.previous or {}))
+        assert importer.restore is not None  # only record types that restore can update
+        importer.restore(db, actor, record, dict(row.previous or {}))
         return "restored", None
     except DomainError as exc:
         db.rollback()
@@ -672,6 +769,27 @@ def _undo_row(
         db.rollback()
         log.exception("undo of import row %s failed", row.id)
         return "kept", "This row could not be undone"
+
+
+@contextmanager
+def _savepoint_session(database: Database) -> Iterator[Session]:
+    """A session for service calls inside one outer transaction, which commits when the block
+    succeeds. The services' commit() and rollback() only release or roll back savepoints of that
+    transaction, so a record that cannot be undone leaves the others undone."""
+    outer = database.session()
+    try:
+        connection = outer.connection()
+        inner = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        try:
+            yield inner
+        finally:
+            inner.close()
+        outer.commit()
+    except BaseException:
+        outer.rollback()
+        raise
+    finally:
+        outer.close()
 
 
 # -- retention ----------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
@@ -10,7 +10,7 @@ from carnet.api.deps import DbDep
 from carnet.core.errors import DomainError, ValidationFailed
 from carnet.core.i18n import gettext
 from carnet.imports import api as imports_api
-from carnet.imports import jobs, service
+from carnet.imports import service
 from carnet.imports.models import ImportJob
 from carnet.web.shell import WebActor, form_errors, redirect, render
 
@@ -146,12 +146,9 @@ def preview_page(job_id: int, request: Request, db: DbDep, actor: WebActor) -> R
 
 
 @router.post("/{job_id}/run")
-async def run(
-    job_id: int, request: Request, db: DbDep, actor: WebActor, background: BackgroundTasks
-) -> Response:
+async def run(job_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
     job = service.get_job(db, actor, job_id)
     service.start_import(db, actor, job)
-    background.add_task(jobs.launch, "imports.run", job.id, actor)
     return redirect(f"/imports/{job.id}", request=request)
 
 
@@ -183,9 +180,7 @@ def report_csv(job_id: int, db: DbDep, actor: WebActor) -> Response:
 
 
 @router.post("/{job_id}/undo")
-async def undo(
-    job_id: int, request: Request, db: DbDep, actor: WebActor, background: BackgroundTasks
-) -> Response:
+async def undo(job_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
     job = service.get_job(db, actor, job_id)
     try:
         service.start_undo(db, actor, job)
@@ -193,7 +188,6 @@ async def undo(
         db.rollback()
         flash = gettext(exc.message, actor.language, **exc.params)
         return redirect(f"/imports/{job.id}", flash=flash, request=request)
-    background.add_task(jobs.launch, "imports.undo", job.id, actor)
     return redirect(
         f"/imports/{job.id}", flash=gettext("Undoing the import…", actor.language), request=request
     )

@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, cast, func, select
 from sqlalchemy.orm import Session
 
-from carnet.core import customfields, lifecycle, ownership, permissions, records, search, tags
+from carnet.core import customfields, lifecycle, memo, ownership, permissions, records, search, tags
 from carnet.core.context import Actor
-from carnet.core.errors import FieldErrors
+from carnet.core.errors import DomainError, FieldErrors
 from carnet.core.identifiers import (
     clean_email,
     clean_finess,
@@ -287,7 +287,7 @@ def _would_cycle(db: Session, org_id: int | None, parent_id: int) -> bool:
     return False
 
 
-def _index(db: Session, org: Organisation) -> None:
+def _document(org: Organisation) -> search.Document:
     body = search.document_text(
         org.name,
         org.legal_name,
@@ -298,7 +298,14 @@ def _index(db: Session, org: Organisation) -> None:
         numbers=(org.siren, org.siret, *(org.phones or [])),
     )
     subtitle = " · ".join(x for x in (org.city, org.siren) if x)
-    search.index_record(db, RECORD_TYPE, org.id, org.name, subtitle, body, org.owner_id, org.department_id)
+    return search.Document(org.id, org.name, subtitle, body, org.owner_id, org.department_id)
+
+
+def _index(db: Session, org: Organisation) -> None:
+    doc = _document(org)
+    search.index_record(
+        db, RECORD_TYPE, org.id, doc.title, doc.subtitle, doc.body, doc.owner_id, doc.department_id
+    )
 
 
 def create_organisation(db: Session, actor: Actor, data: dict[str, Any]) -> Organisation:
@@ -341,6 +348,96 @@ def update_organisation(
     lifecycle.updated(db, actor, RECORD_TYPE, org, before, after, org.name, to_read(org, names))
     db.commit()
     return org
+
+
+# -- set-based writes (imports) ---------------------------------------------------------------------
+
+
+def create_organisations(
+    db: Session, actor: Actor, items: list[dict[str, Any]]
+) -> list[Organisation | DomainError]:
+    """`create_organisation` for many records at once: each item is validated exactly as alone
+    (the result is its error, and nothing of it is written), then the valid ones are written with
+    one statement per table: rows, taggings, search documents, events and audit entries. The caller
+    commits (an import commits each chunk with its report)."""
+    lifecycle.require(actor, RECORD_TYPE, "create")
+    results: list[Organisation | DomainError] = []
+    valid: list[tuple[Organisation, list[str]]] = []
+    with memo.batch(db):
+        for data in items:
+            org = Organisation(
+                created_by_id=actor.user_id, revenue_history={}, emails=[], phones=[], custom_fields={}
+            )
+            try:
+                tag_names = _apply(db, actor, org, data, creating=True) or []
+                tags.require_can_create(db, actor, RECORD_TYPE, tag_names)
+            except DomainError as exc:
+                results.append(exc)
+                continue
+            results.append(org)
+            valid.append((org, tag_names))
+        lifecycle.insert_new(db, Organisation, [org for org, _ in valid])
+        names = tags.set_tags_many(db, actor, RECORD_TYPE, {org.id: t for org, t in valid if t})
+    search.index_records(db, RECORD_TYPE, [_document(org) for org, _ in valid])
+    written = []
+    for org, _ in valid:
+        org_tags = names.get(org.id, [])
+        written.append(
+            lifecycle.Written(org, {}, {**snapshot(org), "tags": org_tags}, org.name, to_read(org, org_tags))
+        )
+    lifecycle.created_many(db, actor, RECORD_TYPE, written)
+    return results
+
+
+def update_organisations(
+    db: Session, actor: Actor, items: list[tuple[Organisation, dict[str, Any]]]
+) -> list[lifecycle.Written | DomainError]:
+    """`update_organisation` for many records at once, as `create_organisations` does. A record
+    the data does not change comes back with `before == after`, untouched."""
+    lifecycle.require(actor, RECORD_TYPE, "update")
+    current_tags = tags.tags_for(db, RECORD_TYPE, [org.id for org, _ in items])
+    results: list[lifecycle.Written | DomainError] = []
+    changed: list[tuple[lifecycle.Written, list[str] | None]] = []
+    with memo.batch(db), db.no_autoflush:
+        for org, data in items:
+            before = {**snapshot(org), "tags": current_tags.get(org.id, [])}
+            try:
+                tag_names = _apply(db, actor, org, data, creating=False)
+                if tag_names is not None:
+                    tags.require_can_create(db, actor, RECORD_TYPE, tag_names)
+            except DomainError as exc:
+                db.expire(org)  # forget what was applied before the error
+                results.append(exc)
+                continue
+            after = {**snapshot(org), "tags": before["tags"] if tag_names is None else tag_names}
+            if _tag_key(after["tags"]) == _tag_key(before["tags"]):
+                after["tags"] = before["tags"]
+            written = lifecycle.Written(org, before, after, org.name, {})
+            results.append(written)
+            if after == before:
+                db.expire(org)  # not even updated_by changes
+            else:
+                changed.append((written, tag_names))
+    db.flush()
+    names = tags.set_tags_many(
+        db,
+        actor,
+        RECORD_TYPE,
+        {w.obj.id: t for w, t in changed if t is not None and w.after["tags"] != w.before["tags"]},
+    )
+    for w, _ in changed:
+        w.after["tags"] = names.get(w.obj.id, w.after["tags"])
+        w.payload = to_read(w.obj, w.after["tags"])
+    search.index_records(db, RECORD_TYPE, [_document(w.obj) for w, _ in changed])
+    for w, _ in changed:
+        if w.before["name"] != w.obj.name:
+            search.reindex_dependents(db, RECORD_TYPE, w.obj.id)
+    lifecycle.updated_many(db, actor, RECORD_TYPE, [w for w, _ in changed])
+    return results
+
+
+def _tag_key(names: list[str]) -> list[str]:
+    return sorted(n.lower() for n in names)
 
 
 def delete_organisation(
@@ -407,7 +504,15 @@ def names_by_id(db: Session, actor: Actor, ids: set[int]) -> dict[int, str]:
 
 def require_visible_id(db: Session, actor: Actor, org_id: int, field: str, errors: FieldErrors) -> None:
     """For other domains linking to an organisation: the link target must be visible."""
-    if db.scalar(select(Organisation.id).where(Organisation.id == org_id, visible_clause(db, actor))) is None:
+    visible = memo.cached(
+        db,
+        ("visible_organisation", actor.user_id, org_id),
+        lambda: (
+            db.scalar(select(Organisation.id).where(Organisation.id == org_id, visible_clause(db, actor)))
+            is not None
+        ),
+    )
+    if not visible:
         errors.add(field, "Unknown organisation", "unknown")
 
 

@@ -15,9 +15,9 @@ from stdnum.fr import siren as stdnum_siren
 from stdnum.fr import siret as stdnum_siret
 
 from carnet.accounts import service as accounts
-from carnet.core import exporting, importing, tags
+from carnet.core import exporting, importing, memo, tags
 from carnet.core.context import Actor
-from carnet.core.errors import ValidationFailed
+from carnet.core.errors import DomainError, ValidationFailed
 from carnet.core.importing import CellError, ImportField, choice, digits_padded, parse_int, split_list
 from carnet.organisations import service
 from carnet.organisations.models import Organisation
@@ -234,18 +234,37 @@ FIELDS = (
 )
 
 
-def _prepare(db: Session, actor: Actor, data: dict[str, Any]) -> dict[str, Any]:
-    data = dict(data)
-    postal_code = str(data.get("postal_code") or "").replace(" ", "")
-    if data.get("country", "FR") == "FR" and postal_code.isdigit() and len(postal_code) == 4:
-        data["postal_code"] = postal_code.zfill(5)  # a spreadsheet stored 01000 as the number 1000
+def owner_ids(db: Session, items: list[dict[str, Any]]) -> dict[str, int]:
+    """{lower-cased owner email: user id} for the `owner_email` values of a chunk, in one query."""
+    emails = {str(d["owner_email"]).strip().lower() for d in items if d.get("owner_email")}
+    return accounts.user_ids_by_email(db, emails) if emails else {}
+
+
+def resolve_owner(data: dict[str, Any], owners: dict[str, int]) -> None:
+    """Replace the row's `owner_email` by `owner_id`; ValidationFailed on the column when unknown."""
     email = data.pop("owner_email", None)
     if email:
-        user = accounts.get_user_by_email(db, email.strip().lower())
-        if user is None:
+        user_id = owners.get(email.strip().lower())
+        if user_id is None:
             raise ValidationFailed.on("owner_email", "Unknown user", "unknown")
-        data["owner_id"] = user.id
-    return data
+        data["owner_id"] = user_id
+
+
+def prepare(db: Session, actor: Actor, items: list[dict[str, Any]]) -> list[importing.Prepared]:
+    owners = owner_ids(db, items)
+    out: list[importing.Prepared] = []
+    for item in items:
+        data = dict(item)
+        postal_code = str(data.get("postal_code") or "").replace(" ", "")
+        if data.get("country", "FR") == "FR" and postal_code.isdigit() and len(postal_code) == 4:
+            data["postal_code"] = postal_code.zfill(5)  # a spreadsheet stored 01000 as the number 1000
+        try:
+            resolve_owner(data, owners)
+        except DomainError as exc:
+            out.append(exc)
+            continue
+        out.append(data)
+    return out
 
 
 def _compact(module: Any, value: Any) -> str | None:
@@ -255,51 +274,81 @@ def _compact(module: Any, value: Any) -> str | None:
     return compact if module.is_valid(compact) else None
 
 
-def find_existing(
-    db: Session, actor: Actor, data: dict[str, Any], keys: tuple[str, ...]
-) -> Organisation | None:
-    """A visible organisation with the row's SIRET; failing that, with its SIREN (an establishment
-    row only matches a record that has no SIRET of its own)."""
+def _numbers(data: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(SIRET, SIREN) of a row, valid ones only; a SIRET gives its SIREN."""
     siret = _compact(stdnum_siret, data.get("siret"))
     siren = _compact(stdnum_siren, data.get("siren")) or (siret[:9] if siret else None)
+    return siret, siren
+
+
+def match_values(data: dict[str, Any], keys: tuple[str, ...]) -> set[tuple[str, str]]:
+    """Rows of one company (one SIREN) are written one after the other, whichever key matches."""
+    _siret, siren = _numbers(data)
+    return {("siren", siren)} if siren and keys else set()
+
+
+def find_existing(
+    db: Session, actor: Actor, items: list[dict[str, Any]], keys: tuple[str, ...]
+) -> list[Organisation | None]:
+    """For each row, a visible organisation with its SIRET; failing that, with its SIREN (an
+    establishment row only matches a record that has no SIRET of its own). Two queries in all."""
+    numbers = [_numbers(d) for d in items]
     visible = service.visible_clause(db, actor)
-    if "siret" in keys and siret:
-        found = db.scalars(
+    by_siret: dict[str, Organisation] = {}
+    by_siren: dict[str, list[Organisation]] = {}
+    sirets = {siret for siret, _ in numbers if siret} if "siret" in keys else set()
+    if sirets:
+        for org in db.scalars(
+            select(Organisation).where(Organisation.siret.in_(sirets), visible).order_by(Organisation.id)
+        ):
+            by_siret.setdefault(org.siret or "", org)
+    sirens = {siren for _, siren in numbers if siren} if "siren" in keys else set()
+    if sirens:
+        # The company itself (no SIRET) first, then by id, as a single lookup orders them.
+        for org in db.scalars(
             select(Organisation)
-            .where(Organisation.siret == siret, visible)
-            .order_by(Organisation.id)
-            .limit(1)
-        ).first()
-        if found is not None:
-            return found
-    if "siren" in keys and siren:
-        stmt = select(Organisation).where(Organisation.siren == siren, visible)
-        if siret:
-            stmt = stmt.where(Organisation.siret.is_(None))
-        return db.scalars(
-            stmt.order_by(Organisation.siret.is_(None).desc(), Organisation.id).limit(1)
-        ).first()
-    return None
+            .where(Organisation.siren.in_(sirens), visible)
+            .order_by(Organisation.siret.is_(None).desc(), Organisation.id)
+        ):
+            by_siren.setdefault(org.siren or "", []).append(org)
+    out: list[Organisation | None] = []
+    for siret, siren in numbers:
+        found = by_siret.get(siret) if siret else None
+        if found is None and siren:
+            candidates = by_siren.get(siren, [])
+            if siret:
+                candidates = [o for o in candidates if o.siret is None]
+            found = candidates[0] if candidates else None
+        out.append(found)
+    return out
 
 
-def snapshot(db: Session, org: Organisation) -> dict[str, Any]:
-    names = tags.tags_for(db, service.RECORD_TYPE, [org.id]).get(org.id, [])
-    return {**service.snapshot(org), "tags": names}
+def create_many(db: Session, actor: Actor, items: list[dict[str, Any]]) -> list[Organisation | DomainError]:
+    return service.create_organisations(db, actor, items)
 
 
-def _update(db: Session, actor: Actor, org: Organisation, data: dict[str, Any]) -> Organisation:
+def update_many(
+    db: Session, actor: Actor, items: list[tuple[Organisation, dict[str, Any]]]
+) -> list[importing.Updated | DomainError]:
     """An import adds to emails, phones and tags rather than replacing them."""
-    data = dict(data)
-    for key in ("emails", "phones"):
-        if key in data:
-            data[key] = list(getattr(org, key) or []) + list(data[key])
-    if "tags" in data:
-        data["tags"] = tags.tags_for(db, service.RECORD_TYPE, [org.id]).get(org.id, []) + list(data["tags"])
-    return service.update_organisation(db, actor, org, data)
+    current_tags = tags.tags_for(db, service.RECORD_TYPE, [org.id for org, _ in items])
+    merged = []
+    for org, data in items:
+        data = dict(data)
+        for key in ("emails", "phones"):
+            if key in data:
+                data[key] = list(getattr(org, key) or []) + list(data[key])
+        if "tags" in data:
+            data["tags"] = current_tags.get(org.id, []) + list(data["tags"])
+        merged.append((org, data))
+    return [
+        r if isinstance(r, DomainError) else importing.Updated(r.obj, r.after != r.before, r.before)
+        for r in service.update_organisations(db, actor, merged)
+    ]
 
 
 def restore(db: Session, actor: Actor, org: Organisation, previous: dict[str, Any]) -> Organisation:
-    """Put back the values of `snapshot`, including custom fields the import added."""
+    """Put back the values an import replaced (`Updated.previous`), custom fields it added included."""
     data = dict(previous)
     before = dict(previous.get("custom_fields") or {})
     data["custom_fields"] = {key: before.get(key) for key in {*before, *(org.custom_fields or {})}}
@@ -361,13 +410,20 @@ def linked_organisation(db: Session, actor: Actor, data: dict[str, Any]) -> int 
     number = data.pop("organisation_number", None)
     name = data.pop("organisation", None)
     if number:
-        org = service.find_by_number(db, actor, number)
-        if org is None:
+        # Memoised: the rows of a chunk often name the same organisation.
+        org_id = memo.cached(
+            db,
+            ("organisation_number", number),
+            lambda: getattr(service.find_by_number(db, actor, number), "id", None),
+        )
+        if org_id is None:
             raise ValidationFailed.on("organisation_number", "Unknown organisation", "unknown")
-        return org.id
+        return org_id
     if not name:
         return None
-    found = service.find_by_name(db, actor, name)
+    found = memo.cached(
+        db, ("organisation_name", name), lambda: [o.id for o in service.find_by_name(db, actor, name)]
+    )
     if not found:
         raise ValidationFailed.on("organisation", "Unknown organisation", "unknown")
     if len(found) > 1:
@@ -377,7 +433,7 @@ def linked_organisation(db: Session, actor: Actor, data: dict[str, Any]) -> int 
             "ambiguous",
             name=name,
         )
-    return found[0].id
+    return found[0]
 
 
 IMPORTER = importing.register(
@@ -388,14 +444,14 @@ IMPORTER = importing.register(
         fields=FIELDS,
         match_keys=("siret", "siren"),
         match_labels={"siret": "SIRET", "siren": "SIREN"},
+        match_values=match_values,
         find_existing=find_existing,
-        create=service.create_organisation,
-        update=_update,
+        create_many=create_many,
+        update_many=update_many,
         delete=lambda db, actor, org: service.delete_organisation(db, actor, org),
         get=service.get_organisation,
-        snapshot=snapshot,
         restore=restore,
-        prepare=_prepare,
+        prepare=prepare,
     )
 )
 
