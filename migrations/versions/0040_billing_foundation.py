@@ -14,7 +14,7 @@ from alembic import op
 import carnet.core.db
 
 revision: str = "0040"
-down_revision: str | None = "0031"
+down_revision: str | None = "0032"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -40,6 +40,7 @@ DOMAINS = (
     "deals",
     "activities",
     "tasks",
+    "workflows",
     "search",
     "imports",
     "notifications",

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     rate_limit_login: str = "10/minute"
     rate_limit_api: str = "600/minute"
     rate_limit_search: str = "120/minute"
+    workflow_webhook_rate: str = "10/minute"  # per incoming-webhook URL; a workflow may set its own
+    # Outgoing HTTP from workflows (and webhooks) may reach private/loopback addresses (tests, intranets).
+    webhook_allow_private_targets: bool = False
 
     session_idle_minutes: int = 30 * 16  # a working day without activity
     session_absolute_hours: int = 12

@@ -43,6 +43,15 @@ def _database_url(tmp: Path) -> str:
     return base.rsplit("/", 1)[0] + "/" + name
 
 
+LIVE: dict[str, str] = {}
+
+
+@pytest.fixture(scope="session")
+def live_database_url(live_server: str) -> str:
+    """The live server's database, for a test that must run something beside the server (jobs)."""
+    return LIVE["database_url"]
+
+
 @pytest.fixture(scope="session")
 def live_server() -> Iterator[str]:
     if not Path(CHROMIUM).exists():
@@ -63,6 +72,7 @@ def live_server() -> Iterator[str]:
         "CARNET_RUNNER": "embedded",  # the live server runs its jobs, as `make run` does
     }
     env.pop("CARNET_REDIS_URL", None)
+    LIVE["database_url"] = env["CARNET_DATABASE_URL"]
     carnet = str(BIN / "carnet")
     subprocess.run([carnet, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([carnet, "demo", "load", "--size", "small"], env=env, check=True, capture_output=True)

@@ -80,6 +80,14 @@ def test_bell_counts_live_and_lists_the_assignment(browser: Any, live_server: st
         grid.locator("button[type=submit]").click()
         page.wait_for_selector(".flash-success")
         assert not page.locator("input[name='task_assigned.email']").is_checked()
+
+        # the assignment email is kept for admins to see: no SMTP server in this installation
+        sender.goto("/settings/emails")
+        assert sender.locator("[data-testid=no-smtp]").is_visible()
+        row = sender.locator("[data-testid=outgoing-emails] tbody tr").first
+        assert "admin@carnet.demo" in row.text_content()
+        assert "Non envoyé : aucun SMTP configuré" in row.text_content()
+        shot(sender, "outgoing-emails")
     finally:
         agnes.close()
         demo.close()

@@ -29,6 +29,7 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
         + _perms(("imports",), ("read", "create"))
         + ["tags:create", "tags:update", "audit:read"]
+        + _perms(("workflows",), ("read", "create", "update", "delete"))
         + _perms(BILLING + ("products",), ("read", "create", "update", "delete", "export"))
         + ["company:read"],
     },
@@ -39,7 +40,7 @@ BUILTIN_ROLES: dict[str, dict] = {
         "permissions": _perms(CRM, ("read", "create", "update", "delete"))
         + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
         + _perms(("imports",), ("read", "create"))
-        + ["tags:create"]
+        + ["tags:create", "workflows:read"]
         + _perms(("quotes",), ("read", "create", "update"))
         + ["invoices:read", "products:read", "company:read"],
     },
@@ -50,6 +51,7 @@ BUILTIN_ROLES: dict[str, dict] = {
         "permissions": _perms(CRM, ("read", "export"))
         + _perms(("organisations", "contacts"), ("update",))
         + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
+        + ["workflows:read"]
         + _perms(BILLING + ("products",), ("read", "create", "update"))
         + _perms(BILLING, ("export",))
         + ["company:read", "company:update"],
@@ -60,7 +62,7 @@ BUILTIN_ROLES: dict[str, dict] = {
         "is_manager": False,
         "permissions": _perms(
             CRM
-            + ("pipelines", "tags", "custom_fields", "users", "departments", "roles")
+            + ("pipelines", "tags", "custom_fields", "users", "departments", "roles", "workflows")
             + BILLING
             + ("products", "company"),
             ("read",),

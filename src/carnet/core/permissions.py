@@ -32,6 +32,7 @@ MODULES = (
     "audit",
     "jobs",
     "events",
+    "workflows",
     "company",
     "products",
     "quotes",

@@ -5,6 +5,7 @@ inside the caller's transaction. Users read and mark only their own notification
 from __future__ import annotations
 
 import html
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,9 +16,11 @@ from sqlalchemy.orm import Session
 from carnet.accounts.models import User
 from carnet.core import clock, i18n, mail, records
 from carnet.core.context import Actor
-from carnet.core.errors import FieldErrors, NotAuthenticated, NotFound
+from carnet.core.errors import FieldErrors, NotAuthenticated, NotFound, ValidationFailed
 from carnet.notifications.models import Notification, NotificationPreference
 from carnet.settings import get_settings
+
+log = logging.getLogger("carnet.notifications")
 
 CHANNELS = ("in_app", "email")
 
@@ -187,17 +190,22 @@ def notify(
     )
     if by_email:
         text, html_body = _email_parts(user, notification.title, notification.body, url)
-        sent = mail.queue_email(
-            db,
-            user.email,
-            notification.title,
-            text,
-            html_body,
-            record_type=record_type,
-            record_id=record_id,
-            user_id=user_id,
-        )
-        notification.email_id = sent.id
+        try:
+            sent = mail.queue_email(
+                db,
+                user.email,
+                notification.title,
+                text,
+                html_body,
+                record_type=record_type,
+                record_id=record_id,
+                user_id=user_id,
+            )
+        except ValidationFailed:
+            # An address the mail module refuses must not block the in-app notification.
+            log.warning("notification %s for user %s: unusable email address", type, user_id)
+        else:
+            notification.email_id = sent.id
     db.add(notification)
     db.flush()
     return notification

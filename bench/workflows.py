@@ -1,0 +1,133 @@
+"""Simple workflow runs per second with the embedded runner's loop (dispatch events, run due jobs).
+
+A fresh database gets one active workflow — "deal created → update a field" (one condition, one
+action through the deals service) — then N deals are created through the service; the clock starts
+when the first event is dispatched and stops when no job is left due. Prints the figures; does not
+touch RESULTS.md.
+
+    PYTHONPATH=$PWD/src python bench/workflows.py --db sqlite --deals 500
+    PYTHONPATH=$PWD/src python bench/workflows.py --db postgresql --deals 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/carnet_bench_workflows"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--deals", type=int, default=500)
+    parser.add_argument("--database-url", default=os.environ.get("CARNET_BENCH_DATABASE_URL", PG_URL))
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="carnet-bench-wf-"))
+    url = f"sqlite:///{tmp}/bench.db" if args.db == "sqlite" else args.database_url
+    os.environ["CARNET_DATABASE_URL"] = url
+    os.environ.setdefault("CARNET_LOG_LEVEL", "WARNING")
+
+    from sqlalchemy import create_engine, func, select, text
+
+    if url.startswith("postgresql"):
+        admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            name = url.rsplit("/", 1)[1]
+            if not conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}):
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+
+    import carnet.models  # noqa: F401  (tables, jobs, consumers)
+    from carnet.accounts import service as accounts
+    from carnet.accounts.models import Department
+    from carnet.core import events, jobs, migrate
+    from carnet.core.context import SYSTEM
+    from carnet.core.db import get_database
+    from carnet.deals import pipelines
+    from carnet.deals import service as deals
+    from carnet.workflows import service as workflows
+    from carnet.workflows.models import WorkflowRun
+
+    migrate.upgrade(url, tmp / "backups")
+    database = get_database()
+    with database.session() as db:
+        accounts.ensure_builtin_roles(db)
+        dept = Department(name="Ventes", code="ventes")
+        db.add(dept)
+        db.flush()
+        pipelines.ensure_default_pipelines(db)
+        db.commit()
+        user = accounts.create_user(
+            db,
+            SYSTEM,
+            {
+                "email": "bench@example.fr",
+                "password": "correct horse battery staple",
+                "role": "sales",
+                "department_id": dept.id,
+                "first_name": "B",
+                "last_name": "B",
+            },
+        )
+        actor = accounts.actor_for(user)
+        workflow = workflows.create_workflow(
+            db,
+            SYSTEM,
+            {
+                "name": "Bench",
+                "definition": {
+                    "trigger": {"type": "record.created", "record_type": "deal", "params": {}},
+                    "start": "c",
+                    "steps": {
+                        "c": {
+                            "type": "condition",
+                            "if": {"all": [{"field": "amount", "op": "gt", "value": "10"}]},
+                            "then": "u",
+                            "else": None,
+                        },
+                        "u": {
+                            "type": "action",
+                            "action": "update_fields",
+                            "params": {"fields": {"source": "workflow {{ deal.id }}"}},
+                            "next": None,
+                        },
+                    },
+                },
+            },
+        )
+        workflows.enable(db, SYSTEM, workflow)
+        pipeline = pipelines.default_pipeline(db, actor)
+        assert pipeline is not None
+        started = time.perf_counter()
+        for i in range(args.deals):
+            deals.create_deal(db, actor, {"title": f"Deal {i}", "amount": "100", "pipeline_id": pipeline.id})
+        created = time.perf_counter() - started
+
+    started = time.perf_counter()
+    while True:
+        done = events.dispatch_pending() + jobs.run_due(limit=200)
+        if not done:
+            break
+    elapsed = time.perf_counter() - started
+    with database.session() as db:
+        completed = db.scalar(
+            select(func.count()).select_from(WorkflowRun).where(WorkflowRun.status == "completed")
+        )
+    print(f"database: {args.db}; deals created in {created:.1f}s")
+    print(
+        f"workflow runs completed: {completed}/{args.deals} in {elapsed:.2f}s "
+        f"→ {completed / elapsed:.0f} runs/s (2 steps each: condition + update through the deals service)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Workflow engine: triggers, conditions and actions, as data."""
