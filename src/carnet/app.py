@@ -41,6 +41,7 @@ DOMAINS = (
     "search",
     "imports",
     "settings_ui",
+    "webhooks",
     "home",
 )
 

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     import_max_bytes: int = 50 * 1024 * 1024
     request_max_bytes: int = 2 * 1024 * 1024
 
+    # Webhook targets on private, loopback or link-local addresses are refused unless this is on
+    # (a CRM on a private network posting to an internal service; the tests' local receiver).
+    webhook_allow_private_targets: bool = False
+    retention_webhook_delivery_days: int = 30
+
     retention_request_log_days: int = 30
     retention_idempotency_hours: int = 24
     retention_import_days: int = 90
