@@ -31,7 +31,9 @@ def _contact(db: Session, actor: Any, last_name: str = "Martin") -> int:
 
 def _deliveries(db: Session, endpoint_id: int) -> list[WebhookDelivery]:
     db.expire_all()
-    stmt = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id).order_by(WebhookDelivery.id)
+    stmt = (
+        select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id).order_by(WebhookDelivery.id)
+    )
     return list(db.scalars(stmt))
 
 
@@ -58,7 +60,9 @@ def test_an_event_is_posted_signed_and_a_standard_webhooks_library_verifies_it(
     assert set(payload) == {"type", "timestamp", "data"}
     # data is the record exactly as the API returns it
     assert payload["data"] == api("admin").get(f"/api/v1/contacts/{contact_id}").json()
-    event = db.scalars(select(Event).where(Event.type == "contact.created", Event.record_id == contact_id)).one()
+    event = db.scalars(
+        select(Event).where(Event.type == "contact.created", Event.record_id == contact_id)
+    ).one()
     assert got.headers["webhook-id"] == event.event_id
     assert got.headers["content-type"] == "application/json"
     assert got.headers["webhook-signature"] == _reference_signature(
@@ -67,7 +71,12 @@ def test_an_event_is_posted_signed_and_a_standard_webhooks_library_verifies_it(
     [row] = _deliveries(db, endpoint.id)
     assert (row.status, row.attempts, row.last_status_code) == ("succeeded", 1, 200)
     attempt = db.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == row.id)).one()
-    assert (attempt.number, attempt.status_code, attempt.response_excerpt, attempt.outcome) == (1, 200, "ok", "succeeded")
+    assert (attempt.number, attempt.status_code, attempt.response_excerpt, attempt.outcome) == (
+        1,
+        200,
+        "ok",
+        "succeeded",
+    )
 
 
 def test_custom_headers_are_sent_and_only_subscribed_events_go_out(
@@ -161,7 +170,9 @@ def test_retry_after_in_seconds_and_as_an_http_date_is_honoured(
     assert (row.status, row.attempts, row.last_status_code) == ("succeeded", 3, 200)
 
 
-def test_a_client_error_is_not_retried(db: Session, receiver: Receiver, make_endpoint: Any, actor_of: Any) -> None:
+def test_a_client_error_is_not_retried(
+    db: Session, receiver: Receiver, make_endpoint: Any, actor_of: Any
+) -> None:
     receiver.answer("/hook", (400, {}, b"bad"))
     endpoint, _ = make_endpoint(receiver.url(), ["contact.created"])
     _contact(db, actor_of("alice"))
@@ -171,7 +182,9 @@ def test_a_client_error_is_not_retried(db: Session, receiver: Receiver, make_end
     assert db.get(WebhookEndpoint, endpoint.id).active is True
 
 
-def test_410_gone_disables_the_endpoint(db: Session, receiver: Receiver, make_endpoint: Any, actor_of: Any) -> None:
+def test_410_gone_disables_the_endpoint(
+    db: Session, receiver: Receiver, make_endpoint: Any, actor_of: Any
+) -> None:
     receiver.answer("/hook", (410, {}, b"gone"))
     endpoint, _ = make_endpoint(receiver.url(), ["contact.created"])
     _contact(db, actor_of("alice"))
@@ -188,7 +201,12 @@ def test_410_gone_disables_the_endpoint(db: Session, receiver: Receiver, make_en
 
 
 def test_an_endpoint_failing_for_five_days_is_disabled_and_its_owner_notified(
-    db: Session, receiver: Receiver, make_endpoint: Any, actor_of: Any, personas: Any, monkeypatch: pytest.MonkeyPatch
+    db: Session,
+    receiver: Receiver,
+    make_endpoint: Any,
+    actor_of: Any,
+    personas: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(delivery, "jitter", lambda: 1.0)
     receiver.answer("/hook", *[(503, {}, b"")] * 100)
@@ -270,7 +288,11 @@ def test_concurrency_limit_reschedules_while_the_endpoint_is_busy(
     jobs.drain()
     assert receiver.requests == []
     second = _deliveries(db, endpoint.id)[1]
-    assert (second.status, second.attempts, second.next_attempt_at) == ("pending", 0, NOW + timedelta(seconds=1))
+    assert (second.status, second.attempts, second.next_attempt_at) == (
+        "pending",
+        0,
+        NOW + timedelta(seconds=1),
+    )
 
     clock.advance(timedelta(seconds=31))  # the other worker's lease ran out
     jobs.drain()

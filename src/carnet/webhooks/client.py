@@ -31,7 +31,9 @@ def address_allowed(ip: IPAddress) -> bool:
     """Public unicast addresses only. IPv4-mapped and 6to4/Teredo IPv6 forms are judged by the
     IPv4 address they carry."""
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d is the IPv4 address itself
+            return address_allowed(ip.ipv4_mapped)
+        embedded = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
         if embedded is not None and not address_allowed(embedded):
             return False
     return not (
