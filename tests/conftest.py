@@ -26,6 +26,7 @@ os.environ["CARNET_BACKUP_DIR"] = str(_tmp / "backups")
 os.environ.setdefault("CARNET_RATE_LIMIT_LOGIN", "0")
 os.environ.setdefault("CARNET_RATE_LIMIT_API", "0")
 os.environ.setdefault("CARNET_RATE_LIMIT_SEARCH", "0")
+os.environ["CARNET_RUNNER"] = "off"  # tests run jobs explicitly with carnet.core.jobs.drain()
 if os.environ.get("CARNET_TEST_REDIS_URL"):
     os.environ["CARNET_REDIS_URL"] = os.environ["CARNET_TEST_REDIS_URL"]
 

@@ -7,6 +7,8 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -50,10 +52,29 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start what runs the jobs (CARNET_RUNNER): threads of this process, or a Celery publisher."""
+    from carnet.core import runner
+
+    settings = get_settings()
+    if settings.runner == "embedded":
+        runner.start_embedded(settings.runner_threads)
+    elif settings.runner == "celery":
+        from carnet.core import celery_app
+
+        celery_app.install_publisher()
+    try:
+        yield
+    finally:
+        runner.stop_embedded()
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     configure(settings.log_level, settings.json_logs)
     app = FastAPI(
+        lifespan=_lifespan,
         title="Carnet API",
         version=__version__,
         description="REST API of Carnet, the CRM for French SMBs. Authenticate with `Authorization: Bearer <token>`.",
@@ -62,6 +83,7 @@ def create_app() -> FastAPI:
         redoc_url=None,
     )
 
+    import carnet.models  # noqa: F401  every table, job function and event consumer
     from carnet.web import shell
 
     shell.install(app)
@@ -86,13 +108,23 @@ def create_app() -> FastAPI:
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> Response:
-        status = {"status": "ok", "version": __version__, "database": "ok"}
+        from carnet.core import jobs
+
+        status: dict[str, Any] = {"status": "ok", "version": __version__, "database": "ok"}
         try:
             with get_database().session(write=False) as db:
                 db.execute(text("SELECT 1"))
+                lag = jobs.lag_seconds(db)
         except Exception:  # the point is to report it, whatever it is
             status["database"] = "unavailable"
             status["status"] = "degraded"
+        else:
+            # Runner lag: how late the oldest due job is. Late beyond the limit means no runner runs.
+            late = lag > get_settings().jobs_max_lag_seconds
+            status["jobs"] = {"runner": get_settings().runner, "lag_seconds": round(lag, 1)}
+            status["jobs"]["status"] = "late" if late else "ok"
+            if late:
+                status["status"] = "degraded"
         return JSONResponse(status, status_code=200 if status["status"] == "ok" else 503)
 
     @app.exception_handler(DomainError)

@@ -60,6 +60,37 @@ def serve(host: str | None, port: int | None, workers: int, reload: bool) -> Non
     )
 
 
+@main.command()
+@click.option("--concurrency", "-c", default=4, show_default=True, help="Worker processes.")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(concurrency: int, loglevel: str) -> None:
+    """Run background jobs as a Celery worker (CARNET_RUNNER=celery; broker CARNET_REDIS_URL).
+    Start as many as you like, on any machine reaching the database and Redis."""
+    if not get_settings().redis_url:
+        _fail("CARNET_REDIS_URL must point at the Redis broker for `carnet worker`", EXIT_USAGE)
+    _ensure_migrated()
+    import carnet.models  # noqa: F401  registers every job function and event consumer
+    from carnet.core.celery_app import app, install_publisher
+
+    install_publisher()  # jobs that jobs enqueue are published at once, not at the next sweep
+    app.worker_main(["worker", f"--concurrency={concurrency}", f"--loglevel={loglevel}", "-Q", "carnet"])
+
+
+@main.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(loglevel: str) -> None:
+    """Run the Celery beat that ticks the job system every second. Run exactly one."""
+    if not get_settings().redis_url:
+        _fail("CARNET_REDIS_URL must point at the Redis broker for `carnet beat`", EXIT_USAGE)
+    _ensure_migrated()
+    import tempfile
+
+    from carnet.core.celery_app import app
+
+    schedule = Path(tempfile.gettempdir()) / "carnet-beat-schedule"
+    app.start(["beat", f"--loglevel={loglevel}", f"--schedule={schedule}"])
+
+
 @main.group()
 def db() -> None:
     """Database schema."""

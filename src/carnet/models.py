@@ -1,4 +1,5 @@
-"""Imports every table so metadata (Alembic, tests) sees the whole schema."""
+"""Imports every table so metadata (Alembic, tests) sees the whole schema, and every domain's job
+functions and event consumers so the runners know them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ import importlib
 import pkgutil
 
 import carnet
-from carnet.core import attachments, audit, customfields, events, housekeeping, permissions, search, tags  # noqa: F401
+from carnet.core import (  # noqa: F401
+    attachments,
+    audit,
+    customfields,
+    events,
+    housekeeping,
+    jobs,
+    permissions,
+    search,
+    tags,
+)
 from carnet.core.db import Base
 
 for _info in pkgutil.iter_modules(carnet.__path__):
@@ -16,10 +27,13 @@ for _info in pkgutil.iter_modules(carnet.__path__):
         except ModuleNotFoundError as exc:
             if exc.name != f"carnet.{_info.name}.models":
                 raise
-        try:  # services register record types (custom fields, tags, search need the registry)
-            importlib.import_module(f"carnet.{_info.name}.service")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"carnet.{_info.name}.service":
-                raise
+        # services register record types (custom fields, tags, search need the registry);
+        # jobs and events register job functions and event consumers
+        for _adapter in ("service", "jobs", "events"):
+            try:
+                importlib.import_module(f"carnet.{_info.name}.{_adapter}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"carnet.{_info.name}.{_adapter}":
+                    raise
 
 metadata = Base.metadata

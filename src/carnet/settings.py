@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     import_max_bytes: int = 50 * 1024 * 1024
     request_max_bytes: int = 2 * 1024 * 1024
 
+    runner: str = "embedded"  # embedded | celery | off
+    runner_threads: int = 4
+    job_lease_seconds: int = 600
+    jobs_max_lag_seconds: int = 300
+
     # Webhook targets on private, loopback or link-local addresses are refused unless this is on
     # (a CRM on a private network posting to an internal service; the tests' local receiver).
     webhook_allow_private_targets: bool = False
@@ -49,6 +54,14 @@ class Settings(BaseSettings):
     retention_request_log_days: int = 30
     retention_idempotency_hours: int = 24
     retention_import_days: int = 90
+    retention_jobs_days: int = 30
+
+    @field_validator("runner")
+    @classmethod
+    def _runner(cls, value: str) -> str:
+        if value not in ("embedded", "celery", "off"):
+            raise ValueError("must be embedded, celery or off")
+        return value
 
     @field_validator("default_language")
     @classmethod

@@ -60,6 +60,7 @@ def live_server() -> Iterator[str]:
         "CARNET_RATE_LIMIT_LOGIN": "0",
         "CARNET_LOG_LEVEL": "WARNING",
         "CARNET_ENV": "development",
+        "CARNET_RUNNER": "embedded",  # the live server runs its jobs, as `make run` does
     }
     env.pop("CARNET_REDIS_URL", None)
     carnet = str(BIN / "carnet")
