@@ -248,3 +248,35 @@ def test_the_delivery_log_filters_by_status_and_pages(api: Any, receiver: Receiv
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "status"
     assert api("admin").get(f"{base}/deliveries?cursor=%%%").status_code == 422
     assert api("admin").get(f"{base}/deliveries/999999").status_code == 404
+
+
+def test_the_documented_verification_code_verifies_a_delivery() -> None:
+    """The standard-library Python snippet of documentation/integrations.md, run as written."""
+    import re
+    import time
+    from pathlib import Path
+
+    from carnet.webhooks import signing
+
+    doc = (Path(__file__).resolve().parents[2] / "documentation" / "integrations.md").read_text()
+    snippet = re.search(r"### Python, standard library only\n\n```python\n(.*?)```", doc, re.S).group(1)
+    secret = signing.new_secret()
+    namespace: dict[str, Any] = {}
+    exec(snippet.replace("whsec_...", secret), namespace)  # noqa: S102 - our own documentation
+    body = b'{"type":"contact.created","data":{"id":1}}'
+    timestamp = str(int(time.time()))
+    headers = {
+        "Webhook-Id": "msg_1",
+        "Webhook-Timestamp": timestamp,
+        "Webhook-Signature": signing.signature_header(
+            [signing.new_secret(), secret], "msg_1", int(timestamp), body
+        ),
+    }
+    assert namespace["verify"](body, headers) == {"type": "contact.created", "data": {"id": 1}}
+    headers["Webhook-Signature"] = signing.sign(signing.new_secret(), "msg_1", int(timestamp), body)
+    try:
+        namespace["verify"](body, headers)
+    except PermissionError as exc:
+        assert str(exc) == "no valid signature"
+    else:
+        raise AssertionError("a wrong signature was accepted")

@@ -327,6 +327,14 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "updated_at": "2026-03-02T09:15:00.000000Z",
     },
 }
+_EXAMPLE_UPDATES: dict[str, tuple[str, Any]] = {
+    "organisation": ("city", "Villeurbanne"),
+    "contact": ("job_title", "Vendeuse"),
+    "deal": ("amount", "15000.00"),
+    "activity": ("subject", "Relance devis"),
+    "task": ("priority", "normal"),
+    "pipeline": ("name", "Pipeline"),
+}
 _EXAMPLE_CHANGES: dict[str, dict[str, Any]] = {
     "deal.stage_changed": {
         "pipeline_id": {"old": 1, "new": 1},
@@ -349,8 +357,8 @@ def example_payload(event_type: str) -> dict[str, Any]:
         data.update(status="done", completed_at=EXAMPLE_TIMESTAMP)
     body: dict[str, Any] = {"type": event_type, "timestamp": EXAMPLE_TIMESTAMP, "data": data}
     if event_type.endswith(".updated"):
-        first = next(k for k in data if k not in ("id",))
-        body["changes"] = {first: {"old": "…", "new": data[first]}}
+        field, old = _EXAMPLE_UPDATES[spec.record_type]
+        body["changes"] = {field: {"old": old, "new": data[field]}}
     elif event_type in _EXAMPLE_CHANGES:
         body["changes"] = _EXAMPLE_CHANGES[event_type]
     return body
