@@ -101,7 +101,12 @@ def _claim_slot(db: Session, endpoint: WebhookEndpoint, now: datetime) -> timede
         db.scalar(
             select(func.count())
             .select_from(WebhookDelivery)
-            .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.sending_until > now)
+            .where(
+                # in flight means not finished yet: the (endpoint_id, status) index keeps this small
+                WebhookDelivery.endpoint_id == endpoint.id,
+                WebhookDelivery.status.in_(("pending", "retrying")),
+                WebhookDelivery.sending_until > now,
+            )
         )
         or 0
     )

@@ -22,6 +22,7 @@ from carnet.core import audit, clock, events, housekeeping, jobs
 from carnet.core.context import Actor
 from carnet.core.errors import FieldErrors, NotFound, PermissionDenied, ValidationFailed
 from carnet.core.listing import MAX_LIMIT, decode_cursor, encode_cursor
+from carnet.settings import get_settings
 from carnet.webhooks import catalogue, client, signing
 from carnet.webhooks.models import (
     ALL_EVENTS,
@@ -652,7 +653,7 @@ def iso(moment: datetime) -> str:
 
 def purge_old_deliveries(db: Session, settings: Any, dry_run: bool) -> int:
     """Finished deliveries (and their attempts) older than the retention period (30 days)."""
-    cutoff = clock.now() - timedelta(days=settings.retention_webhook_delivery_days)
+    cutoff = clock.now() - timedelta(days=(settings or get_settings()).retention_webhook_delivery_days)
     old = (WebhookDelivery.created_at < cutoff) & WebhookDelivery.status.in_(
         ("succeeded", "failed", "skipped")
     )
