@@ -10,9 +10,9 @@ REDIS_URL := redis://127.0.0.1:6379/0
 SIZE ?= small
 DB ?= sqlite
 
-.PHONY: run test install assets chromium lint format bench migration clean
+.PHONY: run test install assets chromium sysdeps lint format bench migration clean
 
-install: $(PY_STAMP) $(ASSETS_STAMP)
+install: $(PY_STAMP) $(ASSETS_STAMP) sysdeps
 
 $(PY_STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,18 @@ $(ASSETS_STAMP): package.json package-lock.json
 	@touch $@
 
 assets: $(ASSETS_STAMP)
+
+# WeasyPrint (PDF documents) needs Pango; the tests read PDFs with pdftotext. Installed from Debian
+# when running as root and missing.
+SYS_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils
+sysdeps:
+	@missing=""; for p in $(SYS_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    (apt-get install -y -qq $$missing >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $$missing)); \
+	  else echo "note: missing Debian packages:$$missing (install them as root)"; fi; \
+	fi
 
 # Browser tests drive Debian's Chromium; install it when running as root without it.
 chromium:

@@ -212,3 +212,68 @@ def web(app, database, personas):  # type: ignore[no-untyped-def]
         return client
 
     return make
+
+
+# -- a local SMTP server (aiosmtpd) for everything that sends email ----------------------------------
+
+
+class SmtpSink:
+    """What the local SMTP server received, and the replies it should give instead of accepting:
+    `refuse_data` / `refuse_rcpt` hold SMTP replies ("451 4.3.0 Try later") used one per message."""
+
+    def __init__(self) -> None:
+        self.messages: list = []  # email.message.EmailMessage, parsed with the default policy
+        self.envelopes: list = []
+        self.logins: list[tuple[str, str]] = []
+        self.refuse_data: list[str] = []
+        self.refuse_rcpt: list[str] = []
+        self.url = ""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if self.refuse_rcpt:
+            return self.refuse_rcpt.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        import email
+        from email import policy
+
+        if self.refuse_data:
+            return self.refuse_data.pop(0)
+        self.envelopes.append(envelope)
+        self.messages.append(email.message_from_bytes(envelope.original_content, policy=policy.default))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def smtp_server(monkeypatch):  # type: ignore[no-untyped-def]
+    """An SMTP server on 127.0.0.1 (with AUTH LOGIN/PLAIN over plain text, for the tests only);
+    CARNET_SMTP_URL points at it for the test."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    sink = SmtpSink()
+
+    def authenticator(server, session, envelope, mechanism, auth_data):  # type: ignore[no-untyped-def]
+        sink.logins.append((auth_data.login.decode(), auth_data.password.decode()))
+        return AuthResult(success=auth_data.password == b"s3cret p@ss")
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(
+        sink, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False
+    )
+    controller.start()
+    sink.url = f"smtp://mailer:s3cret%20p%40ss@127.0.0.1:{port}?timeout=5"
+    monkeypatch.setenv("CARNET_SMTP_URL", sink.url)
+    monkeypatch.setenv("CARNET_MAIL_FROM", "Carnet <crm@example.fr>")
+    get_settings.cache_clear()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+        get_settings.cache_clear()

@@ -1,7 +1,7 @@
 """Webhooks: endpoints and REST hooks, their rate-limit buckets, deliveries and attempts.
 
 Revision ID: 0030
-Revises: 0012
+Revises: 0031
 Create Date: 2026-11-21 11:00:53.859950
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import carnet.core.db
 
 revision: str = "0030"
-down_revision: str | None = "0012"
+down_revision: str | None = "0031"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

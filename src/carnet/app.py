@@ -42,9 +42,11 @@ DOMAINS = (
     "tasks",
     "search",
     "imports",
+    "notifications",
     "settings_ui",
     "webhooks",
     "home",
+    "background",
 )
 
 

@@ -14,6 +14,7 @@ from carnet.core import (  # noqa: F401
     events,
     housekeeping,
     jobs,
+    mail,
     permissions,
     search,
     tags,

@@ -56,6 +56,21 @@ class Settings(BaseSettings):
     retention_import_days: int = 90
     retention_jobs_days: int = 30
 
+    # Outgoing email: smtp://user:pass@host:587?starttls=true or smtps://user:pass@host:465.
+    # Empty: emails are kept as rows marked "not sent" (never silently dropped).
+    smtp_url: str = ""
+    mail_from: str = "Carnet <carnet@localhost>"
+
+    # Task reminders: days relative to the due date (J-1, J-0, J+1 when still open), sent at
+    # `task_reminder_hour` in the assignee's time zone.
+    task_reminder_offsets: str = "-1,0,1"
+    task_reminder_hour: int = 8
+    # A recurring task's next occurrence exists this many days before it is due, even when the
+    # current one is not completed yet.
+    task_recurrence_lead_days: int = 1
+    # How often the notification stream checks the unread count.
+    notifications_stream_seconds: float = 3.0
+
     @field_validator("runner")
     @classmethod
     def _runner(cls, value: str) -> str:
@@ -68,6 +83,22 @@ class Settings(BaseSettings):
     def _language(cls, value: str) -> str:
         if value not in ("fr", "en"):
             raise ValueError("must be fr or en")
+        return value
+
+    @field_validator("task_reminder_offsets")
+    @classmethod
+    def _offsets(cls, value: str) -> str:
+        try:
+            [int(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError("must be whole numbers of days separated by commas, e.g. -1,0,1")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        if value and not value.startswith(("smtp://", "smtps://")):
+            raise ValueError("must start with smtp:// or smtps://")
         return value
 
     @model_validator(mode="after")
@@ -87,6 +118,10 @@ class Settings(BaseSettings):
         if self.log_format:
             return self.log_format == "json"
         return self.env == "production"
+
+    @property
+    def reminder_offsets(self) -> list[int]:
+        return sorted({int(part) for part in self.task_reminder_offsets.split(",") if part.strip()})
 
     @property
     def secure_cookies(self) -> bool:

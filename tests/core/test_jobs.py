@@ -271,3 +271,21 @@ def test_maintenance_purges_finished_jobs_past_retention(db: Session) -> None:
     left = set(db.scalars(select(jobs.Job.id).where(jobs.Job.name == "test.record")))
     assert left == {waiting.id, recent.id}
     assert old.id not in left
+
+
+def test_a_consumer_can_load_its_configuration_once_per_batch(db: Session) -> None:
+    loads: list[int] = []
+
+    def load() -> list[str]:
+        loads.append(1)
+        return ["endpoint"]
+
+    seen: list[list[str]] = []
+    events.consumer("cached")(lambda s, e: seen.append(events.batch_cached(s, "endpoints", load)))
+    for n in range(5):
+        events.emit(db, SYSTEM, "thing.created", "thing", n, {})
+    db.commit()
+    assert events.dispatch_pending(limit=3) == 3
+    assert events.dispatch_pending(limit=3) == 2
+    assert seen == [["endpoint"]] * 5
+    assert len(loads) == 2  # once per batch

@@ -19,6 +19,7 @@ from carnet.contacts import service as contacts
 from carnet.core import clock, jobs
 from carnet.core.audit import AuditEntry
 from carnet.core.events import Event
+from carnet.notifications.models import Notification
 from carnet.webhooks import delivery
 from carnet.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -193,6 +194,11 @@ def test_410_gone_disables_the_endpoint(
     disabled = db.get(WebhookEndpoint, endpoint.id)
     assert (disabled.active, disabled.disabled_reason) == (False, "The receiver answered 410 Gone")
     assert [d.status for d in _deliveries(db, endpoint.id)] == ["failed"]
+    [message] = db.scalars(select(Notification).where(Notification.type == "webhook_disabled")).all()
+    assert (message.body, message.url) == (
+        "Le destinataire a répondu 410 Gone",
+        f"/settings/webhooks/{endpoint.id}",
+    )
 
     _contact(db, actor_of("alice"), "Durand")
     jobs.drain()
@@ -241,6 +247,12 @@ def test_an_endpoint_failing_for_five_days_is_disabled_and_its_owner_notified(
     notice = db.scalars(select(Event).where(Event.type == "webhook_endpoint.disabled")).one()
     assert notice.payload["owner_id"] == personas["admin"].id
     assert notice.payload["url"] == receiver.url()
+    # the owner is notified (bell, and email per their preferences), in their language
+    [message] = db.scalars(select(Notification).where(Notification.type == "webhook_disabled")).all()
+    assert message.user_id == personas["admin"].id
+    assert message.title == f"Webhook désactivé : {receiver.url()}"
+    assert message.body == "Tous les envois ont échoué pendant 5 jours"
+    assert message.url == f"/settings/webhooks/{endpoint.id}"
     # deliveries still waiting are not sent any more
     sent = len(receiver.requests)
     clock.advance(timedelta(days=2))

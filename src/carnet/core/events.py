@@ -104,6 +104,18 @@ def consumers() -> dict[str, Handler]:
     return dict(_consumers)
 
 
+BATCH_CACHE = "carnet.dispatch_cache"
+
+
+def batch_cached(db: Session, key: str, load: Callable[[], Any]) -> Any:
+    """Memoise `load()` for the current dispatch batch (e.g. the active webhook endpoints or the
+    enabled workflows), so a consumer costs one query per batch rather than one per event."""
+    cache: dict[str, Any] = db.info.setdefault(BATCH_CACHE, {})
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
+
+
 def _consume_batch(db: Session, name: str, handler: Handler, batch: list[Event]) -> None:
     """The whole batch in one savepoint (cheap); if it fails, event by event to isolate the culprit."""
     try:
@@ -139,6 +151,7 @@ def dispatch_pending(limit: int = 500) -> int:
         )
         if not batch:
             return 0
+        db.info[BATCH_CACHE] = {}
         for name, handler in list(_consumers.items()):
             _consume_batch(db, name, handler, batch)
         db.execute(

@@ -30,6 +30,8 @@ MODULES = (
     "tags",
     "imports",
     "audit",
+    "jobs",
+    "events",
     "webhooks",
 )
 SCOPES = ("own", "department", "all")

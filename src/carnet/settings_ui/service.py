@@ -37,6 +37,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "roles": ("roles:admin",),
     "custom_fields": ("custom_fields:admin",),
     "tags": ("tags:update", "tags:delete"),
+    "emails": ("emails:read",),
     "webhooks": ("webhooks:admin",),
 }
 

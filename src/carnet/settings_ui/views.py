@@ -9,7 +9,7 @@ from fastapi.responses import Response
 from carnet.api.deps import DbDep
 from carnet.core import records
 from carnet.core.errors import PermissionDenied, ValidationFailed
-from carnet.settings_ui import service, views_audit, views_fields, views_people, views_profile
+from carnet.settings_ui import service, views_audit, views_emails, views_fields, views_people, views_profile
 from carnet.settings_ui.forms import t, text
 from carnet.web.shell import WebActor, form_errors, redirect, render, templates
 
@@ -59,5 +59,5 @@ async def delete_view(view_id: int, request: Request, db: DbDep, actor: WebActor
     return redirect("/profile#saved-views", flash=t(actor, "View deleted"), request=request)
 
 
-for _module in (views_people, views_fields, views_audit, views_profile):
+for _module in (views_people, views_fields, views_audit, views_emails, views_profile):
     router.include_router(_module.router)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carnet.core.db import Base, RecordMixin
@@ -19,6 +19,8 @@ class Task(RecordMixin, Base):
     __table_args__ = (
         Index("ix_tasks_owner_status_due", "owner_id", "status", "due_at"),
         Index("ix_tasks_record", "record_type", "record_id"),
+        # The recurrence job walks the open recurring tasks by id.
+        Index("ix_tasks_recurrence_status_id", "recurrence", "status", "id"),
     )
 
     title: Mapped[str] = mapped_column(String(200))
@@ -34,3 +36,18 @@ class Task(RecordMixin, Base):
     previous_task_id: Mapped[int | None] = mapped_column(
         ForeignKey("tasks.id", ondelete="SET NULL"), index=True
     )
+
+
+class TaskReminder(Base):
+    """A reminder sent for a task at one offset (days from its due date). The unique key makes a
+    second run of the reminder job send nothing; a new due date gets its own reminders."""
+
+    __tablename__ = "task_reminders"
+    __table_args__ = (UniqueConstraint("task_id", "offset_days", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    offset_days: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime] = mapped_column()
+    user_id: Mapped[int | None] = mapped_column(Integer)

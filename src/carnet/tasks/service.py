@@ -14,7 +14,7 @@ from carnet.accounts.models import User
 from carnet.activities import links
 from carnet.activities.inputs import clean_datetime, local_today, start_of_day
 from carnet.core import clock, customfields, events, i18n, lifecycle, permissions, records, timeline
-from carnet.core.context import Actor
+from carnet.core.context import SYSTEM, Actor
 from carnet.core.errors import FieldErrors, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page
 from carnet.settings import get_settings
@@ -436,18 +436,26 @@ def _series_start(db: Session, task: Task) -> datetime | None:
     return db.scalar(select(chain.c.due_at).order_by(chain.c.depth.desc()).limit(1))
 
 
-def _create_next_occurrence(db: Session, actor: Actor, task: Task) -> Task | None:
-    if task.due_at is None or task.recurrence is None or _next_ids(db, [task.id]):
-        return None  # already continued (completed, reopened, completed again)
-    tz = db.scalar(select(User.timezone).where(User.id == task.owner_id)) or actor.timezone
+def _next_occurrence_due(db: Session, task: Task, fallback_tz: str) -> datetime:
+    """Due date of the occurrence after `task`, in its assignee's time zone."""
+    assert task.due_at is not None and task.recurrence is not None
+    tz = db.scalar(select(User.timezone).where(User.id == task.owner_id)) or fallback_tz
     anchor = None
     if task.recurrence == "monthly":
         first = _series_start(db, task) or task.due_at
         anchor = recur.monthly_anchor(task.due_at, first, tz)
+    return recur.next_due(task.due_at, task.recurrence, tz, anchor)
+
+
+def _create_next_occurrence(
+    db: Session, actor: Actor, task: Task, due_at: datetime | None = None
+) -> Task | None:
+    if task.due_at is None or task.recurrence is None or _next_ids(db, [task.id]):
+        return None  # already continued (completed, reopened, completed again)
     follow = Task(
         title=task.title,
         description=task.description,
-        due_at=recur.next_due(task.due_at, task.recurrence, tz, anchor),
+        due_at=due_at or _next_occurrence_due(db, task, actor.timezone),
         priority=task.priority,
         status="todo",
         owner_id=task.owner_id,
@@ -466,6 +474,47 @@ def _create_next_occurrence(db: Session, actor: Actor, task: Task) -> Task | Non
         db, actor, RECORD_TYPE, follow, snapshot(follow), follow.title, _read_one(db, follow, actor)
     )
     return follow
+
+
+# Shortest gap between two occurrences of each recurrence, less an hour of daylight-saving slack:
+# a task cannot need its next occurrence before due_at + gap - lead.
+MIN_GAPS = {"daily": timedelta(days=1), "weekly": timedelta(days=7), "monthly": timedelta(days=28)}
+
+
+def create_due_occurrences(
+    db: Session, now: datetime, lead: timedelta, after_id: int = 0, limit: int = 200
+) -> tuple[int, int | None]:
+    """Create the next occurrence of open recurring tasks that are due to have one: its due date is
+    less than `lead` away (the current occurrence need not be completed). Each task gets one next
+    occurrence only, so running twice creates nothing more. Walks tasks by id from `after_id`;
+    returns (how many were created, the id to continue after, None when the walk is over).
+    Commits."""
+    slack = timedelta(hours=1)
+    candidates = list(
+        db.scalars(
+            select(Task)
+            .where(
+                Task.recurrence.in_(RECURRENCES),
+                Task.status.in_(OPEN_STATUSES),
+                Task.id > after_id,
+                Task.due_at.is_not(None),
+                Task.due_at <= now + lead + slack - MIN_GAPS["daily"],
+            )
+            .order_by(Task.id)
+            .limit(limit)
+        )
+    )
+    created = 0
+    for task in candidates:
+        if task.due_at is None or task.due_at > now + lead + slack - MIN_GAPS[task.recurrence or "daily"]:
+            continue
+        next_due = _next_occurrence_due(db, task, get_settings().default_timezone)
+        if next_due - lead > now:
+            continue
+        if _create_next_occurrence(db, SYSTEM, task, next_due) is not None:
+            created += 1
+    db.commit()
+    return created, (candidates[-1].id if len(candidates) == limit else None)
 
 
 def delete_task(db: Session, actor: Actor, task: Task, expected_version: int | None = None) -> None:

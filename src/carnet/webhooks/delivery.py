@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from carnet.core import audit, clock, events
+from carnet.accounts.models import User
+from carnet.core import audit, clock, events, i18n
 from carnet.core.context import SYSTEM
 from carnet.core.db import get_database
+from carnet.notifications import service as notifications
 from carnet.webhooks import catalogue, client, service, signing
 from carnet.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookThrottle
 
@@ -251,8 +253,8 @@ def record(db: Session, prepared: Prepared, result: client.PostResult) -> None:
 
 
 def disable(db: Session, endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
-    """Stop delivering to `endpoint`; its owner hears of it through the audit trail and the
-    `webhook_endpoint.disabled` event (which the notifications module turns into a message)."""
+    """Stop delivering to `endpoint` and tell its owner (bell and email, per their preferences);
+    the audit trail and the `webhook_endpoint.disabled` event record it too."""
     if not endpoint.active:
         return
     endpoint.active = False
@@ -262,6 +264,17 @@ def disable(db: Session, endpoint: WebhookEndpoint, reason: str, now: datetime) 
     audit.record(
         db, SYSTEM, "disable", record_type, endpoint.id, {"active": {"old": True, "new": False}}, reason
     )
+    if endpoint.owner_id is not None:
+        owner_language = db.scalar(select(User.language).where(User.id == endpoint.owner_id)) or "fr"
+        notifications.notify(
+            db,
+            endpoint.owner_id,
+            "webhook_disabled",
+            i18n.gettext("Webhook disabled: {url}", owner_language, url=endpoint.url[:200]),
+            i18n.gettext(reason, owner_language),
+            url=f"/settings/webhooks/{endpoint.id}" if endpoint.kind == "endpoint" else None,
+            key=f"webhook_disabled:{endpoint.id}:{now.isoformat()}",
+        )
     events.emit(
         db,
         SYSTEM,
