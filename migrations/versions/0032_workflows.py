@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import carnet.core.db
 
 revision: str = "0032"
-down_revision: str | None = "0031"
+down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

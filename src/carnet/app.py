@@ -45,6 +45,7 @@ DOMAINS = (
     "imports",
     "notifications",
     "settings_ui",
+    "webhooks",
     "home",
     "background",
     "company",

@@ -32,8 +32,6 @@ class Settings(BaseSettings):
     rate_limit_api: str = "600/minute"
     rate_limit_search: str = "120/minute"
     workflow_webhook_rate: str = "10/minute"  # per incoming-webhook URL; a workflow may set its own
-    # Outgoing HTTP from workflows (and webhooks) may reach private/loopback addresses (tests, intranets).
-    webhook_allow_private_targets: bool = False
 
     session_idle_minutes: int = 30 * 16  # a working day without activity
     session_absolute_hours: int = 12
@@ -48,6 +46,11 @@ class Settings(BaseSettings):
     runner_threads: int = 4
     job_lease_seconds: int = 600
     jobs_max_lag_seconds: int = 300
+
+    # Webhook and workflow HTTP targets on private, loopback or link-local addresses are refused
+    # unless this is on (a CRM on a private network posting to an internal service; the tests).
+    webhook_allow_private_targets: bool = False
+    retention_webhook_delivery_days: int = 30
 
     retention_request_log_days: int = 30
     retention_idempotency_hours: int = 24

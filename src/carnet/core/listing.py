@@ -120,6 +120,15 @@ class Listing:
     sortable: set[str]
     search_columns: tuple[Any, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Polling ("what is new since my last read, newest first") works on every list whose rows
+        # carry the timestamps, whether or not its domain listed them.
+        for name in ("created_at", "updated_at"):
+            column = getattr(self.model, name, None)
+            if column is not None:
+                self.fields.setdefault(name, column)
+                self.sortable = set(self.sortable) | {name}
+
     def column(self, name: str) -> Any:
         if name.startswith("cf."):
             key = name[3:]
@@ -168,10 +177,13 @@ class Listing:
                 errors.add(key, "Unknown filter operator", "unknown_filter")
         if params.tag:
             stmt = stmt.where(tags_module.has_tag(self.record_type, self.model.id, params.tag))
-        if params.created_since:
-            stmt = stmt.where(self.model.created_at >= params.created_since)
-        if params.updated_since:
-            stmt = stmt.where(self.model.updated_at >= params.updated_since)
+        for name, since in (("created_at", params.created_since), ("updated_at", params.updated_since)):
+            if since is None:
+                continue
+            if name not in self.fields:
+                errors.add(name.replace("_at", "_since"), "Unknown filter", "unknown_filter")
+                continue
+            stmt = stmt.where(self.fields[name] >= since)
         errors.raise_if_any()
         return stmt
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, false, or_, select, true
+from sqlalchemy import ColumnElement, Integer, String, false, literal, or_, select, true
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core.context import Actor
@@ -39,6 +39,7 @@ MODULES = (
     "payments",
     "contracts",
     "workflows",
+    "webhooks",
 )
 SCOPES = ("own", "department", "all")
 DEFAULT_SCOPE = "department"
@@ -95,3 +96,12 @@ def visible(
 
 def visible_for_model(db: Session, actor: Actor, record_type: str, model: Any) -> ColumnElement[bool]:
     return visible(db, actor, record_type, model.owner_id, model.department_id)
+
+
+def values_visible(
+    db: Session, actor: Actor, record_type: str, owner_id: int | None, department_id: int | None
+) -> bool:
+    """Whether a record with this owner and department is visible to `actor`, judged by the same
+    clause as every read (for a record that is gone, e.g. a deleted record's snapshot)."""
+    clause = visible(db, actor, record_type, literal(owner_id, Integer), literal(department_id, Integer))
+    return db.scalar(select(literal(True)).where(clause)) is not None

@@ -38,6 +38,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "custom_fields": ("custom_fields:admin",),
     "tags": ("tags:update", "tags:delete"),
     "emails": ("emails:read",),
+    "webhooks": ("webhooks:admin",),
 }
 
 

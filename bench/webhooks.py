@@ -1,0 +1,190 @@
+"""Webhook delivery figures: deliveries per second to a local receiver, and the delay from an
+event's commit to its first delivery attempt (p50/p95), with the embedded runner.
+
+    PYTHONPATH=$PWD/src python bench/webhooks.py --db sqlite --events 2000
+    PYTHONPATH=$PWD/src python bench/webhooks.py --db postgresql --events 5000 --threads 8
+
+A fresh database (SQLite file in var/bench, or CARNET_BENCH_DATABASE_URL emptied), one admin, N
+endpoints on a receiver in another process (127.0.0.1, answers 200 at once). Two phases:
+
+1. throughput: N events are committed while the runner is stopped, then the runner starts and the
+   time until every delivery succeeded gives deliveries/s (dispatch + job + signed POST + log);
+2. latency: events are committed one by one at `--rate` per second with the runner running; for
+   each, first attempt start minus commit time.
+
+Per-endpoint rate limits are raised for the bench (the default 10/s would be the figure measured).
+It prints the figures; it does not write bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+RECEIVER = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *a): pass
+ThreadingHTTPServer.daemon_threads = True
+server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+def fresh_database(kind: str) -> str:
+    if kind == "sqlite":
+        folder = Path("var/bench")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "webhooks.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path.resolve()}"
+    from sqlalchemy import create_engine, text
+
+    url = os.environ.get(
+        "CARNET_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/carnet_bench"
+    )
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--events", type=int, default=2000, help="events of the throughput phase")
+    parser.add_argument("--endpoints", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=4, help="embedded runner job threads")
+    parser.add_argument("--latency-events", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=50.0, help="events per second in the latency phase")
+    args = parser.parse_args()
+
+    url = fresh_database(args.db)
+    os.environ.update(
+        CARNET_DATABASE_URL=url,
+        CARNET_RUNNER="off",
+        CARNET_WEBHOOK_ALLOW_PRIVATE_TARGETS="true",
+        CARNET_LOG_LEVEL="WARNING",
+    )
+    from sqlalchemy import func, select
+
+    import carnet.models  # noqa: F401 - every table, job and consumer
+    from carnet.accounts import service as accounts
+    from carnet.contacts import service as contacts
+    from carnet.core import migrate, runner
+    from carnet.core.context import SYSTEM
+    from carnet.core.db import get_database
+    from carnet.core.events import Event
+    from carnet.webhooks import service as webhooks
+    from carnet.webhooks.models import WebhookAttempt, WebhookDelivery
+
+    migrate.upgrade(url, Path(tempfile.mkdtemp()))
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(receiver.stdout.readline())  # type: ignore[union-attr]
+        database = get_database()
+        with database.session() as db:
+            accounts.ensure_builtin_roles(db)
+            user = accounts.create_user(
+                db, SYSTEM, {"email": "bench@example.fr", "password": "bench-password-2026", "role": "admin"}
+            )
+            admin = accounts.actor_for(user)
+            for n in range(args.endpoints):
+                webhooks.create_endpoint(
+                    db,
+                    admin,
+                    {
+                        "url": f"http://127.0.0.1:{port}/hook/{n}",
+                        "event_types": ["contact.created"],
+                        "rate_limit_per_second": 1000,
+                        "max_concurrency": 100,
+                    },
+                )
+
+        def delivered() -> int:
+            with database.session(write=False) as db:
+                return (
+                    db.scalar(
+                        select(func.count())
+                        .select_from(WebhookDelivery)
+                        .where(WebhookDelivery.status == "succeeded")
+                    )
+                    or 0
+                )
+
+        # 1. throughput: a backlog of committed events, then the runner
+        with database.session() as db:
+            for n in range(args.events):
+                contacts.create_contact(db, admin, {"first_name": "Bench", "last_name": f"Contact {n}"})
+        expected = args.events * args.endpoints
+        embedded = runner.EmbeddedRunner(threads=args.threads, poll_seconds=0.05)
+        started = time.perf_counter()
+        embedded.start()
+        while delivered() < expected:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        print(f"db={args.db} threads={args.threads} endpoints={args.endpoints}")
+        print(f"throughput: {expected} deliveries in {elapsed:.2f} s = {expected / elapsed:.0f} deliveries/s")
+
+        # 2. latency: one event at a time, with the runner running
+        commits: dict[str, datetime] = {}
+        for n in range(args.latency_events):
+            with database.session() as db:  # one short write transaction per event
+                contact = contacts.create_contact(
+                    db, admin, {"first_name": "Latency", "last_name": f"Contact {n}"}
+                )
+            committed = datetime.now(UTC)
+            with database.session(write=False) as db:
+                event_id = db.scalar(
+                    select(Event.event_id).where(
+                        Event.record_id == contact.id, Event.type == "contact.created"
+                    )
+                )
+            commits[event_id] = committed
+            time.sleep(1 / args.rate)
+        total = expected + args.latency_events * args.endpoints
+        deadline = time.monotonic() + 120
+        while delivered() < total and time.monotonic() < deadline:
+            time.sleep(0.05)
+        embedded.stop()
+        with database.session(write=False) as db:
+            rows = db.execute(
+                select(WebhookDelivery.event_id, WebhookAttempt.started_at)
+                .join(WebhookAttempt, WebhookAttempt.delivery_id == WebhookDelivery.id)
+                .where(WebhookDelivery.event_id.in_(list(commits)), WebhookAttempt.number == 1)
+            ).all()
+        delays = [(started_at - commits[event_id]).total_seconds() * 1000 for event_id, started_at in rows]
+        print(
+            f"commit → first attempt ({len(delays)} deliveries at {args.rate:.0f} events/s): "
+            f"p50 {statistics.median(delays):.0f} ms, p95 {percentile(delays, 0.95):.0f} ms, "
+            f"max {max(delays):.0f} ms"
+        )
+    finally:
+        receiver.terminate()
+        receiver.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
