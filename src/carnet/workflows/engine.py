@@ -281,14 +281,16 @@ def run_step(payload: dict[str, Any]) -> None:
         db.close()
 
 
-def _load(db: Session, run_id: int) -> tuple[WorkflowRun, Workflow, WorkflowVersion] | None:
+def _load(db: Session, run_id: int) -> tuple[WorkflowRun, Workflow, WorkflowVersion, bool] | None:
+    """The run, its workflow and version, and whether any step was recorded yet: one query."""
+    recorded = select(WorkflowRunStep.id).where(WorkflowRunStep.run_id == WorkflowRun.id).exists()
     row = db.execute(
-        select(WorkflowRun, Workflow, WorkflowVersion)
+        select(WorkflowRun, Workflow, WorkflowVersion, recorded)
         .join(Workflow, Workflow.id == WorkflowRun.workflow_id)
         .join(WorkflowVersion, WorkflowVersion.id == WorkflowRun.version_id)
         .where(WorkflowRun.id == run_id)
     ).first()
-    return None if row is None else (row[0], row[1], row[2])
+    return None if row is None else (row[0], row[1], row[2], bool(row[3]))
 
 
 def _owns(db: Session, run: WorkflowRun, job_seq: int) -> bool:
@@ -305,10 +307,12 @@ def _owns(db: Session, run: WorkflowRun, job_seq: int) -> bool:
     return db.scalar(select(jobs.Job.id).where(jobs.Job.key == key)) is None
 
 
-def _attempts(db: Session, run_id: int) -> tuple[Counter[str], Counter[int]]:
+def _attempts(db: Session, run_id: int, recorded: bool) -> tuple[Counter[str], Counter[int]]:
     """Attempts so far, per step id (the `attempt` number) and per position (the retry budget)."""
     per_step: Counter[str] = Counter()
     per_seq: Counter[int] = Counter()
+    if not recorded:  # a run's first job: nothing to count
+        return per_step, per_seq
     rows = db.execute(
         select(WorkflowRunStep.step_id, WorkflowRunStep.seq, func.count())
         .where(WorkflowRunStep.run_id == run_id)
@@ -331,7 +335,7 @@ def _run_steps(db: Session, run_id: int, job_seq: int) -> None:
     if loaded is None or not _owns(db, loaded[0], job_seq):
         db.rollback()
         return
-    run, workflow, version = loaded
+    run, workflow, version, recorded = loaded
     unsaved = _Unsaved(db, run)
     position = unsaved.position
     if position.cursor is None:  # the last wait of the run is over
@@ -339,7 +343,7 @@ def _run_steps(db: Session, run_id: int, job_seq: int) -> None:
         unsaved.commit()
         return
     steps = version.definition.get("steps") or {}
-    per_step, per_seq = _attempts(db, run_id)
+    per_step, per_seq = _attempts(db, run_id, recorded)
     db.info[ORIGIN_KEY] = {"run_id": run_id, "workflow_id": workflow.id, "depth": run.depth + 1}
     ctx: context.RunContext | None = None
     for _ in range(MAX_INLINE_STEPS):
