@@ -344,6 +344,8 @@ def _run_steps(db: Session, run_id: int, job_seq: int) -> None:
         return
     steps = version.definition.get("steps") or {}
     per_step, per_seq = _attempts(db, run_id, recorded)
+    # Read once: a service that rolls the session back expires the run, and a reload costs a query.
+    subject = (workflow, run.record_type, run.record_id, dict(run.trigger or {}))
     db.info[ORIGIN_KEY] = {"run_id": run_id, "workflow_id": workflow.id, "depth": run.depth + 1}
     ctx: context.RunContext | None = None
     for _ in range(MAX_INLINE_STEPS):
@@ -370,7 +372,7 @@ def _run_steps(db: Session, run_id: int, job_seq: int) -> None:
         started = time.perf_counter()
         try:
             if ctx is None:
-                ctx = context.build(db, workflow, run.record_type, run.record_id, run.trigger or {})
+                ctx = context.build(db, *subject)
             if step.get("type") == "action":
                 _run_action(db, ctx, unsaved, record, step, step_id, run_id, started)
                 if step.get("action") not in actions.NETWORK_ACTIONS:
