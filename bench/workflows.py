@@ -5,13 +5,19 @@ action through the deals service) — then N deals are created through the servi
 when the first event is dispatched and stops when no job is left due. Prints the figures; does not
 touch RESULTS.md.
 
+With `--no-match` the enabled workflow triggers on another record type, so the figure is events
+dispatched per second when no workflow matches (the workflows consumer's cost on unrelated events).
+`--profile FILE` writes a cProfile of the timed part; queries are counted on every run.
+
     PYTHONPATH=$PWD/src python bench/workflows.py --db sqlite --deals 500
     PYTHONPATH=$PWD/src python bench/workflows.py --db postgresql --deals 2000
+    PYTHONPATH=$PWD/src python bench/workflows.py --db postgresql --deals 5000 --no-match
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import tempfile
 import time
@@ -25,6 +31,9 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--deals", type=int, default=500)
     parser.add_argument("--database-url", default=os.environ.get("CARNET_BENCH_DATABASE_URL", PG_URL))
+    parser.add_argument("--no-match", action="store_true", help="events/s when no workflow matches")
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the timed part to FILE")
+    parser.add_argument("--log-queries", metavar="FILE", help="write every statement of the timed part")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="carnet-bench-wf-"))
     url = f"sqlite:///{tmp}/bench.db" if args.db == "sqlite" else args.database_url
@@ -32,6 +41,7 @@ def main() -> None:
     os.environ.setdefault("CARNET_LOG_LEVEL", "WARNING")
 
     from sqlalchemy import create_engine, func, select, text
+    from sqlalchemy import event as sa_event
 
     if url.startswith("postgresql"):
         admin = create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
@@ -85,19 +95,27 @@ def main() -> None:
             {
                 "name": "Bench",
                 "definition": {
-                    "trigger": {"type": "record.created", "record_type": "deal", "params": {}},
+                    "trigger": {
+                        "type": "record.created",
+                        "record_type": "organisation" if args.no_match else "deal",
+                        "params": {},
+                    },
                     "start": "c",
                     "steps": {
                         "c": {
                             "type": "condition",
-                            "if": {"all": [{"field": "amount", "op": "gt", "value": "10"}]},
+                            "if": {"all": [{"field": "created_at", "op": "is_not_empty"}]}
+                            if args.no_match
+                            else {"all": [{"field": "amount", "op": "gt", "value": "10"}]},
                             "then": "u",
                             "else": None,
                         },
                         "u": {
                             "type": "action",
                             "action": "update_fields",
-                            "params": {"fields": {"source": "workflow {{ deal.id }}"}},
+                            "params": {"fields": {"description": "workflow {{ organisation.id }}"}}
+                            if args.no_match
+                            else {"fields": {"source": "workflow {{ deal.id }}"}},
                             "next": None,
                         },
                     },
@@ -112,20 +130,51 @@ def main() -> None:
             deals.create_deal(db, actor, {"title": f"Deal {i}", "amount": "100", "pipeline_id": pipeline.id})
         created = time.perf_counter() - started
 
+    queries = 0
+    query_log = open(args.log_queries, "w") if args.log_queries else None  # noqa: SIM115
+
+    def count_query(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        nonlocal queries
+        queries += 1
+        if query_log is not None:
+            query_log.write(" ".join(statement.split())[:160] + "\n")
+
+    sa_event.listen(database.write_engine, "before_cursor_execute", count_query)
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler is not None:
+        profiler.enable()
     started = time.perf_counter()
+    dispatched = 0
     while True:
-        done = events.dispatch_pending() + jobs.run_due(limit=200)
+        events_done = events.dispatch_pending()
+        dispatched += events_done
+        done = events_done + jobs.run_due(limit=200)
         if not done:
             break
     elapsed = time.perf_counter() - started
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    sa_event.remove(database.write_engine, "before_cursor_execute", count_query)
+    if query_log is not None:
+        query_log.close()
     with database.session() as db:
-        completed = db.scalar(
-            select(func.count()).select_from(WorkflowRun).where(WorkflowRun.status == "completed")
+        completed = (
+            db.scalar(select(func.count()).select_from(WorkflowRun).where(WorkflowRun.status == "completed"))
+            or 0
         )
     print(f"database: {args.db}; deals created in {created:.1f}s")
+    if args.no_match:
+        print(
+            f"events dispatched with no matching workflow: {dispatched} in {elapsed:.2f}s "
+            f"→ {dispatched / elapsed:.0f} events/s; {queries / max(dispatched, 1):.2f} queries per event "
+            f"(runs started: {completed})"
+        )
+        return
     print(
         f"workflow runs completed: {completed}/{args.deals} in {elapsed:.2f}s "
-        f"→ {completed / elapsed:.0f} runs/s (2 steps each: condition + update through the deals service)"
+        f"→ {completed / elapsed:.0f} runs/s (2 steps each: condition + update through the deals service); "
+        f"{queries / max(completed, 1):.1f} queries per run (events dispatch and jobs included)"
     )
 
 

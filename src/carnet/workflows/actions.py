@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+from collections import ChainMap
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,7 +42,7 @@ class ActionError(Exception):
 
 
 def render(params: Any, ctx: RunContext, extra: dict[str, Any] | None = None) -> Any:
-    scope = {**ctx.variables, **(extra or {})}
+    scope = ChainMap(extra or {}, ctx.variables)  # the variables stay lazy: only what is read loads
     try:
         return variables.render(params, scope)
     except variables.TemplateProblem as exc:

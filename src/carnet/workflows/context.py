@@ -3,7 +3,7 @@ their manager, the trigger, and condition evaluation over all of it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -91,28 +91,90 @@ def managers(db: Session) -> list[User]:
     )
 
 
-@dataclass
-class RunContext:
-    """Everything one step needs: the template variables and the loaded records."""
+class LazyVariables(Mapping[str, Any]):
+    """The template and condition variables, each loaded the first time a step reads it: a run
+    whose steps only read `deal.amount` never loads the owner, the manager or the organisation.
+    Every name the validator allows is a key, so `in` and StrictUndefined behave as if all were
+    loaded."""
 
-    workflow: Workflow
-    actor: Actor
-    record_type: str | None
-    record_id: int | None
-    record: Any = None  # the ORM object
-    variables: dict[str, Any] = field(default_factory=dict)
-    owner: User | None = None
-    manager: User | None = None
+    def __init__(self, values: dict[str, Any], loaders: dict[str, Callable[[], Any]]) -> None:
+        self._values = values
+        self._loaders = loaders
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._values:
+            loader = self._loaders.get(name)
+            if loader is None:
+                raise KeyError(name)
+            self._values[name] = loader()
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values or name in self._loaders
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._values
+        yield from (name for name in self._loaders if name not in self._values)
+
+    def __len__(self) -> int:
+        return len(self._values) + sum(1 for name in self._loaders if name not in self._values)
+
+    def loaded(self) -> set[str]:
+        return set(self._values)
+
+    def scope(self, names: Iterable[str]) -> dict[str, Any]:
+        """The variables a template reads (by root name), loaded; unknown names are left out."""
+        return {name: self[name] for name in names if name in self}
+
+
+class RunContext:
+    """Everything one step needs: the template variables and the loaded records. Only the trigger
+    record itself is read up front (a deleted record fails the step); the rest on first use."""
+
+    def __init__(
+        self,
+        db: Session,
+        workflow: Workflow,
+        actor: Actor,
+        record_type: str | None,
+        record_id: int | None,
+        record: Any = None,
+    ) -> None:
+        self.db = db
+        self.workflow = workflow
+        self.actor = actor
+        self.record_type = record_type
+        self.record_id = record_id
+        self.record = record  # the ORM object
+        self.variables = LazyVariables({}, {})
+        self._users: dict[str, User | None] = {}
+
+    @property
+    def owner(self) -> User | None:
+        if "owner" not in self._users:
+            owner_id = getattr(self.record, "owner_id", None)
+            self._users["owner"] = self.db.get(User, owner_id) if owner_id else None
+        return self._users["owner"]
+
+    @property
+    def manager(self) -> User | None:
+        if "manager" not in self._users:
+            self._users["manager"] = manager_of(self.db, self.owner) if self.record is not None else None
+        return self._users["manager"]
 
 
 def read_record(db: Session, actor: Actor, record_type: str, record_id: int) -> tuple[Any, dict[str, Any]]:
     kind = catalogue.RECORD_KINDS[record_type]
-    obj = kind.get(db, actor, record_id)
+    return _as_variables(db, record_type, kind.get(db, actor, record_id))
+
+
+def _as_variables(db: Session, record_type: str, obj: Any) -> tuple[Any, dict[str, Any]]:
+    kind = catalogue.RECORD_KINDS[record_type]
     data = kind.reads(db, [obj])[0]
     data["cf"] = dict(data.get("custom_fields") or {})
     if record_type == "deal":
         data["name"] = data.get("title")
-    data["url"] = f"{get_settings().base_url.rstrip('/')}{records.get(record_type).url_prefix}/{record_id}"
+    data["url"] = f"{get_settings().base_url.rstrip('/')}{records.get(record_type).url_prefix}/{obj.id}"
     return obj, data
 
 
@@ -141,12 +203,12 @@ def build(
     record_id: int | None,
     trigger: dict[str, Any],
 ) -> RunContext:
-    """Load the record (NotFound when it was deleted) and fill every variable the validator allows."""
+    """Load the record (NotFound when it was deleted); every other variable the validator allows
+    is loaded when a step first reads it."""
     actor = workflow_actor(workflow)
-    ctx = RunContext(workflow, actor, record_type, record_id)
-    now = clock.now()
-    variables: dict[str, Any] = {
-        "now": now,
+    ctx = RunContext(db, workflow, actor, record_type, record_id)
+    values: dict[str, Any] = {
+        "now": clock.now(),
         "trigger": {
             "type": trigger.get("type"),
             "event_id": trigger.get("event_id"),
@@ -158,27 +220,35 @@ def build(
         "webhook": trigger.get("webhook") or {},
         "recipient": user_dict(None),
     }
+    loaders: dict[str, Callable[[], Any]] = {
+        "owner": lambda: user_dict(ctx.owner),
+        "manager": lambda: user_dict(ctx.manager),
+    }
     if record_type in catalogue.RECORD_KINDS and record_id is not None:
-        obj, data = read_record(db, actor, record_type, record_id)
-        ctx.record = obj
-        variables[record_type] = data
-        variables["record"] = data
+        ctx.record = catalogue.RECORD_KINDS[record_type].get(db, actor, record_id)
+        loaded: dict[str, Any] = {}
+
+        def record_data() -> dict[str, Any]:
+            if "data" not in loaded:
+                loaded["data"] = _as_variables(db, record_type, ctx.record)[1]
+            return loaded["data"]
+
+        def related(name: str) -> dict[str, Any]:
+            rid = _related_ids(record_type, record_data()).get(name)
+            if rid is not None:
+                try:
+                    return read_record(db, actor, name, rid)[1]
+                except NotFound:
+                    pass
+            return empty_record(name)
+
+        loaders[record_type] = record_data
+        loaders["record"] = record_data
         for name in RELATED.get(record_type, ()):
-            variables[name] = empty_record(name)
-        for name, rid in _related_ids(record_type, data).items():
-            if rid is None:
-                continue
-            try:
-                variables[name] = read_record(db, actor, name, rid)[1]
-            except NotFound:
-                pass
-        ctx.owner = db.get(User, obj.owner_id) if getattr(obj, "owner_id", None) else None
-        ctx.manager = manager_of(db, ctx.owner)
-    variables["owner"] = user_dict(ctx.owner)
-    variables["manager"] = user_dict(ctx.manager)
+            loaders[name] = lambda name=name: related(name)
     if trigger.get("type") == "schedule":
-        variables["digest"] = digest(db, None)
-    ctx.variables = variables
+        loaders["digest"] = lambda: digest(db, None)
+    ctx.variables = LazyVariables(values, loaders)
     return ctx
 
 
@@ -207,7 +277,7 @@ def digest(db: Session, department_id: int | None) -> dict[str, Any]:
 # -- conditions ------------------------------------------------------------------------------------------
 
 
-def field_value(variables: dict[str, Any], record_type: str | None, path: str) -> Any:
+def field_value(variables: Mapping[str, Any], record_type: str | None, path: str) -> Any:
     record = variables.get(record_type or "", {}) or {}
     if path.startswith("changes."):
         change = (variables["trigger"]["changes"] or {}).get(path.removeprefix("changes."))
@@ -285,7 +355,7 @@ def compare(op: str, actual: Any, expected: Any) -> bool:
     raise ValueError(f"unknown operator {op}")
 
 
-def evaluate(group: dict[str, Any], variables: dict[str, Any], record_type: str | None) -> bool:
+def evaluate(group: dict[str, Any], variables: Mapping[str, Any], record_type: str | None) -> bool:
     """True when the (nested all/any) condition group holds."""
     if "all" in group:
         return all(evaluate(item, variables, record_type) for item in group["all"])

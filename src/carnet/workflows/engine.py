@@ -1,18 +1,27 @@
-"""Runs: one job per step (a wait is the next step's job with a later due time), every attempt
-recorded, retries with backoff, loop protection by depth, and test mode that only plans.
+"""Runs: one job carries a run through its consecutive steps, until the run ends, reaches a wait
+(the next job is due when the wait ends) or a step fails (its retry is a job with backoff). Every
+attempt is recorded, loop protection goes by depth, and test mode only plans.
 
-Job payloads carry the run id and its cursor position (`seq`): a duplicate or stale job finds the
-run elsewhere and does nothing, so the job may run twice safely."""
+Each step commits with its record and the run's new position: a domain service that commits
+(they all do) commits them too, so a crash never leaves an action done with its record saying it
+was not (the action would run twice) nor the reverse. Steps without side effects (conditions)
+ride along with the next commit.
+
+Job payloads carry the run id and the cursor position (`seq`) the job starts at. A duplicate or
+stale job finds the run elsewhere and does nothing; a job whose earlier execution died after
+moving the run on (and so scheduled nothing) carries on from there."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, inspect, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -39,6 +48,7 @@ RETRY_BASE = timedelta(seconds=30)
 RUN_STEP = "workflows.run_step"
 ORIGIN_KEY = "workflow_origin"
 MAX_SIMULATED_STEPS = 200
+MAX_INLINE_STEPS = 100  # steps one job runs before it hands the rest of the run to a new job
 
 
 # -- loop protection: which run caused an event ---------------------------------------------------------
@@ -98,12 +108,22 @@ def version_for(db: Session, workflow: Workflow) -> WorkflowVersion:
     return version
 
 
-def _job_key(run: WorkflowRun) -> str:
-    return f"workflow-run:{run.id}:{run.cursor_seq}"
+def _job_key(run_id: int, seq: int) -> str:
+    return f"workflow-run:{run_id}:{seq}"
 
 
-def _schedule(db: Session, run: WorkflowRun, due_at: datetime | None = None) -> None:
-    jobs.enqueue(db, RUN_STEP, {"run_id": run.id, "seq": run.cursor_seq}, due_at=due_at, key=_job_key(run))
+def _schedule(
+    db: Session, run_id: int, seq: int, due_at: datetime | None = None, *, keyed: bool = True
+) -> None:
+    """The job that goes on with the run from position `seq`. Unkeyed only for a run just
+    inserted: no job can exist for it yet, and the key lookup would cost a query and a savepoint."""
+    jobs.enqueue(
+        db,
+        RUN_STEP,
+        {"run_id": run_id, "seq": seq},
+        due_at=due_at,
+        key=_job_key(run_id, seq) if keyed else None,
+    )
 
 
 def start_run(
@@ -116,18 +136,14 @@ def start_run(
     *,
     depth: int = 0,
     started_by_id: int | None = None,
+    version: WorkflowVersion | None = None,
 ) -> WorkflowRun | None:
-    """Start a run of the workflow's current version, in the caller's transaction. None when this
-    trigger occurrence already started this workflow. A run past the depth limit is recorded as
+    """Start a run of the workflow's current version (`version` when the caller has it loaded), in
+    the caller's transaction. None when this trigger occurrence already started this workflow (the
+    unique key on (workflow, occurrence) says so). A run past the depth limit is recorded as
     `skipped` (visible in the history) and does nothing."""
-    exists = db.scalar(
-        select(WorkflowRun.id).where(
-            WorkflowRun.workflow_id == workflow.id, WorkflowRun.trigger_event_id == trigger_key
-        )
-    )
-    if exists is not None:
-        return None
-    version = version_for(db, workflow)
+    if version is None or version.number != workflow.current_version:
+        version = version_for(db, workflow)
     now = clock.now()
     run = WorkflowRun(
         workflow_id=workflow.id,
@@ -154,34 +170,76 @@ def start_run(
     try:
         with db.begin_nested():
             db.add(run)
-    except IntegrityError:  # the same occurrence started it in a concurrent transaction
+    except IntegrityError:  # this occurrence already started it (here or in a concurrent transaction)
         return None
-    version.frozen = True
+    if not version.frozen:
+        version.frozen = True
     if run.status == "running":
-        _schedule(db, run)
+        _schedule(db, run.id, run.cursor_seq, keyed=False)
     return run
 
 
-# -- running one step -----------------------------------------------------------------------------------
+# -- running steps --------------------------------------------------------------------------------------
 
 
-def _step_def(run: WorkflowRun, version: WorkflowVersion) -> dict[str, Any] | None:
-    return (version.definition.get("steps") or {}).get(run.cursor or "")
+@dataclass
+class _Position:
+    """Where the run stands: what the next commit writes on the run row."""
+
+    cursor: str | None
+    seq: int
+    status: str
+    error: str | None
+    finished_at: datetime | None
+
+    def advance(self, next_step: str | None, waiting: bool = False) -> None:
+        self.cursor = next_step
+        self.seq += 1  # any job still pending for the old position becomes a no-op
+        if next_step is None and not waiting:
+            self.status, self.finished_at = "completed", clock.now()
+        else:
+            self.status = "waiting" if waiting else "running"
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        self.status, self.error, self.finished_at = status, error, clock.now()
+        self.seq += 1
 
 
-def _finish(run: WorkflowRun, status: str, error: str | None = None) -> None:
-    run.status, run.error, run.finished_at = status, error, clock.now()
-    run.cursor_seq += 1  # any job still pending for this run becomes a no-op
+class _Unsaved:
+    """Step records and the run's position not yet committed. They are put on the session before a
+    domain service runs, so the service's own commit writes them with its changes; a service that
+    rolls the session back (a no-op update does) drops them, so `stage` puts them back."""
 
+    def __init__(self, db: Session, run: WorkflowRun) -> None:
+        self.db = db
+        self.run = run
+        self.run_id = run.id  # read once: a service's rollback expires the run object
+        self.position = _Position(run.cursor, run.cursor_seq, run.status, run.error, run.finished_at)
+        self.records: dict[int, tuple[WorkflowRunStep, dict[str, Any]]] = {}
 
-def _advance(db: Session, run: WorkflowRun, next_step: str | None, due_at: datetime | None = None) -> None:
-    run.cursor = next_step
-    run.cursor_seq += 1
-    if next_step is None and due_at is None:
-        run.status, run.finished_at = "completed", clock.now()
-        return
-    run.status = "waiting" if due_at is not None else "running"
-    _schedule(db, run, due_at)
+    def record(self, row: WorkflowRunStep, **values: Any) -> None:
+        entry = self.records.setdefault(id(row), (row, {}))
+        entry[1].update(values)
+
+    def forget(self, row: WorkflowRunStep) -> None:
+        self.records.pop(id(row), None)
+
+    def stage(self) -> None:
+        for row, values in self.records.values():
+            for name, value in values.items():
+                setattr(row, name, value)
+            if inspect(row).transient:  # never inserted, or its insert was rolled back
+                row.id = None  # type: ignore[assignment]  # a rolled-back insert's id is not ours
+                self.db.add(row)
+        position = self.position
+        run = self.run
+        run.cursor, run.cursor_seq, run.status = position.cursor, position.seq, position.status
+        run.error, run.finished_at = position.error, position.finished_at
+
+    def commit(self) -> None:
+        self.stage()
+        self.db.commit()
+        self.records.clear()
 
 
 def wait_until(ctx: context.RunContext, params: dict[str, Any]) -> datetime:
@@ -212,139 +270,237 @@ def wait_until(ctx: context.RunContext, params: dict[str, Any]) -> datetime:
 
 
 def run_step(payload: dict[str, Any]) -> None:
-    """The `workflows.run_step` job: carry out the step at the run's cursor, record it, and move on."""
+    """The `workflows.run_step` job: carry the run on from its cursor, recording every step."""
     run_id, seq = int(payload["run_id"]), int(payload["seq"])
     database = get_database()
     db = database.session()
     try:
-        _run_step(db, run_id, seq)
+        _run_steps(db, run_id, seq)
     finally:
         db.info.pop(ORIGIN_KEY, None)
         db.close()
 
 
-def _run_step(db: Session, run_id: int, seq: int) -> None:
-    run = db.get(WorkflowRun, run_id)
-    if run is None or run.cursor_seq != seq or run.status not in OPEN_RUN_STATUSES:
+def _load(db: Session, run_id: int) -> tuple[WorkflowRun, Workflow, WorkflowVersion, bool] | None:
+    """The run, its workflow and version, and whether any step was recorded yet: one query."""
+    recorded = select(WorkflowRunStep.id).where(WorkflowRunStep.run_id == WorkflowRun.id).exists()
+    row = db.execute(
+        select(WorkflowRun, Workflow, WorkflowVersion, recorded)
+        .join(Workflow, Workflow.id == WorkflowRun.workflow_id)
+        .join(WorkflowVersion, WorkflowVersion.id == WorkflowRun.version_id)
+        .where(WorkflowRun.id == run_id)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2], bool(row[3]))
+
+
+def _owns(db: Session, run: WorkflowRun, job_seq: int) -> bool:
+    """Whether this job may carry the run on. Yes at its own position. Past it, only when no job is
+    scheduled for the run's position: an earlier execution of this job moved the run on inline
+    and died before finishing (a wait, a retry, a resume or a hand-over always schedules one)."""
+    if run.status not in OPEN_RUN_STATUSES:
+        return False
+    if run.cursor_seq == job_seq:
+        return True
+    if run.cursor_seq < job_seq:
+        return False
+    key = _job_key(run.id, run.cursor_seq)
+    return db.scalar(select(jobs.Job.id).where(jobs.Job.key == key)) is None
+
+
+def _attempts(db: Session, run_id: int, recorded: bool) -> tuple[Counter[str], Counter[int]]:
+    """Attempts so far, per step id (the `attempt` number) and per position (the retry budget)."""
+    per_step: Counter[str] = Counter()
+    per_seq: Counter[int] = Counter()
+    if not recorded:  # a run's first job: nothing to count
+        return per_step, per_seq
+    rows = db.execute(
+        select(WorkflowRunStep.step_id, WorkflowRunStep.seq, func.count())
+        .where(WorkflowRunStep.run_id == run_id)
+        .group_by(WorkflowRunStep.step_id, WorkflowRunStep.seq)
+    )
+    for step_id, seq, count in rows:
+        per_step[step_id] += count
+        per_seq[seq] += count
+    return per_step, per_seq
+
+
+def _step_input(step: dict[str, Any]) -> dict[str, Any]:
+    if step.get("type") == "action":
+        return {"params": step.get("params") or {}, "action": step.get("action")}
+    return {k: v for k, v in step.items() if k not in ("ui",)}
+
+
+def _run_steps(db: Session, run_id: int, job_seq: int) -> None:
+    loaded = _load(db, run_id)
+    if loaded is None or not _owns(db, loaded[0], job_seq):
         db.rollback()
         return
-    if run.cursor is None:  # the last wait of the run is over
-        _finish(run, "completed")
-        db.commit()
+    run, workflow, version, recorded = loaded
+    unsaved = _Unsaved(db, run)
+    position = unsaved.position
+    if position.cursor is None:  # the last wait of the run is over
+        position.finish("completed")
+        unsaved.commit()
         return
-    workflow = db.get(Workflow, run.workflow_id)
-    version = db.get(WorkflowVersion, run.version_id)
-    assert workflow is not None and version is not None
-    step = _step_def(run, version)
-    if step is None:
-        _finish(run, "failed", f"Unknown step {run.cursor}")
-        db.commit()
-        return
-    step_id = run.cursor
-    previous = (
-        db.scalar(
-            select(func.count())
-            .select_from(WorkflowRunStep)
-            .where(WorkflowRunStep.run_id == run.id, WorkflowRunStep.step_id == step_id)
+    steps = version.definition.get("steps") or {}
+    per_step, per_seq = _attempts(db, run_id, recorded)
+    # Read once: a service that rolls the session back expires the run, and a reload costs a query.
+    subject = (workflow, run.record_type, run.record_id, dict(run.trigger or {}))
+    db.info[ORIGIN_KEY] = {"run_id": run_id, "workflow_id": workflow.id, "depth": run.depth + 1}
+    ctx: context.RunContext | None = None
+    for _ in range(MAX_INLINE_STEPS):
+        step_id = position.cursor
+        step = steps.get(step_id or "")
+        if step_id is None or step is None:
+            position.finish("failed", f"Unknown step {step_id}")
+            break
+        seq = position.seq
+        tries_here = per_seq[seq]
+        per_seq[seq] += 1
+        per_step[step_id] += 1
+        record = WorkflowRunStep(
+            run_id=run_id,
+            step_id=step_id,
+            step_type=str(step.get("type")),
+            seq=seq,
+            attempt=per_step[step_id],
+            started_at=clock.now(),
         )
-        or 0
-    )
-    tries_here = (
-        db.scalar(
-            select(func.count())
-            .select_from(WorkflowRunStep)
-            .where(WorkflowRunStep.run_id == run.id, WorkflowRunStep.seq == seq)
-        )
-        or 0
-    )
-    run.status = "running"
-    record = WorkflowRunStep(
-        run_id=run.id,
-        step_id=step_id,
-        step_type=str(step.get("type")),
-        seq=seq,
-        attempt=previous + 1,
-        status="running",
-        input={"params": step.get("params") or {}, "action": step.get("action")}
-        if step.get("type") == "action"
-        else {k: v for k, v in step.items() if k not in ("ui",)},
-        started_at=clock.now(),
-    )
-    db.add(record)
-    db.commit()
-    started = time.perf_counter()
-    db.info[ORIGIN_KEY] = {"run_id": run.id, "workflow_id": workflow.id, "depth": run.depth + 1}
-    try:
-        ctx = context.build(db, workflow, run.record_type, run.record_id, run.trigger or {})
-        output, next_step, due_at, end_status = _execute(db, ctx, run, record, step, step_id)
-    except (actions.ActionError, NotFound) as exc:
-        db.rollback()
-        permanent = isinstance(exc, NotFound) or exc.permanent
-        message = "The record no longer exists" if isinstance(exc, NotFound) else str(exc)
-        _record_failure(db, run, record, message, started, permanent or tries_here + 1 >= MAX_STEP_ATTEMPTS)
-        if not permanent and tries_here + 1 < MAX_STEP_ATTEMPTS:
-            raise jobs.Retry(after=jobs.backoff(tries_here + 1, RETRY_BASE), reason=message)
-        return
-    except Exception as exc:  # a bug or the database: recorded, then retried like a network error
-        db.rollback()
-        message = f"{type(exc).__name__}: {exc}"
-        log.exception("workflow run %s step %s failed", run_id, step_id)
-        _record_failure(db, run, record, message, started, tries_here + 1 >= MAX_STEP_ATTEMPTS)
-        if tries_here + 1 < MAX_STEP_ATTEMPTS:
-            raise jobs.Retry(after=jobs.backoff(tries_here + 1, RETRY_BASE), reason=message)
-        return
-    record.status = "waiting" if due_at is not None else "completed"
-    record.output = output
-    record.duration_ms = int((time.perf_counter() - started) * 1000)
-    record.finished_at = clock.now()
-    if end_status is not None:
-        _finish(run, end_status)
-    else:
-        _advance(db, run, next_step, due_at)
-    db.commit()
+        unsaved.record(record, status="running", input=_step_input(step), output={})
+        before = replace(position, status="running")
+        position.status = "running"
+        started = time.perf_counter()
+        try:
+            if ctx is None:
+                ctx = context.build(db, *subject)
+            if step.get("type") == "action":
+                _run_action(db, ctx, unsaved, record, step, step_id, run_id, started)
+                if step.get("action") not in actions.NETWORK_ACTIONS:
+                    ctx = None  # the action changed records: the next step reads them afresh
+            else:
+                _run_flow_step(db, ctx, unsaved, record, step, started)
+        except (actions.ActionError, NotFound) as exc:
+            permanent = isinstance(exc, NotFound) or exc.permanent
+            message = "The record no longer exists" if isinstance(exc, NotFound) else str(exc)
+            _fail(unsaved, before, record, message, started, permanent, tries_here, seq == job_seq)
+            return
+        except Exception as exc:  # a bug or the database: recorded, then retried like a network error
+            log.exception("workflow run %s step %s failed", run_id, step_id)
+            message = f"{type(exc).__name__}: {exc}"
+            _fail(unsaved, before, record, message, started, False, tries_here, seq == job_seq)
+            return
+        if position.status != "running":  # ended, stopped or waiting (its job is scheduled)
+            break
+    else:  # a long chain of steps: the rest of the run in a job of its own
+        _schedule(db, run_id, position.seq)
+    unsaved.commit()
 
 
-def _record_failure(
-    db: Session, run: WorkflowRun, record: WorkflowRunStep, message: str, started: float, final: bool
-) -> None:
-    db.info.pop(ORIGIN_KEY, None)
-    run = db.get(WorkflowRun, run.id, populate_existing=True) or run
-    record = db.get(WorkflowRunStep, record.id, populate_existing=True) or record
-    record.status = "failed"
-    record.error = message[:4000]
-    record.duration_ms = int((time.perf_counter() - started) * 1000)
-    record.finished_at = clock.now()
-    if final:
-        run.status, run.error, run.finished_at = "failed", message[:4000], clock.now()
-    db.commit()
-
-
-def _execute(
+def _run_flow_step(
     db: Session,
     ctx: context.RunContext,
-    run: WorkflowRun,
+    unsaved: _Unsaved,
     record: WorkflowRunStep,
     step: dict[str, Any],
-    step_id: str,
-) -> tuple[dict[str, Any], str | None, datetime | None, str | None]:
-    """(output, next step, due time of the next step or None, final run status or None)."""
+    started: float,
+) -> None:
+    """A condition, a stop or a wait: no side effect, so recorded with the next commit."""
+    position = unsaved.position
     stype = step.get("type")
     if stype == "condition":
         result = context.evaluate(step.get("if") or {}, ctx.variables, ctx.record_type)
         nxt = step.get("then") if result else step.get("else")
-        return {"result": result, "next": nxt}, nxt, None, None
-    if stype == "stop":
-        return {"stopped": True}, None, None, "stopped"
-    if stype == "wait":
+        output: dict[str, Any] = {"result": result, "next": nxt}
+        position.advance(nxt)
+        status = "completed"
+    elif stype == "stop":
+        output = {"stopped": True}
+        position.finish("stopped")
+        status = "completed"
+    elif stype == "wait":
         due = wait_until(ctx, step.get("params") or {})
-        return {"until": due.isoformat()}, step.get("next"), due, None
+        output = {"until": due.isoformat()}
+        position.advance(step.get("next"), waiting=True)
+        _schedule(db, unsaved.run_id, position.seq, due)
+        status = "waiting"
+    else:
+        raise actions.ActionError(f"Unknown step type {stype}", permanent=True)
+    unsaved.record(
+        record,
+        status=status,
+        output=output,
+        duration_ms=int((time.perf_counter() - started) * 1000),
+        finished_at=clock.now(),
+    )
+
+
+def _run_action(
+    db: Session,
+    ctx: context.RunContext,
+    unsaved: _Unsaved,
+    record: WorkflowRunStep,
+    step: dict[str, Any],
+    step_id: str,
+    run_id: int,
+    started: float,
+) -> None:
     action = str(step.get("action"))
     planned = actions.plan(db, ctx, action, step.get("params") or {})
+    unsaved.record(record, input={**_step_input(step), "rendered": planned})
+    key = f"workflow-run:{run_id}:{step_id}"
     if action in actions.NETWORK_ACTIONS:
-        db.commit()  # no write transaction held during the HTTP call
-    record.input = {**record.input, "rendered": planned}
-    output = actions.apply(db, ctx, action, planned, key=f"workflow-run:{run.id}:{step_id}")
-    return output, step.get("next"), None, None
+        # No write transaction held during the HTTP call: the attempt is recorded as running first.
+        unsaved.commit()
+        output = actions.apply(db, ctx, action, planned, key=key)
+        unsaved.position.advance(step.get("next"))
+    else:
+        # Recorded as done and the run moved on before the service runs: its commit writes both.
+        unsaved.record(record, status="completed")
+        unsaved.position.advance(step.get("next"))
+        unsaved.stage()
+        output = actions.apply(db, ctx, action, planned, key=key)
+    unsaved.record(
+        record,
+        status="completed",
+        output=output,
+        duration_ms=int((time.perf_counter() - started) * 1000),
+        finished_at=clock.now(),
+    )
+    unsaved.stage()
+
+
+def _fail(
+    unsaved: _Unsaved,
+    before: _Position,
+    record: WorkflowRunStep,
+    message: str,
+    started: float,
+    permanent: bool,
+    tries_here: int,
+    first_of_job: bool,
+) -> None:
+    """Undo the step's writes, record the failed attempt and either fail the run or retry the step
+    later: this job again when the step is the one it was scheduled for, else a new job."""
+    db = unsaved.db
+    db.rollback()
+    db.info.pop(ORIGIN_KEY, None)
+    final = permanent or tries_here + 1 >= MAX_STEP_ATTEMPTS
+    unsaved.position = position = before
+    unsaved.record(
+        record,
+        status="failed",
+        error=message[:4000],
+        duration_ms=int((time.perf_counter() - started) * 1000),
+        finished_at=clock.now(),
+    )
+    retry_after = jobs.backoff(tries_here + 1, RETRY_BASE)
+    if final:
+        position.status, position.error, position.finished_at = "failed", message[:4000], clock.now()
+    elif not first_of_job:
+        _schedule(db, unsaved.run_id, position.seq, clock.now() + retry_after)
+    unsaved.commit()
+    if not final and first_of_job:
+        raise jobs.Retry(after=retry_after, reason=message)
 
 
 # -- resume, cancel -----------------------------------------------------------------------------------------
@@ -354,12 +510,13 @@ def resume(db: Session, run: WorkflowRun) -> WorkflowRun:
     """A failed run goes on from its failed step (fresh attempts), in the caller's transaction."""
     run.status, run.error, run.finished_at = "running", None, None
     run.cursor_seq += 1
-    _schedule(db, run)
+    _schedule(db, run.id, run.cursor_seq)
     return run
 
 
 def cancel(db: Session, run: WorkflowRun) -> WorkflowRun:
-    _finish(run, "cancelled", run.error)
+    run.status, run.finished_at = "cancelled", clock.now()
+    run.cursor_seq += 1  # any job still pending for this run becomes a no-op
     return run
 
 

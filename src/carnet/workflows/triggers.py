@@ -21,7 +21,7 @@ from carnet.organisations.models import Organisation
 from carnet.settings import get_settings
 from carnet.tasks.models import Task
 from carnet.workflows import catalogue, engine
-from carnet.workflows.models import Workflow, WorkflowRun
+from carnet.workflows.models import Workflow, WorkflowRun, WorkflowVersion
 
 log = logging.getLogger("carnet.workflows")
 
@@ -67,27 +67,51 @@ def _matches(trigger: dict[str, Any], event: events.Event) -> bool:
     return True
 
 
+ENABLED_KEY = "workflows.enabled_event_triggers"
+
+Enabled = dict[tuple[str | None, str], list[tuple[Workflow, WorkflowVersion]]]
+
+
+def enabled_event_workflows(db: Session) -> Enabled:
+    """The active workflows with an event trigger and their current versions, by (record type,
+    trigger type): one query, kept for the dispatch batch."""
+    rows = db.execute(
+        select(Workflow, WorkflowVersion)
+        .join(
+            WorkflowVersion,
+            (WorkflowVersion.workflow_id == Workflow.id)
+            & (WorkflowVersion.number == Workflow.current_version),
+        )
+        .where(Workflow.active.is_(True), Workflow.trigger_type.in_(catalogue.EVENT_TRIGGERS))
+        .order_by(Workflow.id)
+    )
+    found: Enabled = {}
+    for workflow, version in rows.tuples():
+        found.setdefault((workflow.record_type, workflow.trigger_type), []).append((workflow, version))
+    return found
+
+
 def on_event(db: Session, event: events.Event) -> None:
-    """The `workflows` consumer: start the active workflows this event triggers."""
+    """The `workflows` consumer: start the active workflows this event triggers. Matching is done
+    in memory against the batch's enabled triggers: an event no workflow wants costs no query."""
     record_type, trigger_types = candidate_triggers(event.type)
     if not trigger_types or event.record_id is None:
         return
-    workflows = list(
-        db.scalars(
-            select(Workflow).where(
-                Workflow.active.is_(True),
-                Workflow.trigger_type.in_(trigger_types),
-                Workflow.record_type == record_type,
-            )
-        )
+    enabled: Enabled = events.batch_cached(db, ENABLED_KEY, lambda: enabled_event_workflows(db))
+    candidates = sorted(
+        (pair for ttype in trigger_types for pair in enabled.get((record_type, ttype), ())),
+        key=lambda pair: pair[0].id,
     )
-    if not workflows:
+    matching = [
+        (workflow, version)
+        for workflow, version in candidates
+        if _matches(version.definition.get("trigger") or {}, event)
+    ]
+    if not matching:
         return
     depth = engine.event_depth(db, event.event_id)
-    for workflow in workflows:
-        trigger = engine.version_for(db, workflow).definition.get("trigger") or {}
-        if not _matches(trigger, event):
-            continue
+    payload = event.payload or {}
+    for workflow, version in matching:
         engine.start_run(
             db,
             workflow,
@@ -97,10 +121,11 @@ def on_event(db: Session, event: events.Event) -> None:
             {
                 "type": event.type,
                 "event_id": event.event_id,
-                "changes": (event.payload or {}).get("changes") or {},
-                "payload": {k: v for k, v in (event.payload or {}).items() if k != "changes"},
+                "changes": payload.get("changes") or {},
+                "payload": {k: v for k, v in payload.items() if k != "changes"},
             },
             depth=depth,
+            version=version,
         )
 
 

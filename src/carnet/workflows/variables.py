@@ -5,9 +5,11 @@ record is missing), so rendering never fails on a name."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from carnet.workflows import catalogue
@@ -119,15 +121,48 @@ def unknown_variables(source: str, roots: dict[str, set[str] | None]) -> list[st
     return bad
 
 
-def render(source: Any, context: dict[str, Any]) -> Any:
-    """Render a string template, or every string inside a list/dict; other values pass through."""
+TEMPLATE_CACHE_SIZE = 4096  # distinct template texts kept compiled (a version's templates never change)
+
+
+@lru_cache(maxsize=TEMPLATE_CACHE_SIZE)
+def _compiled(source: str) -> Template:
+    """Parse and compile a template text once per process, not once per step run."""
+    return ENV.from_string(source)
+
+
+@lru_cache(maxsize=TEMPLATE_CACHE_SIZE)
+def template_roots(source: str) -> frozenset[str]:
+    """The root variable names a template text reads (`deal`, `owner`...): a run loads only these."""
+    if "{" not in source:
+        return frozenset()
+    return frozenset(path[0] for path in variable_paths(source))
+
+
+def roots_in(value: Any) -> frozenset[str]:
+    """The root names read by every template string inside a value (params, lists, dicts)."""
+    names: set[str] = set()
+    for text in strings_in(value):
+        try:
+            names |= template_roots(text)
+        except TemplateProblem:
+            continue  # reported when it is rendered
+    return frozenset(names)
+
+
+def render(source: Any, context: Mapping[str, Any]) -> Any:
+    """Render a string template, or every string inside a list/dict; other values pass through.
+    `context` may be lazy: only the names a template reads are looked up."""
     if isinstance(source, str):
         if "{" not in source:
             return source
         try:
-            return ENV.from_string(source).render(context)
+            template = _compiled(source)
+            scope = {name: context[name] for name in template_roots(source) if name in context}
+            return template.render(scope)
         except TemplateSyntaxError as exc:
             raise TemplateProblem(f"Template error: {exc.message}")
+        except TemplateProblem:
+            raise
         except Exception as exc:  # sandbox refusals, undefined values: reported on the step
             raise TemplateProblem(f"Template error: {exc}")
     if isinstance(source, dict):
