@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, object_session
 from carnet.contacts.models import Contact, ContactOrganisation
 from carnet.core import clock, customfields, lifecycle, ownership, permissions, records, search, tags
 from carnet.core.context import SYSTEM, Actor
+from carnet.core.db import in_ids
 from carnet.core.errors import FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page, parse_params
 from carnet.deals import moves, pipelines
@@ -104,7 +105,7 @@ def contacts_of(db: Session, deal_ids: list[int]) -> dict[int, list[int]]:
         return out
     rows = db.execute(
         select(DealContact.deal_id, DealContact.contact_id)
-        .where(DealContact.deal_id.in_(deal_ids))
+        .where(in_ids(db, DealContact.deal_id, deal_ids))
         .order_by(DealContact.deal_id, DealContact.contact_id)
     )
     for deal_id, contact_id in rows:
