@@ -7,7 +7,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,17 +15,19 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
-from starlette.background import BackgroundTasks
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carnet import __version__
 from carnet.api import problems
 from carnet.api.deps import record_use
-from carnet.api.idempotency import idempotency_middleware
+from carnet.api.idempotency import IdempotencyMiddleware
 from carnet.core import clock
 from carnet.core.db import get_database
-from carnet.core.errors import DomainError, NotAuthenticated, PayloadTooLarge
-from carnet.core.housekeeping import RequestLog
+from carnet.core.errors import DomainError, PayloadTooLarge
+from carnet.core.housekeeping import REQUEST_LOG
 from carnet.core.logging import configure, request_id_var
 from carnet.settings import get_settings
 
@@ -160,119 +162,143 @@ def create_app() -> FastAPI:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         return _unexpected_response(request, exc)
 
-    app.middleware("http")(idempotency_middleware)
+    # Pure ASGI middlewares (not BaseHTTPMiddleware): no extra task group, stream or copy of the
+    # body per request. The last added runs first: the request context wraps the idempotency replay.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(RequestContextMiddleware, unexpected_response=_unexpected_response)
 
-    @app.middleware("http")
-    async def _request_context(request: Request, call_next):  # type: ignore[no-untyped-def]
+    return app
+
+
+class RequestContextMiddleware:
+    """Per request: the request id, the body size limit, a logged 500 for an unexpected error,
+    the security and rate-limit headers, the access log line, and, once the response is sent,
+    the request's bookkeeping writes (request log, last use of the session or token)."""
+
+    def __init__(self, app: ASGIApp, unexpected_response: Callable[[Request, Exception], Response]) -> None:
+        self.app = app
+        self.unexpected_response = unexpected_response
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         settings = get_settings()  # cached; read per request so a changed setting is seen at once
+        request = Request(scope)  # shares scope["state"] with the routes: request.state.actor etc.
         # a caller's id is kept only if it cannot forge log lines (spaces, brackets, quotes...)
         offered = request.headers.get("x-request-id", "")
         request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         request.state.request_id = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
+        outcome: dict[str, int] = {}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                outcome["status"] = message["status"]
+                outcome["duration_ms"] = int((time.perf_counter() - started) * 1000)
+                _finish(request, MutableHeaders(scope=message), message["status"], outcome["duration_ms"])
+            await send(message)
+
         try:
+            path = scope["path"]
             length = int(request.headers.get("content-length") or 0)
             limit = (
                 settings.import_max_bytes
-                if ("/imports" in request.url.path or "/attachments" in request.url.path)
+                if ("/imports" in path or "/attachments" in path)
                 else settings.request_max_bytes
             )
-            try:
-                if length > limit:
-                    response = problems.domain_error_response(request, PayloadTooLarge())
-                else:
-                    response = await call_next(request)
-            except NotAuthenticated as exc:  # pragma: no cover - handled by exception handlers
-                response = problems.domain_error_response(request, exc)
-            except Exception as exc:
-                # Answered here rather than by Starlette's outermost error middleware, so the
-                # traceback is logged with the request id and the 500 gets the headers below.
-                response = _unexpected_response(request, exc)
-            duration_ms = int((time.perf_counter() - started) * 1000)
-            _finish(request, response, duration_ms)
-            # The request's bookkeeping writes run once the body is sent (a streamed export is
-            # still reading), in the thread pool: blocking calls must not stall the event loop.
-            _after_response(response, _persist, request, response.status_code, duration_ms)
-            return response
+            if length > limit:
+                await problems.domain_error_response(request, PayloadTooLarge())(
+                    scope, receive, send_with_headers
+                )
+            else:
+                try:
+                    await self.app(scope, receive, send_with_headers)
+                except Exception as exc:
+                    if "status" in outcome:
+                        raise  # the response has begun: nothing else can be sent
+                    # Answered here rather than by Starlette's outermost error middleware, so the
+                    # traceback is logged with the request id and the 500 gets the headers.
+                    await self.unexpected_response(request, exc)(scope, receive, send_with_headers)
+            # The response is sent (a streamed export included): the bookkeeping writes run now,
+            # in the thread pool (blocking calls must not stall the event loop), and only when
+            # there is something to write: a plain GET usually has nothing.
+            if _has_bookkeeping(request, outcome["status"]):
+                await run_in_threadpool(_persist, request, outcome["status"], outcome["duration_ms"])
         finally:
             # reset only now: the access log line and the request log belong to this request too
             request_id_var.reset(token)
 
-    return app
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline' 'unsafe-eval'; frame-ancestors 'none'"
+)
 
 
-def _finish(request: Request, response: Response, duration_ms: int) -> None:
-    """Security and rate-limit headers, the access log line and the API request log."""
+def _finish(request: Request, headers: MutableHeaders, status: int, duration_ms: int) -> None:
+    """Security and rate-limit headers, and the access log line."""
     settings = get_settings()
-    response.headers["X-Request-ID"] = request.state.request_id
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self' 'unsafe-inline' 'unsafe-eval'; frame-ancestors 'none'"
-        if not request.url.path.startswith("/api/docs")
-        else "frame-ancestors 'none'"
+    path = request.scope["path"]
+    headers["X-Request-ID"] = request.state.request_id
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Content-Security-Policy"] = (
+        CONTENT_SECURITY_POLICY if not path.startswith("/api/docs") else "frame-ancestors 'none'"
     )
     if settings.secure_cookies:
-        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
     actor = getattr(request.state, "actor", None)
-    if actor is not None and "cache-control" not in response.headers:
+    if actor is not None and "cache-control" not in headers:
         # what a logged-in user sees must not outlive the session in a shared cache or history
-        response.headers["Cache-Control"] = "no-store"
+        headers["Cache-Control"] = "no-store"
     allowance = getattr(request.state, "rate_limit", None)
-    if allowance is not None and "ratelimit-limit" not in response.headers:
-        response.headers["RateLimit-Limit"] = str(allowance.limit)
-        response.headers["RateLimit-Remaining"] = str(allowance.remaining)
-        response.headers["RateLimit-Reset"] = str(allowance.reset_in)
-    log.info(
-        "%s %s %s %dms",
-        request.method,
-        request.url.path,
-        response.status_code,
-        duration_ms,
-        extra={
-            "method": request.method,
-            "path": request.url.path,
-            "status": response.status_code,
-            "duration_ms": duration_ms,
-            "user_id": getattr(actor, "user_id", None),
-        },
-    )
+    if allowance is not None and "ratelimit-limit" not in headers:
+        headers["RateLimit-Limit"] = str(allowance.limit)
+        headers["RateLimit-Remaining"] = str(allowance.remaining)
+        headers["RateLimit-Reset"] = str(allowance.reset_in)
+    if log.isEnabledFor(logging.INFO):
+        log.info(
+            "%s %s %s %dms",
+            request.method,
+            path,
+            status,
+            duration_ms,
+            extra={
+                "method": request.method,
+                "path": path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "user_id": getattr(actor, "user_id", None),
+            },
+        )
 
 
-def _after_response(response: Response, func: Any, *args: Any) -> None:
-    tasks = BackgroundTasks()
-    if response.background is not None:
-        tasks.add_task(response.background)
-    tasks.add_task(func, *args)
-    response.background = tasks
+def _logs_request(request: Request, status: int) -> bool:
+    return request.scope["path"].startswith("/api/") and (request.method != "GET" or status >= 400)
+
+
+def _has_bookkeeping(request: Request, status: int) -> bool:
+    return _logs_request(request, status) or getattr(request.state, "record_use", None) is not None
 
 
 def _persist(request: Request, status: int, duration_ms: int) -> None:
     """The request's own database writes after it is answered: request log and last-use times."""
-    if _is_api(request) and (request.method != "GET" or status >= 400):
-        _log_request(request, status, duration_ms)
+    if _logs_request(request, status):
+        actor = getattr(request.state, "actor", None)
+        REQUEST_LOG.write(
+            {
+                "occurred_at": clock.now(),
+                "request_id": request.state.request_id,
+                "method": request.method,
+                "path": request.scope["path"][:500],
+                "status": status,
+                "duration_ms": duration_ms,
+                "user_id": getattr(actor, "user_id", None),
+                "token_id": getattr(request.state, "token_id", None),
+                "ip": request.client.host if request.client else None,
+            }
+        )
     record_use(request)
-
-
-def _log_request(request: Request, status: int, duration_ms: int) -> None:
-    actor = getattr(request.state, "actor", None)
-    try:
-        with get_database().begin() as db:
-            db.add(
-                RequestLog(
-                    occurred_at=clock.now(),
-                    request_id=request.state.request_id,
-                    method=request.method,
-                    path=request.url.path[:500],
-                    status=status,
-                    duration_ms=duration_ms,
-                    user_id=getattr(actor, "user_id", None),
-                    token_id=getattr(request.state, "token_id", None),
-                    ip=request.client.host if request.client else None,
-                )
-            )
-    except Exception:  # a request log must never break the request
-        log.warning("could not write request log", exc_info=True)

@@ -3,6 +3,7 @@ Departments, roles and visibility are in access.py. All writes go through here."
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import available_timezones
@@ -474,14 +475,20 @@ def open_session(db: Session, user: User, ip: str | None, user_agent: str | None
 def session_user(db: Session, token: str) -> tuple[UserSession, User] | None:
     """The live session and user for a cookie, sliding the idle timeout."""
     settings = get_settings()
-    row = db.scalar(select(UserSession).where(UserSession.token_digest == security.digest(token)))
+    # One query for the session, its user and the user's role (joined eagerly): read on every
+    # request, never cached, so a closed session or a deactivated user loses access at once.
+    found = db.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.token_digest == security.digest(token))
+    ).first()
     now = clock.now()
-    if row is None or row.expires_at <= now:
+    if found is None:
         return None
-    if row.last_seen_at + timedelta(minutes=settings.session_idle_minutes) <= now:
+    row, user = found
+    if row.expires_at <= now or row.last_seen_at + timedelta(minutes=settings.session_idle_minutes) <= now:
         return None
-    user = db.get(User, row.user_id)
-    if user is None or not user.active:
+    if not user.active:
         return None
     return row, user
 
@@ -681,12 +688,55 @@ def revoke_token(db: Session, actor: Actor, token_id: int, owner_id: int | None 
     db.commit()
 
 
-def token_user(db: Session, secret: str) -> tuple[ApiToken, User] | None:
-    token = db.scalar(select(ApiToken).where(ApiToken.token_digest == security.digest(secret)))
-    now = clock.now()
-    if token is None or token.revoked_at is not None or (token.expires_at and token.expires_at <= now):
+@dataclass(frozen=True)
+class TokenAuth:
+    """An API token that authenticates a request: its id, its last use and who acts with it."""
+
+    token_id: int
+    last_used_at: datetime | None
+    actor: Actor
+
+
+def token_actor(db: Session, secret: str, **request_info: Any) -> TokenAuth | None:
+    """The live token for `secret` and the actor it stands for, in one query of plain columns
+    (no ORM objects: this runs on every API request). Never cached, so a revoked or expired token
+    and a deactivated user lose access at once."""
+    row = db.execute(
+        select(
+            ApiToken.id,
+            ApiToken.last_used_at,
+            ApiToken.expires_at,
+            ApiToken.revoked_at,
+            User.id.label("user_id"),
+            User.active,
+            User.department_id,
+            User.language,
+            User.timezone,
+            User.email,
+            Role.name.label("role_name"),
+            Role.permissions,
+            Role.is_admin,
+            Role.is_manager,
+        )
+        .join(User, User.id == ApiToken.user_id)
+        .join(Role, Role.id == User.role_id)
+        .where(ApiToken.token_digest == security.digest(secret))
+    ).first()
+    if row is None or row.revoked_at is not None or not row.active:
         return None
-    user = db.get(User, token.user_id)
-    if user is None or not user.active:
+    if row.expires_at is not None and row.expires_at <= clock.now():
         return None
-    return token, user
+    actor = Actor(
+        user_id=row.user_id,
+        department_id=row.department_id,
+        role=row.role_name,
+        permissions=frozenset(row.permissions or ()),
+        is_admin=row.is_admin,
+        is_manager=row.is_manager,
+        language=row.language,
+        timezone=row.timezone,
+        label=row.email,
+        token_id=row.id,
+        **request_info,
+    )
+    return TokenAuth(token_id=row.id, last_used_at=row.last_used_at, actor=actor)

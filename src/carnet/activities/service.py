@@ -15,6 +15,7 @@ from carnet.activities.models import ACTIVITY_KINDS, Activity, ActivityParticipa
 from carnet.activities.schemas import ActivityRead
 from carnet.core import clock, customfields, lifecycle, ownership, permissions, records, timeline
 from carnet.core.context import Actor
+from carnet.core.db import in_ids
 from carnet.core.errors import FieldErrors
 from carnet.core.listing import Listing, ListParams, page
 
@@ -61,7 +62,7 @@ def _participants(db: Session, activity_ids: list[int]) -> dict[int, tuple[list[
         return out
     rows = db.execute(
         select(ActivityParticipant.activity_id, ActivityParticipant.user_id, ActivityParticipant.contact_id)
-        .where(ActivityParticipant.activity_id.in_(activity_ids))
+        .where(in_ids(db, ActivityParticipant.activity_id, activity_ids))
         .order_by(ActivityParticipant.id)
     )
     for row in rows:

@@ -7,12 +7,14 @@ session cookie with CSRF on unsafe methods); `Requires("contacts:read")` adds a 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from carnet.accounts import service as accounts
 from carnet.core import clock, ratelimit, security
@@ -33,14 +35,22 @@ def session_cookie_name() -> str:
     return "__Host-carnet_session" if get_settings().secure_cookies else "carnet_session"
 
 
-def get_db(request: Request) -> Iterator[Session]:
+def _end(db: Session) -> None:
+    db.rollback()
+    db.close()
+
+
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    # Opening a session touches no connection, so it is done here rather than in a worker thread;
+    # ending it talks to the database and runs in the thread pool, shielded from cancellation (a
+    # client that hangs up must not leak the connection).
     db = get_database().session(write=request.method not in SAFE_METHODS)
     request.state.db = db
     try:
         yield db
     finally:
-        db.rollback()
-        db.close()
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_end, db)
 
 
 # scope="function": the transaction ends when the route returns, before the response is sent.
@@ -64,17 +74,15 @@ def resolve_actor(request: Request, db: Session, *, allow_pending_2fa: bool = Fa
     settings = get_settings()
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        found = accounts.token_user(db, auth[7:].strip())
+        found = accounts.token_actor(db, auth[7:].strip(), **_request_info(request))
         if found is None:
             raise NotAuthenticated("Invalid or revoked API token")
-        token, user = found
-        request.state.rate_limit = ratelimit.hit(settings.rate_limit_api, "api-token", str(token.id))
-        if token.last_used_at is None or clock.now() - token.last_used_at >= TOUCH_EVERY:
-            request.state.record_use = (accounts.touch_token, token.id)
-        actor = accounts.actor_for(user, token_id=token.id, **_request_info(request))
-        request.state.actor = actor
-        request.state.token_id = token.id
-        return actor
+        request.state.rate_limit = ratelimit.hit(settings.rate_limit_api, "api-token", str(found.token_id))
+        if found.last_used_at is None or clock.now() - found.last_used_at >= TOUCH_EVERY:
+            request.state.record_use = (accounts.touch_token, found.token_id)
+        request.state.actor = found.actor
+        request.state.token_id = found.token_id
+        return found.actor
     cookie = request.cookies.get(session_cookie_name())
     if not cookie:
         raise NotAuthenticated()
@@ -129,7 +137,7 @@ class Requires:
     def __init__(self, permission: str) -> None:
         self.permission = permission
 
-    def __call__(self, actor: ActorDep) -> Actor:
+    async def __call__(self, actor: ActorDep) -> Actor:  # no I/O: no hop to a worker thread
         if not actor.can(self.permission):
             raise PermissionDenied()
         return actor

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from carnet.api.problems import problem
 from carnet.core import clock
@@ -45,43 +46,93 @@ def _store(record: IdempotencyRecord) -> None:
         pass  # a concurrent retry stored it first
 
 
-async def idempotency_middleware(request: Request, call_next):  # type: ignore[no-untyped-def]
-    key = request.headers.get("idempotency-key")
-    if request.method != "POST" or not key or not request.url.path.startswith("/api/"):
-        return await call_next(request)
-    if len(key) > 255:
-        return problem(request, 422, "Idempotency-Key is too long", "validation_failed")
-    body = await request.body()
-    request_hash = hashlib.sha256(request.url.path.encode() + b"\n" + body).hexdigest()
-    principal = _principal(request)
-    stored = await run_in_threadpool(_lookup, principal, key)
-    if stored is not None:
-        if stored.request_hash != request_hash:
-            return problem(
-                request, 422, "This Idempotency-Key was used with a different request", "idempotency_mismatch"
+class IdempotencyMiddleware:
+    """A pure ASGI middleware: every request without an Idempotency-Key passes straight through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        key = request.headers.get("idempotency-key")
+        if not key:
+            await self.app(scope, receive, send)
+            return
+        await self._idempotent(request, key, scope, send)
+
+    async def _idempotent(self, request: Request, key: str, scope: Scope, send: Send) -> None:
+        if len(key) > 255:
+            await problem(request, 422, "Idempotency-Key is too long", "validation_failed")(
+                scope, request.receive, send
             )
-        headers = dict(stored.headers)
-        headers["Idempotent-Replayed"] = "true"
-        return Response(
-            stored.body, status_code=stored.status, headers=headers, media_type=headers.get("content-type")
-        )
-    response = await call_next(request)
-    if response.status_code >= 500:
-        return response
-    chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
-    content = b"".join(chunks)
-    headers = {k: v for k, v in response.headers.items() if k.lower() in ("content-type", "location", "etag")}
-    record = IdempotencyRecord(
-        key=key,
-        principal=principal,
-        request_hash=request_hash,
-        status=response.status_code,
-        headers=headers,
-        body=content.decode("utf-8", "replace"),
-        created_at=clock.now(),
-    )
-    await run_in_threadpool(_store, record)
-    return Response(content, status_code=response.status_code, headers=dict(response.headers))
+            return
+        body = await request.body()
+        request_hash = hashlib.sha256(request.url.path.encode() + b"\n" + body).hexdigest()
+        principal = _principal(request)
+        stored = await run_in_threadpool(_lookup, principal, key)
+        if stored is not None:
+            if stored.request_hash != request_hash:
+                response = problem(
+                    request,
+                    422,
+                    "This Idempotency-Key was used with a different request",
+                    "idempotency_mismatch",
+                )
+            else:
+                headers = dict(stored.headers)
+                headers["Idempotent-Replayed"] = "true"
+                response = Response(
+                    stored.body,
+                    status_code=stored.status,
+                    headers=headers,
+                    media_type=headers.get("content-type"),
+                )
+            await response(scope, request.receive, send)
+            return
+
+        # The route reads the body already read here; the response is held until it is complete,
+        # so that what is stored is exactly what the client gets.
+        body_sent = False
+
+        async def replay_body() -> Message:
+            nonlocal body_sent
+            if not body_sent:
+                body_sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await request.receive()  # http.disconnect
+
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def hold(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, replay_body, hold)
+        status = start["status"]
+        content = b"".join(chunks)
+        response = Response(content, status_code=status)
+        response.raw_headers = list(start.get("headers", []))
+        if status < 500:
+            headers = {
+                k: v for k, v in response.headers.items() if k.lower() in ("content-type", "location", "etag")
+            }
+            record = IdempotencyRecord(
+                key=key,
+                principal=principal,
+                request_hash=request_hash,
+                status=status,
+                headers=headers,
+                body=content.decode("utf-8", "replace"),
+                created_at=clock.now(),
+            )
+            await run_in_threadpool(_store, record)
+        await response(scope, request.receive, send)
 
 
-__all__ = ["idempotency_middleware"]
+__all__ = ["IdempotencyMiddleware"]

@@ -21,6 +21,7 @@ from carnet.contacts.models import CIVILITIES, CONSENT_STATUSES, Contact, Contac
 from carnet.contacts.schemas import ContactRead
 from carnet.core import clock, customfields, lifecycle, memo, ownership, permissions, records, search, tags
 from carnet.core.context import SYSTEM, Actor
+from carnet.core.db import in_ids
 from carnet.core.errors import DomainError, FieldErrors, NotFound
 from carnet.core.identifiers import clean_email, clean_list, clean_phone, clean_rpps, clean_url
 from carnet.core.listing import Listing, ListParams, page
@@ -433,7 +434,7 @@ def _links_of(db: Session, contact_ids: list[int]) -> dict[int, list[dict[str, A
             ContactOrganisation.role,
             ContactOrganisation.is_primary,
         )
-        .where(ContactOrganisation.contact_id.in_(contact_ids))
+        .where(in_ids(db, ContactOrganisation.contact_id, contact_ids))
         .order_by(ContactOrganisation.contact_id, ContactOrganisation.position)
     )
     for row in rows:

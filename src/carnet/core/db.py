@@ -8,7 +8,7 @@ open write transactions with BEGIN IMMEDIATE, so concurrent writers queue instea
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,16 +16,19 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     DateTime,
     Engine,
     ForeignKey,
     Integer,
     MetaData,
     Numeric,
+    any_,
     create_engine,
     event,
+    literal,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -117,6 +120,17 @@ class CustomFieldsMixin:
 
 class RecordMixin(IdMixin, TimestampMixin, OwnedMixin, VersionedMixin, CustomFieldsMixin):
     """Everything a business record carries."""
+
+
+def in_ids(db: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
+    """`column IN (ids)` for the ids of rows already read (tags, links... of a page of records).
+    On PostgreSQL it is one array parameter, `column = ANY(%s)`: the statement's text stays the
+    same whatever the number of ids, so SQLAlchemy and psycopg do not render and parse a long
+    IN list again on every request. SQLite has no arrays and no such cost: a plain IN."""
+    values = list(ids)
+    if db.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(values, ARRAY(Integer)))
+    return column.in_(values)
 
 
 # -- engines and sessions -------------------------------------------------------------------------

@@ -243,14 +243,18 @@ def search(
         # documents whose text starts with the query (the best answers, found through the trigram
         # index) plus the first CANDIDATES matches.
         visible_matches = select(SearchDocument.id).where(*where)
-        candidates = union(
-            # left(body, 100): the expression of the text_pattern_ops btree index (migration 0011)
-            visible_matches.where(
-                func.left(SearchDocument.body, PREFIX_CHARS).like(" ".join(tokens) + "%")
-            ).limit(limit),
-            visible_matches.limit(CANDIDATES),
-        ).subquery()
-        where = [SearchDocument.id.in_(select(candidates.c.id)), match]
+        # left(body, 100): the expression of the text_pattern_ops btree index (migration 0011)
+        starting = visible_matches.where(
+            func.left(SearchDocument.body, PREFIX_CHARS).like(" ".join(tokens) + "%")
+        ).limit(limit)
+        starting_ids = list(db.scalars(starting))
+        if len(starting_ids) == limit:
+            # Enough documents start with the query, and those rank first whatever the rest: the
+            # full-text scan, whose cost grows with the number of matches, is not needed at all.
+            where = [SearchDocument.id.in_(starting_ids)]
+        else:
+            candidates = union(starting, visible_matches.limit(CANDIDATES)).subquery()
+            where = [SearchDocument.id.in_(select(candidates.c.id)), match]
     stmt = (
         select(SearchDocument)
         .select_from(source)

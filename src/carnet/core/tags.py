@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core import audit, memo
 from carnet.core.context import Actor
-from carnet.core.db import Base, IdMixin, TimestampMixin
+from carnet.core.db import Base, IdMixin, TimestampMixin, in_ids
 from carnet.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied
 
 
@@ -141,7 +141,7 @@ def tags_for(db: Session, record_type: str, record_ids: list[int]) -> dict[int, 
     rows = db.execute(
         select(Tagging.record_id, Tag.name)
         .join(Tag, Tag.id == Tagging.tag_id)
-        .where(Tagging.record_type == record_type, Tagging.record_id.in_(record_ids))
+        .where(Tagging.record_type == record_type, in_ids(db, Tagging.record_id, record_ids))
         .order_by(Tag.name)
     )
     for record_id, name in rows:
