@@ -46,6 +46,10 @@ DOMAINS = (
     "settings_ui",
     "home",
     "background",
+    "company",
+    "catalogue",
+    "quotes",
+    "invoices",
 )
 
 

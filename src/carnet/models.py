@@ -17,6 +17,7 @@ from carnet.core import (  # noqa: F401
     mail,
     permissions,
     search,
+    sequences,
     tags,
 )
 from carnet.core.db import Base

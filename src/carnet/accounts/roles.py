@@ -6,6 +6,8 @@ from carnet.core.permissions import ACTIONS, MODULES
 
 CRM = ("organisations", "contacts", "deals", "activities", "tasks")
 SETTINGS = ("users", "departments", "roles", "custom_fields", "tags", "pipelines")
+# Sales documents and finance (issue 4).
+BILLING = ("quotes", "invoices", "payments", "contracts")
 
 
 def _perms(modules: tuple[str, ...], actions: tuple[str, ...]) -> list[str]:
@@ -26,7 +28,9 @@ BUILTIN_ROLES: dict[str, dict] = {
         "permissions": _perms(CRM, ("read", "create", "update", "delete", "export"))
         + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
         + _perms(("imports",), ("read", "create"))
-        + ["tags:create", "tags:update", "audit:read"],
+        + ["tags:create", "tags:update", "audit:read"]
+        + _perms(BILLING + ("products",), ("read", "create", "update", "delete", "export"))
+        + ["company:read"],
     },
     "sales": {
         "label": "Sales",
@@ -35,7 +39,9 @@ BUILTIN_ROLES: dict[str, dict] = {
         "permissions": _perms(CRM, ("read", "create", "update", "delete"))
         + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
         + _perms(("imports",), ("read", "create"))
-        + ["tags:create"],
+        + ["tags:create"]
+        + _perms(("quotes",), ("read", "create", "update"))
+        + ["invoices:read", "products:read", "company:read"],
     },
     "finance": {
         "label": "Finance",
@@ -43,14 +49,21 @@ BUILTIN_ROLES: dict[str, dict] = {
         "is_manager": False,
         "permissions": _perms(CRM, ("read", "export"))
         + _perms(("organisations", "contacts"), ("update",))
-        + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",)),
+        + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
+        + _perms(BILLING + ("products",), ("read", "create", "update"))
+        + _perms(BILLING, ("export",))
+        + ["company:read", "company:update"],
     },
     "read-only": {
         "label": "Read only",
         "is_admin": False,
         "is_manager": False,
         "permissions": _perms(
-            CRM + ("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",)
+            CRM
+            + ("pipelines", "tags", "custom_fields", "users", "departments", "roles")
+            + BILLING
+            + ("products", "company"),
+            ("read",),
         ),
     },
 }

@@ -32,6 +32,12 @@ MODULES = (
     "audit",
     "jobs",
     "events",
+    "company",
+    "products",
+    "quotes",
+    "invoices",
+    "payments",
+    "contracts",
 )
 SCOPES = ("own", "department", "all")
 DEFAULT_SCOPE = "department"
