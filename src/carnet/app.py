@@ -50,6 +50,7 @@ DOMAINS = (
     "catalogue",
     "quotes",
     "invoices",
+    "contracts",
 )
 
 
