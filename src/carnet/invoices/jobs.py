@@ -20,3 +20,11 @@ def mark_overdue(payload: dict[str, Any]) -> None:
         with get_database().begin() as db:
             if service.mark_overdue(db, limit=BATCH) < BATCH:
                 return
+
+
+@jobs.task("invoices.render_pdf", queue="documents", max_attempts=10)
+def render_pdf(payload: dict[str, Any]) -> None:
+    """Store the Factur-X PDF of an issued invoice when the issuing request could not (it renders
+    right after the commit; this job is the safety net). Idempotent: a stored PDF is kept."""
+    with get_database().begin() as db:
+        service.render_pending_pdf(db, int(payload["invoice_id"]))

@@ -21,19 +21,31 @@ cancelled once credit notes cover it in full. The payments module reports what w
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from carnet.catalogue.models import Product
 from carnet.company import service as company_service
 from carnet.contacts.models import Contact
-from carnet.core import audit, clock, events, lifecycle, money, ownership, permissions, records, sequences
+from carnet.core import (
+    audit,
+    clock,
+    events,
+    jobs,
+    lifecycle,
+    money,
+    ownership,
+    permissions,
+    records,
+    sequences,
+)
 from carnet.core.context import Actor
 from carnet.core.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page
@@ -59,6 +71,7 @@ from carnet.organisations.models import Organisation
 from carnet.quotes import service as quotes
 from carnet.quotes.models import ACCEPTED, Quote
 
+log = logging.getLogger("carnet.invoices")
 RECORD_TYPE = "invoice"
 records.register(RECORD_TYPE, Invoice, "invoices", "Invoice", "/invoices")
 PARIS = ZoneInfo("Europe/Paris")
@@ -864,13 +877,11 @@ def issue_invoice(
         "buyer": buyer,
         "references": _references(db, invoice, deposits),
     }
-    refs = references_of(invoice)
-    document = rendering.render_pdf(invoice, company, refs)
-    xml = facturx.build_xml(rendering.facturx_data(invoice, refs))
-    title = f"{rendering.TITLES[invoice.kind]} {number}"
-    invoice.facturx_xml = xml
-    invoice.pdf = facturx.embed(document, xml, title=title, subject=title, author=company.name)
-    invoice.pdf_sha256 = hashlib.sha256(invoice.pdf).hexdigest()
+    # The XML is built and checked against the XSD here: an invalid one refuses the issue (rolled
+    # back, number given back). The PDF, slow to draw, is rendered once right after the commit,
+    # outside the write lock, from the frozen fields (see `ensure_pdf`); a job does it if we die.
+    invoice.facturx_xml = facturx.build_xml(rendering.facturx_data(invoice, references_of(invoice)))
+    facturx.check_xsd(invoice.facturx_xml)
     now = clock.now()
     invoice.status = ISSUED
     invoice.issued_at = now
@@ -892,8 +903,42 @@ def issue_invoice(
     else:
         events.emit(db, actor, "invoice.issued", RECORD_TYPE, invoice.id, _payload(invoice))
         _refresh_status(db, actor, invoice)
+    jobs.enqueue(db, "invoices.render_pdf", {"invoice_id": invoice.id}, key=f"invoice-pdf:{invoice.id}")
     db.commit()
+    try:
+        ensure_pdf(db, invoice)
+    except Exception:  # the invoice is issued; the queued job renders its PDF later
+        db.rollback()
+        log.exception("Rendering the PDF of invoice %s failed; the render job will retry", invoice.number)
     return invoice
+
+
+def ensure_pdf(db: Session, invoice: Invoice) -> bytes:
+    """The Factur-X PDF of an issued invoice, rendered once from its frozen fields and stored with
+    its SHA-256. The UPDATE only fills an empty PDF, so two renderers never replace each other's."""
+    if invoice.pdf_sha256 is not None and invoice.pdf is not None:
+        return invoice.pdf
+    assert invoice.issued_at is not None and invoice.facturx_xml is not None
+    company = company_service.get_company(db)
+    _ = company.logo  # deferred: load it before the transaction ends
+    references = references_of(invoice)
+    # End the read transaction before drawing: on SQLite it holds the write lock (BEGIN IMMEDIATE).
+    db.commit()
+    document = rendering.render_pdf(invoice, company, references)
+    title = f"{rendering.TITLES[invoice.kind]} {invoice.number}"
+    content = facturx.embed(document, invoice.facturx_xml, title=title, subject=title, author=company.name)
+    digest = hashlib.sha256(content).hexdigest()
+    stored = db.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice.id, Invoice.pdf_sha256.is_(None))
+        .values(pdf=content, pdf_sha256=digest)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.commit()
+    db.refresh(invoice, ["pdf", "pdf_sha256"])
+    if not stored:
+        assert invoice.pdf is not None
+    return invoice.pdf or content
 
 
 def _credit(db: Session, actor: Actor, invoice: Invoice, amount: Decimal) -> None:
@@ -986,8 +1031,7 @@ def mark_overdue(db: Session, on: date | None = None, limit: int = 500) -> int:
 def invoice_pdf(db: Session, invoice: Invoice) -> bytes:
     """The stored Factur-X PDF of an issued invoice, or a preview of a draft (no number, no XML)."""
     if invoice.issued_at is not None:
-        assert invoice.pdf is not None
-        return invoice.pdf
+        return ensure_pdf(db, invoice)
     company = company_service.get_company(db)
     preview = Invoice(
         **{
@@ -1015,6 +1059,13 @@ def invoice_xml(invoice: Invoice) -> bytes:
     if invoice.issued_at is None or invoice.facturx_xml is None:
         raise Conflict("A draft has no Factur-X XML: issue it first", code="invoice_draft")
     return invoice.facturx_xml
+
+
+def render_pending_pdf(db: Session, invoice_id: int) -> None:
+    """The job's work: store the PDF of an issued invoice if it is still missing."""
+    invoice = db.get(Invoice, invoice_id)
+    if invoice is not None and invoice.issued_at is not None and invoice.pdf_sha256 is None:
+        ensure_pdf(db, invoice)
 
 
 def pdf_matches(invoice: Invoice) -> bool:

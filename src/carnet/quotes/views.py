@@ -188,7 +188,7 @@ def _detail_context(
         else None,
         "buyer": (version.parties or {}).get("buyer") or {},
         "rates": _rates(),
-        "terms_choices": [(t, terms.LABELS[t]) for t in terms.TERMS],
+        "terms_choices": [(t, gettext(terms.LABELS[t], actor.language)) for t in terms.TERMS],
         "status_labels": STATUS_LABELS,
     }
 
