@@ -51,6 +51,7 @@ DOMAINS = (
     "quotes",
     "invoices",
     "contracts",
+    "payments",
 )
 
 

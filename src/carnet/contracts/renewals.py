@@ -176,7 +176,7 @@ def send_alerts(db: Session, contract: Contract, on: date) -> int | None:
     ]
     try:
         with db.begin_nested():
-            db.add_all([alert, *skipped])
+            db.add_all([*skipped, alert])
     except IntegrityError:
         return None  # another run sent it
     if contract.status != TO_RENEW:
