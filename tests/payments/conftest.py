@@ -6,9 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from invoices.conftest import COMPANY, LINES, NOW, client_org, company, issue, make_invoice  # noqa: F401
+from invoices import conftest as invoice_fixtures
 
 from carnet.core import clock, jobs
+
+# The invoices fixtures: a configured company, a client with a SIREN, a draft factory, issuing.
+NOW = invoice_fixtures.NOW
+company = invoice_fixtures.company
+client_org = invoice_fixtures.client_org
+make_invoice = invoice_fixtures.make_invoice
+issue = invoice_fixtures.issue
 
 
 @pytest.fixture(autouse=True)
