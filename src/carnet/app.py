@@ -54,6 +54,8 @@ DOMAINS = (
     "catalogue",
     "quotes",
     "invoices",
+    "contracts",
+    "payments",
 )
 
 

@@ -135,6 +135,7 @@ def test_default_preferences_and_invalid_updates(db: Session, api: Any) -> None:
         "webhook_disabled": (True, True),
         "import_finished": (True, False),
         "system": (True, False),
+        "contract_renewal": (True, True),  # registered by the contracts module
     }
     bad = api("bob").put(
         "/api/v1/notifications/preferences",
