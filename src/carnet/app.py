@@ -51,6 +51,8 @@ DOMAINS = (
     "catalogue",
     "quotes",
     "invoices",
+    "contracts",
+    "payments",
 )
 
 

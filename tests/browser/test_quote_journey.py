@@ -2,7 +2,7 @@
 catalogue product, the editor (catalogue picker, live totals, a section, drag-and-drop), the send
 dialog, then the client's page in a phone viewport (typed name, drawn signature, consent). The
 quote is accepted and its deal won; then it is invoiced and issued (Factur-X PDF and XML). The
-payment step belongs to the payments module."""
+client pays by transfer, recorded on the invoice page, which turns paid."""
 
 from __future__ import annotations
 
@@ -193,3 +193,15 @@ def test_build_send_and_sign_a_quote_on_a_phone(page, browser, login, live_serve
     page.goto("/invoices?status=issued")
     assert re.search(r"\d{4}-F-0001", page.locator('[data-testid="invoices"]').inner_text())
     shot(page, "invoice-list")
+
+    # The client pays by transfer: the payment is recorded on the invoice page, which is then paid.
+    page.goto(f"/invoices/{invoice_id}")
+    page.wait_for_selector('[data-testid="pay-form"]')
+    page.select_option("#invoice-payments #f-method", "transfer")
+    page.fill("#invoice-payments #f-reference", "VIR CLINIQUE DES ALPES")
+    page.click('[data-testid="record-payment"]')
+    page.wait_for_url(re.compile(rf"/invoices/{invoice_id}$"))
+    assert page.locator('[data-testid="invoice-status"]').inner_text() == "Payée"
+    page.wait_for_selector('[data-testid="payments"]')
+    assert "VIR CLINIQUE DES ALPES" in page.locator('[data-testid="payments"]').inner_text()
+    shot(page, "invoice-paid")

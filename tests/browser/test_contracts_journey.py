@@ -1,0 +1,59 @@
+"""Contracts in the browser: create one, record an amendment in its dialog, renew it, and read
+the recurring-revenue dashboard with its chart."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+SHOTS = os.environ.get("CARNET_SCREENSHOTS")
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
+
+
+def test_contract_amendment_renewal_and_mrr(page, login):  # type: ignore[no-untyped-def]
+    login(page)
+    page.goto("/organisations/new")
+    page.fill("#f-name", "Résidence Les Tilleuls")
+    page.click("form.form button[type=submit]")
+    page.wait_for_url(re.compile(r"/organisations/\d+$"))
+    org_id = page.url.rsplit("/", 1)[1]
+
+    page.goto("/contracts/new")
+    page.fill("#f-title", "Maintenance des lits")
+    page.fill("#f-organisation_id", org_id)
+    page.fill("#f-start_date", "2025-01-01")
+    page.fill("#f-amount", "600")
+    page.select_option("#f-contract_type", "maintenance")
+    page.check("input[name=tacit_renewal]")
+    page.click("[data-testid=create-contract]")
+    page.wait_for_url(re.compile(r"/contracts/\d+$"))
+    assert page.inner_text("[data-testid=monthly-value]").replace("\u202f", " ").startswith("600,00")
+    shot(page, "contract-detail")
+
+    page.click("[data-testid=amend]")
+    page.fill("#amend-dialog #f-amount", "750")
+    page.fill("#amend-dialog #f-effective_date", "2025-07-01")
+    page.fill("#amend-dialog #f-reason", "Dix lits de plus")
+    shot(page, "contract-amend-dialog")
+    page.click("[data-testid=save-amendment]")
+    page.wait_for_selector("[data-testid=versions] >> text=Dix lits de plus")
+    assert page.locator("[data-testid=versions] tbody tr").count() == 2
+
+    page.click("[data-testid=renew]")
+    page.click("[data-testid=confirm-renew]")
+    page.wait_for_selector("[data-testid=renewals] li >> text=→")
+    assert page.inner_text("[data-testid=contract-status]") == "Renouvelé"
+
+    page.goto("/contracts/recurring")
+    assert page.locator("[data-testid=mrr-chart] rect").count() == 12
+    assert page.inner_text("[data-testid=mrr] .stat-value").replace("\u202f", " ").startswith("750,00")
+    shot(page, "recurring-dashboard")
