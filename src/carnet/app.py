@@ -53,6 +53,7 @@ DOMAINS = (
     "invoices",
     "contracts",
     "payments",
+    "finance",
 )
 
 

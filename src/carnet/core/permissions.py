@@ -39,6 +39,7 @@ MODULES = (
     "payments",
     "contracts",
     "workflows",
+    "finance",
 )
 SCOPES = ("own", "department", "all")
 DEFAULT_SCOPE = "department"
