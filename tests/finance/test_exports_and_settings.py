@@ -22,9 +22,11 @@ def _rows(content: bytes) -> list[list[str]]:
 
 def test_invoices_csv_default_layout(api, make_invoice, issue, client_org, pay):
     invoice = issue(make_invoice(), issue_date="2026-11-02")
-    credit = api("manager").post(
-        f"/api/v1/invoices/{invoice['id']}/credit-notes", json={"lines": [line("100")], "issue": True}
-    ).json()
+    credit = (
+        api("manager")
+        .post(f"/api/v1/invoices/{invoice['id']}/credit-notes", json={"lines": [line("100")], "issue": True})
+        .json()
+    )
     pay(client_org, "2026-11-10", "1000.00", invoice["id"])
     r = api("admin").get("/api/v1/finance/exports/invoices?from=2026-11-01&to=2026-11-30")
     assert r.status_code == 200, r.text
@@ -57,7 +59,13 @@ def test_layout_chooses_renames_and_orders_columns(api, make_invoice, issue, cli
     pay(client_org, "2026-11-10", "3562.95", invoice["id"], reference="VIR 123")
     r = api("fiona").put(
         "/api/v1/finance/export-layouts/payments",
-        json={"columns": [{"field": "amount", "header": "Montant réglé"}, {"field": "paid_on"}, {"field": "invoices"}]},
+        json={
+            "columns": [
+                {"field": "amount", "header": "Montant réglé"},
+                {"field": "paid_on"},
+                {"field": "invoices"},
+            ]
+        },
     )
     assert r.status_code == 200, r.text
     assert r.json()["columns"] == [
@@ -65,9 +73,14 @@ def test_layout_chooses_renames_and_orders_columns(api, make_invoice, issue, cli
         {"field": "paid_on", "header": "Date"},
         {"field": "invoices", "header": "Factures réglées"},
     ]
-    assert api("fiona").get("/api/v1/finance/export-layouts/payments").json()["columns"] == r.json()["columns"]
+    assert (
+        api("fiona").get("/api/v1/finance/export-layouts/payments").json()["columns"] == r.json()["columns"]
+    )
     rows = _rows(api("admin").get("/api/v1/finance/exports/payments").content)
-    assert rows == [["Montant réglé", "Date", "Factures réglées"], ["3562,95", "10/11/2026", invoice["number"]]]
+    assert rows == [
+        ["Montant réglé", "Date", "Factures réglées"],
+        ["3562,95", "10/11/2026", invoice["number"]],
+    ]
     # visibility: fiona sees none of the Commercial department's payments
     assert _rows(api("fiona").get("/api/v1/finance/exports/payments").content) == [rows[0]]
     audits = db.scalars(
@@ -103,7 +116,9 @@ def test_customers_csv(api, make_invoice, issue, client_org, company):
     issue(make_invoice(), issue_date="2026-11-02")
     api("fiona").put(
         "/api/v1/finance/export-layouts/customers",
-        json={"columns": [{"field": "client_code"}, {"field": "name"}, {"field": "siren"}, {"field": "city"}]},
+        json={
+            "columns": [{"field": "client_code"}, {"field": "name"}, {"field": "siren"}, {"field": "city"}]
+        },
     )
     rows = _rows(api("admin").get("/api/v1/finance/exports/customers").content)
     assert rows == [
@@ -149,7 +164,9 @@ def test_account_mapping_settings(api, db):
         ("vat", "5.50", "445711"),
     ]
     # removing a category's account brings back the default
-    r = api("fiona").put("/api/v1/finance/accounts", json={"accounts": [{"purpose": "revenue", "key": "Matériel"}]})
+    r = api("fiona").put(
+        "/api/v1/finance/accounts", json={"accounts": [{"purpose": "revenue", "key": "Matériel"}]}
+    )
     assert ("revenue", "Matériel") not in {(a["purpose"], a["key"]) for a in r.json()["accounts"]}
     assert db.scalar(select(func.count()).select_from(AccountMapping)) == 2
     audits = db.scalars(select(AuditEntry).where(AuditEntry.record_type == "finance_settings")).all()
@@ -161,7 +178,12 @@ def test_account_mapping_validation_writes_nothing(api, db):
         "/api/v1/finance/accounts",
         json={
             "accounts": [
-                {"purpose": "revenue", "key": "A", "number": "445710", "label": "TVA"},  # not a revenue account
+                {
+                    "purpose": "revenue",
+                    "key": "A",
+                    "number": "445710",
+                    "label": "TVA",
+                },  # not a revenue account
                 {"purpose": "vat", "key": "19", "number": "445719", "label": "TVA 19 %"},  # not a French rate
                 {"purpose": "customer", "number": "CLIENTS", "label": "Clients"},
                 {"purpose": "bank", "number": "512000", "label": ""},
