@@ -30,7 +30,7 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(("imports",), ("read", "create"))
         + ["tags:create", "tags:update", "audit:read"]
         + _perms(BILLING + ("products",), ("read", "create", "update", "delete", "export"))
-        + ["company:read"]
+        + ["company:read", "finance:read"]
         + _perms(("workflows",), ("read", "create", "update", "delete")),
     },
     "sales": {
@@ -53,7 +53,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(("pipelines", "tags", "custom_fields", "users", "departments", "roles"), ("read",))
         + _perms(BILLING + ("products",), ("read", "create", "update"))
         + _perms(BILLING, ("export",))
-        + ["company:read", "company:update", "workflows:read"],
+        + ["company:read", "company:update", "workflows:read"]
+        + _perms(("finance",), ("read", "update", "export")),
     },
     "read-only": {
         "label": "Read only",
@@ -63,7 +64,7 @@ BUILTIN_ROLES: dict[str, dict] = {
             CRM
             + ("pipelines", "tags", "custom_fields", "users", "departments", "roles", "workflows")
             + BILLING
-            + ("products", "company"),
+            + ("products", "company", "finance"),
             ("read",),
         ),
     },

@@ -40,6 +40,7 @@ MODULES = (
     "contracts",
     "workflows",
     "webhooks",
+    "finance",
 )
 SCOPES = ("own", "department", "all")
 DEFAULT_SCOPE = "department"

@@ -1,0 +1,544 @@
+"""The FEC (Fichier des Écritures Comptables) of a period, france.md §5.
+
+Format (§5.2, §5.3, §5.5): the 18 columns in their fixed order with their official names on the
+first line, TAB between fields, CRLF at the end of each record, ISO-8859-15 (characters outside it
+are transliterated), dates AAAAMMJJ, amounts with a comma as decimal separator and no thousands
+separator, Debit and Credit columns. File name `<SIREN>FEC<AAAAMMJJ>.txt`, the date being the end
+of the period exported.
+
+Entries (§5.4), one EcritureNum each, every entry balanced (Σ debit = Σ credit):
+- sales journal VT, per issued invoice dated in the period (issue date): debit the customer
+  account (411, the client's auxiliary account in CompAuxNum) with the total incl. VAT, credit
+  revenue (706 by default, or the account of each line's product category) with the total excl.
+  VAT, credit VAT collected (44571, one line per rate);
+- a deposit invoice credits customer advances (4191) instead of revenue (§2.2); the final invoice
+  that deducts deposits debits the customer with what is left to pay and reverses the advances
+  and their VAT on its own entry (the "deduct directly" variant of §2.2);
+- a credit note is the mirror entry (debit revenue and VAT, credit the customer);
+- bank journal BQ, per payment received in the period: debit the bank (512), credit the customer.
+
+Revenue per product category: a line's net goes to the account of its product's category; the
+global discount of each VAT rate is shared between the categories of that rate in proportion to
+their nets (cents to the largest), so the revenue lines add up exactly to the total excl. VAT.
+
+Client auxiliary accounts: CompAuxNum `CLI` + the organisation id on 6 digits (the same code as
+the CSV exports), CompAuxLib the client's legal name (or name).
+
+EcritureNum: `<journal><n:06>`, numbered per journal in the order of the entries (date, then
+validation), continuous inside the file. The file holds the records the user may see (the usual
+visibility rules): a complete FEC is exported by a user who sees every invoice and payment.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gc
+import heapq
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from carnet.catalogue.models import Product
+from carnet.company import service as company_service
+from carnet.core import audit, money, permissions
+from carnet.core.context import Actor
+from carnet.core.db import get_database
+from carnet.core.errors import FieldErrors, PermissionDenied, ValidationFailed
+from carnet.documents import lines as doc_lines
+from carnet.finance import service
+from carnet.finance.service import Account, ChartOfAccounts
+from carnet.invoices.models import CREDIT_NOTE, DEPOSIT, Invoice
+from carnet.organisations.models import Organisation
+from carnet.payments.models import Payment, PaymentAllocation
+
+PARIS = ZoneInfo("Europe/Paris")
+COLUMNS = (
+    "JournalCode",
+    "JournalLib",
+    "EcritureNum",
+    "EcritureDate",
+    "CompteNum",
+    "CompteLib",
+    "CompAuxNum",
+    "CompAuxLib",
+    "PieceRef",
+    "PieceDate",
+    "EcritureLib",
+    "Debit",
+    "Credit",
+    "EcritureLet",
+    "DateLet",
+    "ValidDate",
+    "Montantdevise",
+    "Idevise",
+)
+SEPARATOR = "\t"
+NEWLINE = "\r\n"
+ENCODING = "iso-8859-15"
+SALES, BANK = ("VT", "Ventes"), ("BQ", "Banque")
+ZERO = Decimal("0.00")
+UNKNOWN_CLIENT = "CLIDIVERS"
+BATCH = 5000
+TITLES = {"invoice": "Facture", "deposit": "Facture d'acompte", "credit_note": "Avoir"}
+
+# Characters ISO-8859-15 lacks that French text often holds, then anything else loses its accents.
+_REPLACEMENTS = {
+    "\u2019": "'",
+    "\u2018": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2026": "...",
+    "\u00a0": " ",
+    "\u202f": " ",
+}
+
+
+def _transliterate(error: UnicodeError) -> tuple[str, int]:
+    assert isinstance(error, UnicodeEncodeError)
+    out = []
+    for char in error.object[error.start : error.end]:
+        if char in _REPLACEMENTS:
+            out.append(_REPLACEMENTS[char])
+            continue
+        base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+        try:
+            base.encode(ENCODING)
+            out.append(base or "?")
+        except UnicodeEncodeError:
+            out.append("?")
+    return "".join(out), error.end
+
+
+codecs.register_error("fec_transliterate", _transliterate)
+
+
+def client_code(organisation_id: int | None) -> str:
+    """The client's auxiliary account (CompAuxNum): CLI + the organisation id on 6 digits."""
+    return f"CLI{organisation_id:06d}" if organisation_id else UNKNOWN_CLIENT
+
+
+def _text(value: Any) -> str:
+    """A field never holds the separator or a line break."""
+    if value is None:
+        return ""
+    return " ".join(str(value).replace("\t", " ").split())
+
+
+def _amount(value: Decimal) -> str:
+    return f"{value:.2f}".replace(".", ",")
+
+
+def _day(value: date | None) -> str:
+    return value.strftime("%Y%m%d") if value else ""
+
+
+def _local_day(value: datetime | None) -> date | None:
+    return value.astimezone(PARIS).date() if value else None
+
+
+@dataclass
+class Line:
+    account: Account
+    amount: Decimal  # > 0 debit, < 0 credit
+    aux: tuple[str, str] = ("", "")
+
+
+@dataclass
+class Entry:
+    journal: tuple[str, str]
+    day: date
+    valid_day: date
+    piece_ref: str
+    piece_day: date
+    label: str
+    lines: list[Line] = field(default_factory=list)
+
+    def add(self, account: Account, amount: Decimal, aux: tuple[str, str] = ("", "")) -> None:
+        if amount:
+            self.lines.append(Line(account, amount, aux))
+
+
+@dataclass
+class FecFile:
+    filename: str
+    content: bytes
+    entries: int
+    lines: int
+    total_debit: Decimal
+    total_credit: Decimal
+    period: tuple[date, date] | None = None
+
+
+def share_out(amount: Decimal, weights: dict[Any, Decimal]) -> dict[Any, Decimal]:
+    """`amount` split in proportion to `weights`, in cents, adding up exactly to `amount` (the
+    cents left by rounding go to the largest weight)."""
+    if len(weights) == 1:  # the usual case: one account per rate
+        return dict.fromkeys(weights, amount)
+    if not weights:
+        return {}
+    total = sum(weights.values(), ZERO)
+    if not total:
+        largest = max(weights, key=lambda k: (abs(weights[k]), str(k)))
+        return {k: (amount if k == largest else ZERO) for k in weights}
+    shares = {k: (amount * w / total).quantize(Decimal("0.01")) for k, w in weights.items()}
+    rest = amount - sum(shares.values(), ZERO)
+    if rest:
+        largest = max(weights, key=lambda k: (abs(weights[k]), str(k)))
+        shares[largest] += rest
+    return shares
+
+
+def parse_period(raw_from: Any, raw_to: Any) -> tuple[date, date]:
+    """`from` and `to` as YYYY-MM-DD, from ≤ to; every problem at once (422)."""
+    errors = FieldErrors()
+    out: list[date | None] = []
+    for name, raw in (("from", raw_from), ("to", raw_to)):
+        if raw in (None, ""):
+            errors.add(name, "This field is required", "required")
+            out.append(None)
+            continue
+        try:
+            out.append(date.fromisoformat(str(raw)))
+        except ValueError:
+            errors.add(name, "Enter a date as YYYY-MM-DD", "invalid_date")
+            out.append(None)
+    start, end = out
+    if start and end and end < start:
+        errors.add("to", "The end of the period is before its start", "before_start")
+    errors.raise_if_any()
+    assert start is not None and end is not None
+    return start, end
+
+
+# -- sales journal ---------------------------------------------------------------------------------
+
+
+def _revenue_by_account(
+    chart: ChartOfAccounts,
+    account: Account | None,
+    totals: dict[str, Any],
+    lines: list[dict[str, Any]] | None,
+    categories: dict[int, str | None],
+) -> dict[Account, Decimal]:
+    """Total excl. VAT split between revenue accounts (see the module docstring)."""
+    if account is not None:  # deposit invoices: everything to customer advances
+        return {account: Decimal(totals.get("total_net") or 0)}
+    if not chart.revenue_by_category or not lines:
+        return {chart.revenue: Decimal(totals.get("total_net") or 0)}
+    nets: dict[str, dict[Account, Decimal]] = {}
+    for raw in lines:
+        if raw.get("kind") == doc_lines.SECTION:
+            continue
+        rate = raw.get("vat_rate") or "0.00"  # stored as "20.00"
+        product_id = raw.get("product_id")
+        target = chart.revenue_for(categories.get(product_id) if product_id else None)
+        per_rate = nets.setdefault(rate, {})
+        per_rate[target] = per_rate.get(target, ZERO) + _line_net(raw)
+    out: dict[Account, Decimal] = {}
+    for vat in totals.get("vat_by_rate") or []:
+        rate = f"{Decimal(vat['rate']):.2f}"
+        for target, share in share_out(Decimal(vat["base"]), nets.get(rate, {chart.revenue: ZERO})).items():
+            out[target] = out.get(target, ZERO) + share
+    return out
+
+
+def _line_net(raw: dict[str, Any]) -> Decimal:
+    """The net of a stored item line, as documents.lines computes it (france.md §3.2)."""
+    exact = Decimal(raw.get("quantity") or 0) * Decimal(raw.get("unit_price") or 0)
+    if raw.get("discount_percent") not in (None, ""):
+        return money.cents(exact * (100 - Decimal(raw["discount_percent"])) / 100)
+    if raw.get("discount_amount") not in (None, ""):
+        return money.cents(exact - Decimal(raw["discount_amount"]))
+    return money.cents(exact)
+
+
+def _deposit_reversal(
+    chart: ChartOfAccounts, deducted: list[dict[str, Any]], deposits: dict[int, dict[str, Any]]
+) -> list[tuple[Account, Decimal]]:
+    """What a final invoice takes back from customer advances and their VAT (debits): each
+    deducted deposit's amount incl. VAT split like that deposit's own net and VAT per rate."""
+    out: list[tuple[Account, Decimal]] = []
+    for ref in deducted:
+        totals = deposits.get(int(ref["id"]))
+        if not totals:
+            continue
+        parts: dict[tuple[str, str], Decimal] = {}
+        for vat in totals.get("vat_by_rate") or []:
+            rate = f"{Decimal(vat['rate']):.2f}"
+            parts[("net", rate)] = Decimal(vat["base"])
+            parts[("vat", rate)] = Decimal(vat["vat"])
+        for (part, rate), value in share_out(Decimal(ref["amount"]), parts).items():
+            out.append((chart.deposit if part == "net" else chart.vat_for(rate), value))
+    return out
+
+
+def _sales_entries(
+    db: Session, actor: Actor, chart: ChartOfAccounts, start: date, end: date
+) -> Iterator[Entry]:
+    """The sales entries of the period in the order of their dates, streamed from the database."""
+    if not actor.can("invoices:read"):
+        return
+    categories: dict[int, str | None] = {}
+    if chart.revenue_by_category:
+        categories = dict(db.execute(select(Product.id, Product.category)).tuples().all())
+    in_period = (
+        Invoice.issued_at.is_not(None),
+        Invoice.issue_date >= start,
+        Invoice.issue_date <= end,
+        permissions.visible_for_model(db, actor, "invoice", Invoice),
+    )
+    # What final invoices deducted (their frozen references), the deposits' own totals, and the
+    # credit notes of deposit invoices: a few small queries, whatever the number of invoices.
+    deducted: dict[int, list[dict[str, Any]]] = {}
+    for invoice_id, parties in db.execute(
+        select(Invoice.id, Invoice.parties).where(
+            *in_period, Invoice.kind != CREDIT_NOTE, Invoice.prepaid_amount > 0
+        )
+    ):
+        deducted[invoice_id] = ((parties or {}).get("references") or {}).get("deposits") or []
+    deposits: dict[int, dict[str, Any]] = {}
+    deposit_ids = sorted({int(d["id"]) for refs in deducted.values() for d in refs if d.get("id")})
+    for chunk in _chunks(deposit_ids):
+        deposits.update(
+            db.execute(select(Invoice.id, Invoice.totals).where(Invoice.id.in_(chunk))).tuples().all()
+        )
+    credited = aliased(Invoice)
+    deposit_credit_notes = set(
+        db.scalars(
+            select(Invoice.id)
+            .join(credited, credited.id == Invoice.credited_invoice_id)
+            .where(*in_period, Invoice.kind == CREDIT_NOTE, credited.kind == DEPOSIT)
+        )
+    )
+    columns = [
+        Invoice.id,
+        Invoice.kind,
+        Invoice.number,
+        Invoice.issue_date,
+        Invoice.issued_at,
+        Invoice.organisation_id,
+        Organisation.legal_name,
+        Organisation.name,
+        Invoice.totals,
+        Invoice.total_gross,
+    ]
+    if chart.revenue_by_category:
+        columns.append(Invoice.lines)
+    stmt = (
+        select(*columns)
+        .outerjoin(Organisation, Organisation.id == Invoice.organisation_id)
+        .where(*in_period)
+        .order_by(Invoice.issue_date, Invoice.issued_at, Invoice.id)
+    )
+    clients: dict[int | None, tuple[str, str]] = {}
+    # Core rows (no ORM identity work), fetched in batches as the file is written.
+    for row in db.connection().execute(stmt.execution_options(yield_per=BATCH)):
+        aux = clients.get(row.organisation_id)
+        if aux is None:
+            aux = clients[row.organisation_id] = (
+                client_code(row.organisation_id),
+                _text(row.legal_name or row.name),
+            )
+        totals = row.totals or {}
+        entry = Entry(
+            SALES,
+            row.issue_date,
+            _local_day(row.issued_at) or row.issue_date,
+            row.number,
+            row.issue_date,
+            f"{TITLES.get(row.kind, 'Facture')} {row.number} {aux[1]}".strip(),
+        )
+        is_deposit = row.kind == DEPOSIT or row.id in deposit_credit_notes
+        revenue = _revenue_by_account(
+            chart, chart.deposit if is_deposit else None, totals, getattr(row, "lines", None), categories
+        )
+        sign = Decimal(-1) if row.kind == CREDIT_NOTE else Decimal(1)
+        reversal = _deposit_reversal(chart, deducted[row.id], deposits) if row.id in deducted else []
+        gross = Decimal(row.total_gross)
+        entry.add(chart.customer, sign * (gross - sum((v for _a, v in reversal), ZERO)), aux)
+        for account, value in reversal:
+            entry.add(account, value)
+        for account, value in revenue.items():
+            entry.add(account, -sign * value)
+        for vat in totals.get("vat_by_rate") or []:
+            entry.add(chart.vat_for(vat["rate"]), -sign * Decimal(vat["vat"]))
+        if entry.lines:
+            yield entry
+
+
+def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+# -- bank journal ----------------------------------------------------------------------------------
+
+
+def _bank_entries(
+    db: Session, actor: Actor, chart: ChartOfAccounts, start: date, end: date
+) -> Iterator[Entry]:
+    """The bank entries (payments received) of the period in date order, streamed."""
+    if not actor.can("payments:read"):
+        return
+    in_period = (
+        Payment.paid_on >= start,
+        Payment.paid_on <= end,
+        permissions.visible_for_model(db, actor, "payment", Payment),
+    )
+    numbers: dict[int, list[str]] = {}
+    for payment_id, number in db.execute(
+        select(PaymentAllocation.payment_id, Invoice.number)
+        .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
+        .join(Payment, Payment.id == PaymentAllocation.payment_id)
+        .where(*in_period)
+        .order_by(PaymentAllocation.payment_id, PaymentAllocation.id)
+    ):
+        numbers.setdefault(payment_id, []).append(number)
+    stmt = (
+        select(
+            Payment.id,
+            Payment.paid_on,
+            Payment.amount,
+            Payment.reference,
+            Payment.organisation_id,
+            Payment.created_at,
+            Organisation.legal_name,
+            Organisation.name,
+        )
+        .outerjoin(Organisation, Organisation.id == Payment.organisation_id)
+        .where(*in_period)
+        .order_by(Payment.paid_on, Payment.created_at, Payment.id)
+    )
+    clients: dict[int | None, tuple[str, str]] = {}
+    for row in db.connection().execute(stmt.execution_options(yield_per=BATCH)):
+        aux = clients.get(row.organisation_id)
+        if aux is None:
+            aux = clients[row.organisation_id] = (
+                client_code(row.organisation_id),
+                _text(row.legal_name or row.name),
+            )
+        settled = numbers.get(row.id)
+        label = f"Règlement {', '.join(settled)}" if settled else f"Règlement {aux[1]}".strip()
+        entry = Entry(
+            BANK,
+            row.paid_on,
+            _local_day(row.created_at) or row.paid_on,
+            row.reference or f"REG{row.id:06d}",
+            row.paid_on,
+            label[:200],
+        )
+        amount = Decimal(row.amount)
+        entry.add(chart.bank, amount)
+        entry.add(chart.customer, -amount, aux)
+        if entry.lines:
+            yield entry
+
+
+# -- the file --------------------------------------------------------------------------------------
+
+
+def build(db: Session, actor: Actor, start: date, end: date) -> FecFile:
+    """The FEC of the period [start, end] as the actor may see it (not audited: see export_fec)."""
+    company = company_service.get_company(db)
+    if not company.siren:
+        raise ValidationFailed.on(
+            "company", "Complete the company settings (SIREN) before exporting the FEC", "company_incomplete"
+        )
+    chart = service.chart_of_accounts(db)
+    # Both journals come in date order; merged by date (sales first on a day), written as they come.
+    entries = heapq.merge(
+        _sales_entries(db, actor, chart, start, end),
+        _bank_entries(db, actor, chart, start, end),
+        key=lambda e: e.day,
+    )
+    out = [SEPARATOR.join(COLUMNS)]
+    days: dict[date, str] = {}
+    accounts: dict[Account, str] = {}
+
+    def day_text(value: date) -> str:
+        if value not in days:
+            days[value] = _day(value)
+        return days[value]
+
+    counters: dict[str, int] = {}
+    total_debit = total_credit = ZERO
+    count = 0
+    zero = _amount(ZERO)
+    # Millions of short-lived objects and no cycles: the cyclic collector would only slow us down.
+    collecting = gc.isenabled()
+    gc.disable()
+    # Each record is built from the parts its entry shares (the 18 fields in COLUMNS order).
+    try:
+        for entry in entries:
+            code, journal_label = entry.journal
+            counters[code] = counters.get(code, 0) + 1
+            head = f"{code}\t{journal_label}\t{code}{counters[code]:06d}\t{day_text(entry.day)}\t"
+            middle = f"\t{_text(entry.piece_ref)}\t{day_text(entry.piece_day)}\t{_text(entry.label)}\t"
+            tail = f"\t\t\t{day_text(entry.valid_day)}\t\t"
+            for line in entry.lines:
+                account = accounts.get(line.account)
+                if account is None:
+                    account = accounts[line.account] = f"{line.account.number}\t{_text(line.account.label)}"
+                if line.amount > 0:
+                    total_debit += line.amount
+                    sides = f"{_amount(line.amount)}\t{zero}"
+                else:
+                    total_credit -= line.amount
+                    sides = f"{zero}\t{_amount(-line.amount)}"
+                count += 1
+                out.append(f"{head}{account}\t{line.aux[0]}\t{line.aux[1]}{middle}{sides}{tail}")
+    finally:
+        if collecting:
+            gc.enable()
+    content = (NEWLINE.join(out) + NEWLINE).encode(ENCODING, errors="fec_transliterate")
+    return FecFile(
+        filename=f"{company.siren}FEC{end:%Y%m%d}.txt",
+        content=content,
+        entries=sum(counters.values()),
+        lines=count,
+        total_debit=total_debit,
+        total_credit=total_credit,
+    )
+
+
+def export_fec(db: Session, actor: Actor, raw_from: Any, raw_to: Any) -> FecFile:
+    """The FEC download: permission `finance:export`, dates checked (422). The caller records the
+    export with `record_export` once the file is sent."""
+    if not actor.can("finance:export"):
+        raise PermissionDenied()
+    start, end = parse_period(raw_from, raw_to)
+    fec = build(db, actor, start, end)
+    fec.period = (start, end)
+    return fec
+
+
+def record_export(actor: Actor, fec: FecFile) -> None:
+    """Audit the export like every export (action "export", record type "fec", the period and
+    the counts), in a transaction of its own: the request's session is over by then."""
+    assert fec.period is not None
+    start, end = fec.period
+    with get_database().begin() as db:
+        audit.record(
+            db,
+            actor,
+            "export",
+            "fec",
+            None,
+            {
+                "format": "fec",
+                "filters": {"from": start.isoformat(), "to": end.isoformat()},
+                "rows": fec.lines,
+                "entries": fec.entries,
+                "complete": True,
+            },
+            fec.filename,
+        )
