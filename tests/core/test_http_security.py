@@ -130,8 +130,8 @@ def test_no_web_page_changes_anything_on_get(app, web, db, personas):
 
     statuses = {}
     for template, route in _get_routes(app.routes):
-        if template.startswith("/api"):
-            continue
+        if template.startswith("/api") or template.endswith("/stream"):
+            continue  # JSON routes have their own tests; an event stream never ends by itself
         path = _fill(template, route, ids)
         response = client.get(path, follow_redirects=False)
         statuses[template] = response.status_code
