@@ -44,8 +44,14 @@ def xsd_errors(xml: bytes) -> list[str]:
 
 @cache
 def _processor() -> Any:
+    import os
+
     from saxonche import PySaxonProcessor
 
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # saxonche starts from the working directory; a test may have removed it
+        os.chdir(schemas_folder())
     return PySaxonProcessor(license=False)
 
 
