@@ -189,7 +189,7 @@ def share_out(amount: Decimal, weights: dict[Any, Decimal]) -> dict[Any, Decimal
     if not total:
         largest = max(weights, key=lambda k: (abs(weights[k]), str(k)))
         return {k: (amount if k == largest else ZERO) for k in weights}
-    shares = {k: (amount * w / total).quantize(Decimal("0.01")) for k, w in weights.items()}
+    shares = {k: money.cents(amount * w / total) for k, w in weights.items()}  # half-up, as §3.2
     rest = amount - sum(shares.values(), ZERO)
     if rest:
         largest = max(weights, key=lambda k: (abs(weights[k]), str(k)))
