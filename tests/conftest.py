@@ -163,7 +163,10 @@ def db(database: TransactionalDatabase) -> Iterator[Session]:
 
 @pytest.fixture(autouse=True)
 def _clean_state() -> Iterator[None]:
+    from carnet.core import jobs
+
     clock.reset()
+    jobs._last_slot.clear()  # periodic slots enqueued in a rolled-back test must be enqueued again
     get_settings.cache_clear()
     yield
     clock.reset()

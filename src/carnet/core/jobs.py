@@ -348,6 +348,7 @@ def tick() -> int:
     Returns how many rows it touched."""
     now = clock.now()
     touched = 0
+    slots: dict[str, datetime] = {}
     with get_database().begin() as db:
         for spec in _periodic.values():
             slot = _current_slot(spec, now)
@@ -355,7 +356,7 @@ def tick() -> int:
                 continue
             key = f"periodic:{spec.name}:{slot.isoformat()}"
             enqueue(db, spec.name, {"slot": slot.isoformat()}, due_at=slot, key=key)
-            _last_slot[spec.name] = slot
+            slots[spec.name] = slot
             touched += 1
         expired = (Job.status == RUNNING) & (Job.locked_until < now)
         touched += db.execute(
@@ -372,6 +373,7 @@ def tick() -> int:
             .values(status=QUEUED, due_at=now, locked_by=None, locked_until=None, last_error="lease expired")
             .execution_options(synchronize_session=False)
         ).rowcount
+    _last_slot.update(slots)  # only once committed: a rolled-back tick must enqueue again
     return touched
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -50,8 +50,8 @@ from carnet.core.context import Actor
 from carnet.core.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page
 from carnet.deals import service as deals
+from carnet.documents import inputs, terms
 from carnet.documents import lines as doc_lines
-from carnet.documents import terms
 from carnet.invoices import facturx, rendering
 from carnet.invoices.models import (
     CANCELLED,
@@ -259,52 +259,6 @@ def _payload(invoice: Invoice, **extra: Any) -> dict[str, Any]:
 # -- validation ------------------------------------------------------------------------------------
 
 
-def _collect(errors: FieldErrors, func_: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return func_(*args, **kwargs)
-    except ValidationFailed as exc:
-        errors.errors.extend(exc.errors)
-        return None
-
-
-def _int(value: Any, name: str, errors: FieldErrors) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        errors.add(name, "Unknown record", "unknown")
-        return None
-    if not 0 < number <= lifecycle.MAX_ID:
-        errors.add(name, "Unknown record", "unknown")
-        return None
-    return number
-
-
-def _date(value: Any, name: str, errors: FieldErrors) -> date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        errors.add(name, "Enter a date as YYYY-MM-DD", "invalid_date")
-        return None
-
-
-def _text(value: Any, name: str, max_len: int, errors: FieldErrors) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        errors.add(name, "Enter text", "invalid_type")
-        return None
-    value = value.strip()
-    if len(value) > max_len:
-        errors.add(name, "At most {max} characters", "too_long", max=max_len)
-    return value or None
-
-
 def _contact_visible(db: Session, actor: Actor, contact_id: int) -> bool:
     if not actor.can("contacts:read"):
         return False
@@ -324,14 +278,14 @@ def _clean(
     errors = FieldErrors()
     v: dict[str, Any] = {}
     if "title" in data:
-        v["title"] = _text(data["title"], "title", 200, errors)
+        v["title"] = inputs.text(data["title"], "title", 200, errors)
     if "organisation_id" in data:
-        org_id = _int(data["organisation_id"], "organisation_id", errors)
+        org_id = inputs.record_id(data["organisation_id"], "organisation_id", errors)
         if org_id is not None and org_id != invoice.organisation_id:
             organisations.require_visible_id(db, actor, org_id, "organisation_id", errors)
         v["organisation_id"] = org_id
     if "contact_id" in data:
-        contact_id = _int(data["contact_id"], "contact_id", errors)
+        contact_id = inputs.record_id(data["contact_id"], "contact_id", errors)
         if (
             contact_id is not None
             and contact_id != invoice.contact_id
@@ -340,7 +294,7 @@ def _clean(
             errors.add("contact_id", "Unknown contact", "unknown")
         v["contact_id"] = contact_id
     if "deal_id" in data:
-        deal_id = _int(data["deal_id"], "deal_id", errors)
+        deal_id = inputs.record_id(data["deal_id"], "deal_id", errors)
         if deal_id is not None and deal_id != invoice.deal_id:
             try:
                 deal = deals.get_deal(db, actor, deal_id)
@@ -362,31 +316,31 @@ def _clean(
         errors,
     )
     if data.get("payment_terms") not in (None, ""):
-        v["payment_terms"] = _collect(errors, terms.clean_terms, data["payment_terms"])
+        v["payment_terms"] = inputs.collect(errors, terms.clean_terms, data["payment_terms"])
     for name in ("public_hospital",):
         if name in data and data[name] is not None:
             v[name] = bool(data[name])
     for name in ("sale_date", "period_start", "period_end"):
         if name in data:
-            v[name] = _date(data[name], name, errors)
+            v[name] = inputs.day(data[name], name, errors)
     start = v.get("period_start", invoice.period_start)
     end = v.get("period_end", invoice.period_end)
     if start and end and end < start:
         errors.add("period_end", "The end of the period is before its start", "before_start")
     if "delivery_address" in data:
-        v["delivery_address"] = _text(data["delivery_address"], "delivery_address", 500, errors)
+        v["delivery_address"] = inputs.text(data["delivery_address"], "delivery_address", 500, errors)
     if "purchase_order" in data:
-        order = _text(data["purchase_order"], "purchase_order", 60, errors)
+        order = inputs.text(data["purchase_order"], "purchase_order", 60, errors)
         v["purchase_order"] = order
     if data.get("operation_category") not in (None, ""):
         if data["operation_category"] not in OPERATION_CATEGORIES:
             errors.add("operation_category", "Choose goods, services or mixed", "invalid_choice")
         v["operation_category"] = data["operation_category"]
     if "notes" in data:
-        v["notes"] = _text(data["notes"], "notes", 10000, errors)
+        v["notes"] = inputs.text(data["notes"], "notes", 10000, errors)
     parsed = None
     if "lines" in data or creating:
-        parsed = _collect(errors, doc_lines.parse_lines, data.get("lines") or [])
+        parsed = inputs.collect(errors, doc_lines.parse_lines, data.get("lines") or [])
         if parsed is not None:
             product_ids = {line.product_id for line in parsed if line.product_id}
             if product_ids:
@@ -398,7 +352,7 @@ def _clean(
     lines_net = doc_lines.compute(line_inputs).lines_net
     percent_raw = data.get("global_discount_percent", invoice.global_discount_percent)
     amount_raw = data.get("global_discount_amount", invoice.global_discount_amount)
-    discount = _collect(errors, doc_lines.parse_discount, percent_raw, amount_raw, lines_net)
+    discount = inputs.collect(errors, doc_lines.parse_discount, percent_raw, amount_raw, lines_net)
     errors.raise_if_any()
     if "global_discount_percent" in data or "global_discount_amount" in data:
         v["global_discount_percent"] = discount.percent if discount else None
@@ -814,7 +768,7 @@ def issue_invoice(
     lifecycle.check_version(invoice, expected_version)
     before = snapshot(invoice)
     errors = FieldErrors()
-    when = _date(issue_date, "issue_date", errors) if issue_date not in (None, "") else today()
+    when = inputs.day(issue_date, "issue_date", errors) if issue_date not in (None, "") else today()
     errors.raise_if_any()
     assert when is not None
     if when > today():

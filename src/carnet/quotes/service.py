@@ -38,8 +38,8 @@ from carnet.core.listing import Listing, ListParams, page
 from carnet.deals import pipelines as deal_pipelines
 from carnet.deals import service as deals
 from carnet.deals.models import Pipeline, Stage
+from carnet.documents import inputs, terms
 from carnet.documents import lines as doc_lines
-from carnet.documents import terms
 from carnet.organisations import service as organisations
 from carnet.organisations.models import Organisation
 from carnet.quotes import rendering
@@ -278,48 +278,6 @@ def snapshot(quote: Quote, version: QuoteVersion) -> dict[str, Any]:
 # -- validation ------------------------------------------------------------------------------------
 
 
-def _collect(errors: FieldErrors, func_: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return func_(*args, **kwargs)
-    except ValidationFailed as exc:
-        errors.errors.extend(exc.errors)
-        return None
-
-
-def _int(value: Any, name: str, errors: FieldErrors) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        errors.add(name, "Enter a whole number", "invalid_type")
-        return None
-
-
-def _date(value: Any, name: str, errors: FieldErrors) -> date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        errors.add(name, "Enter a date such as 2026-06-30", "invalid_date")
-        return None
-
-
-def _text(value: Any, name: str, max_len: int, errors: FieldErrors) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        errors.add(name, "Enter text", "invalid_type")
-        return None
-    value = value.strip()
-    if len(value) > max_len:
-        errors.add(name, "At most {max} characters", "too_long", max=max_len)
-    return value or None
-
-
 @dataclass
 class _Plan:
     quote: dict[str, Any]
@@ -345,14 +303,14 @@ def _plan(db: Session, actor: Actor, quote: Quote, base: QuoteVersion | None, da
     q: dict[str, Any] = {}
     v: dict[str, Any] = {}
     if "title" in data:
-        q["title"] = _text(data["title"], "title", 200, errors)
+        q["title"] = inputs.text(data["title"], "title", 200, errors)
     if "organisation_id" in data:
-        org_id = _int(data["organisation_id"], "organisation_id", errors)
+        org_id = inputs.record_id(data["organisation_id"], "organisation_id", errors)
         if org_id is not None and org_id != quote.organisation_id:
             organisations.require_visible_id(db, actor, org_id, "organisation_id", errors)
         q["organisation_id"] = org_id
     if "contact_id" in data:
-        contact_id = _int(data["contact_id"], "contact_id", errors)
+        contact_id = inputs.record_id(data["contact_id"], "contact_id", errors)
         if (
             contact_id is not None
             and contact_id != quote.contact_id
@@ -361,7 +319,7 @@ def _plan(db: Session, actor: Actor, quote: Quote, base: QuoteVersion | None, da
             errors.add("contact_id", "Unknown contact", "unknown")
         q["contact_id"] = contact_id
     if "deal_id" in data:
-        deal_id = _int(data["deal_id"], "deal_id", errors)
+        deal_id = inputs.record_id(data["deal_id"], "deal_id", errors)
         if deal_id is not None and deal_id != quote.deal_id:
             try:
                 deal = deals.get_deal(db, actor, deal_id)
@@ -389,36 +347,36 @@ def _plan(db: Session, actor: Actor, quote: Quote, base: QuoteVersion | None, da
         v["payment_terms"] = company.default_payment_terms
         v["operation_category"] = company.operation_category
     if "validity_days" in data and data["validity_days"] not in (None, ""):
-        days = _int(data["validity_days"], "validity_days", errors)
+        days = inputs.whole_number(data["validity_days"], "validity_days", errors)
         if days is not None and not 1 <= days <= 365:
             errors.add("validity_days", "Enter a whole number between 1 and 365", "out_of_range")
         elif days is not None:
             v["valid_until"] = today() + timedelta(days=days)
     if data.get("valid_until") not in (None, ""):
-        valid_until = _date(data["valid_until"], "valid_until", errors)
+        valid_until = inputs.day(data["valid_until"], "valid_until", errors)
         if valid_until is not None and valid_until < today():
             errors.add("valid_until", "The validity date cannot be in the past", "in_the_past")
         v["valid_until"] = valid_until
     if data.get("payment_terms") not in (None, ""):
-        v["payment_terms"] = _collect(errors, terms.clean_terms, data["payment_terms"])
+        v["payment_terms"] = inputs.collect(errors, terms.clean_terms, data["payment_terms"])
     if "deposit_percent" in data:
         raw = data["deposit_percent"]
         v["deposit_percent"] = (
-            None if raw in (None, "") else _collect(errors, money.percent, raw, "deposit_percent")
+            None if raw in (None, "") else inputs.collect(errors, money.percent, raw, "deposit_percent")
         )
     if "execution_date" in data:
-        v["execution_date"] = _date(data["execution_date"], "execution_date", errors)
+        v["execution_date"] = inputs.day(data["execution_date"], "execution_date", errors)
     if "delivery_address" in data:
-        v["delivery_address"] = _text(data["delivery_address"], "delivery_address", 500, errors)
+        v["delivery_address"] = inputs.text(data["delivery_address"], "delivery_address", 500, errors)
     if data.get("operation_category") not in (None, ""):
         if data["operation_category"] not in ("goods", "services", "mixed"):
             errors.add("operation_category", "Choose goods, services or mixed", "invalid_choice")
         v["operation_category"] = data["operation_category"]
     if "notes" in data:
-        v["notes"] = _text(data["notes"], "notes", 10000, errors)
+        v["notes"] = inputs.text(data["notes"], "notes", 10000, errors)
     parsed = None
     if "lines" in data or creating:
-        parsed = _collect(errors, doc_lines.parse_lines, data.get("lines") or [])
+        parsed = inputs.collect(errors, doc_lines.parse_lines, data.get("lines") or [])
         if parsed is not None:
             product_ids = {line.product_id for line in parsed if line.product_id}
             if product_ids:
@@ -434,7 +392,7 @@ def _plan(db: Session, actor: Actor, quote: Quote, base: QuoteVersion | None, da
     lines_net = doc_lines.compute(line_inputs).lines_net
     percent_raw = data.get("global_discount_percent", base.global_discount_percent if base else None)
     amount_raw = data.get("global_discount_amount", base.global_discount_amount if base else None)
-    discount = _collect(errors, doc_lines.parse_discount, percent_raw, amount_raw, lines_net)
+    discount = inputs.collect(errors, doc_lines.parse_discount, percent_raw, amount_raw, lines_net)
     errors.raise_if_any()
     if "global_discount_percent" in data or "global_discount_amount" in data:
         v["global_discount_percent"] = discount.percent if discount else None
@@ -804,12 +762,12 @@ def sign_quote(
     if quote.status != SENT:
         raise Conflict("This quote can no longer be signed", code="invalid_status")
     errors = FieldErrors()
-    name = _text(signer_name, "signer_name", 200, errors)
+    name = inputs.text(signer_name, "signer_name", 200, errors)
     if not name:
         errors.add("signer_name", "Type your full name", "required")
     if consent not in (True, "on", "true", "1", 1):
         errors.add("consent", "Tick the box to accept the quote", "required")
-    png = _collect(errors, _decode_signature, signature_data_url)
+    png = inputs.collect(errors, _decode_signature, signature_data_url)
     errors.raise_if_any()
     if document_sha256 != version.pdf_sha256:
         raise Conflict("The quote changed since you opened it: reload the page", code="document_changed")
@@ -858,8 +816,8 @@ def accept_quote(db: Session, actor: Actor, quote: Quote, signer_name: Any = Non
     if quote.status != SENT:
         raise Conflict("Only a sent quote can be accepted", code="invalid_status")
     errors = FieldErrors()
-    name = _text(signer_name, "signer_name", 200, errors)
-    _text(note, "note", 500, errors)
+    name = inputs.text(signer_name, "signer_name", 200, errors)
+    inputs.text(note, "note", 500, errors)
     errors.raise_if_any()
     _accept(db, actor, quote, {"signer_name": name, "via": "paper"})
     return quote
@@ -927,7 +885,7 @@ def _refuse(db: Session, actor: Actor, quote: Quote, reason: Any) -> Quote:
     if quote.status != SENT:
         raise Conflict("Only a sent quote can be refused", code="invalid_status")
     errors = FieldErrors()
-    text = _text(reason, "reason", 500, errors)
+    text = inputs.text(reason, "reason", 500, errors)
     if not text:
         errors.add("reason", "Give the reason for the refusal", "required")
     errors.raise_if_any()
