@@ -8,17 +8,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from carnet.activities import service as activities
+from carnet.catalogue import service as products
+from carnet.catalogue.schemas import ProductRead
+from carnet.company import service as company
+from carnet.company.schemas import CompanyRead
 from carnet.contacts import service as contacts
+from carnet.contracts import service as contracts
+from carnet.contracts.schemas import ContractRead
 from carnet.core import lifecycle, permissions, records
 from carnet.core.context import Actor
 from carnet.core.errors import NotFound
 from carnet.deals import pipelines
 from carnet.deals import service as deals
+from carnet.invoices import service as invoices
+from carnet.invoices.schemas import InvoiceRead
 from carnet.organisations import service as organisations
+from carnet.payments import service as payments
+from carnet.payments.schemas import PaymentRead
+from carnet.quotes import service as quotes
+from carnet.quotes.schemas import QuoteRead
 from carnet.tasks import service as tasks
+from carnet.webhooks import billing_examples
 
 EXAMPLE_TIMESTAMP = "2026-03-02T09:15:00.000000Z"
 
@@ -60,6 +74,43 @@ EVENT_TYPES: list[EventType] = [
     *_types("activity", "activity (call, meeting, email, note)"),
     *_types("task", "task", (("completed", "A task was marked done"),)),
     *_types("pipeline", "pipeline (with its stages)"),
+    *_types("product", "catalogue product or service"),
+    EventType("company.updated", "company", "The company's legal identity or document settings changed"),
+    *_types(
+        "quote",
+        "quote",
+        (
+            ("sent", "A quote was sent to the client (its current version is frozen)"),
+            ("accepted", "The client signed the quote online or it was marked accepted"),
+            ("refused", "The client refused the quote (with the reason given)"),
+            ("expired", "A sent quote passed its validity date unsigned"),
+        ),
+    ),
+    *_types(
+        "invoice",
+        "invoice or credit note (draft until issued)",
+        (
+            ("issued", "An invoice got its number and can no longer change"),
+            ("paid", "An issued invoice is fully paid"),
+            ("overdue", "An issued invoice passed its due date unpaid"),
+            ("cancelled", "An invoice was fully cancelled by credit notes"),
+        ),
+    ),
+    EventType(
+        "credit_note.issued",
+        "invoice",
+        "A credit note was issued; `data` is the credit note, `credited_invoice_id` the invoice it corrects",
+    ),
+    *_types(
+        "contract",
+        "contract",
+        (
+            ("renewed", "A contract started its next period (tacit or decided renewal)"),
+            ("terminated", "A contract was terminated (reason and effective date)"),
+            ("expired", "A contract reached its end date without renewal"),
+        ),
+    ),
+    *_types("payment", "payment received (with its allocations to invoices)"),
 ]
 BY_NAME: dict[str, EventType] = {e.name: e for e in EVENT_TYPES}
 
@@ -97,6 +148,11 @@ def _owned(record_type: str, read: Callable[[Session, Actor, Any], dict[str, Any
     )
 
 
+def _as_api(schema: type[BaseModel], record: dict[str, Any]) -> dict[str, Any]:
+    """The record exactly as its API answers it (the read schema's JSON form)."""
+    return schema.model_validate(record).model_dump(mode="json")
+
+
 SOURCES: dict[str, RecordSource] = {
     "organisation": _owned("organisation", lambda db, actor, obj: organisations.reads(db, [obj])[0]),
     "contact": _owned("contact", lambda db, actor, obj: contacts.reads(db, [obj])[0]),
@@ -109,6 +165,23 @@ SOURCES: dict[str, RecordSource] = {
         load=pipelines.get_pipeline,
         # a deleted pipeline's department rules are gone with it: only pipeline managers hear of it
         snapshot_visible=lambda db, actor, snapshot: pipelines.can_manage(actor),
+    ),
+    "quote": _owned("quote", lambda db, actor, obj: _as_api(QuoteRead, quotes.to_read(db, obj))),
+    "invoice": _owned("invoice", lambda db, actor, obj: _as_api(InvoiceRead, invoices.to_read(obj))),
+    "contract": _owned("contract", lambda db, actor, obj: _as_api(ContractRead, contracts.to_read(obj))),
+    "payment": _owned("payment", lambda db, actor, obj: _as_api(PaymentRead, payments.to_read(db, obj))),
+    # Products and the company settings are shared by everyone who may read them.
+    "product": RecordSource(
+        permission="products:read",
+        read=lambda db, actor, obj: _as_api(ProductRead, products.to_read(obj)),
+        load=products.get_product,
+        snapshot_visible=lambda db, actor, snapshot: True,
+    ),
+    "company": RecordSource(
+        permission="company:read",
+        read=lambda db, actor, obj: _as_api(CompanyRead, company.to_read(obj)),
+        load=lambda db, actor, record_id: company.read_company(db, actor),
+        snapshot_visible=lambda db, actor, snapshot: True,
     ),
 }
 
@@ -327,6 +400,50 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "updated_at": "2026-03-02T09:15:00.000000Z",
     },
 }
+EXAMPLES.update(
+    quote=billing_examples.QUOTE,
+    invoice=billing_examples.INVOICE,
+    contract=billing_examples.CONTRACT,
+    payment=billing_examples.PAYMENT,
+    product=billing_examples.PRODUCT,
+    company=billing_examples.COMPANY,
+)
+# What a status event changes in its record's example.
+_EXAMPLE_STATES: dict[str, dict[str, Any]] = {
+    "quote.accepted": {"status": "accepted", "accepted_at": EXAMPLE_TIMESTAMP, "accepted_version": 1},
+    "quote.refused": {
+        "status": "refused",
+        "refused_at": EXAMPLE_TIMESTAMP,
+        "refusal_reason": "Budget reporté",
+    },
+    "quote.expired": {"status": "expired", "expired_at": EXAMPLE_TIMESTAMP},
+    "invoice.paid": {
+        "status": "paid",
+        "amount_paid": "3562.95",
+        "balance": "0.00",
+        "paid_at": EXAMPLE_TIMESTAMP,
+    },
+    "invoice.overdue": {"status": "overdue"},
+    "invoice.cancelled": {
+        "status": "cancelled",
+        "amount_credited": "3562.95",
+        "balance": "0.00",
+        "cancelled_at": EXAMPLE_TIMESTAMP,
+    },
+    "contract.renewed": {
+        "status": "renewed",
+        "renewal_count": 1,
+        "period_start": "2027-01-01",
+        "end_date": "2027-12-31",
+    },
+    "contract.terminated": {
+        "status": "terminated",
+        "termination_reason": "competitor",
+        "termination_date": "2026-06-30",
+        "terminated_at": EXAMPLE_TIMESTAMP,
+    },
+    "contract.expired": {"status": "expired", "expired_at": EXAMPLE_TIMESTAMP},
+}
 _EXAMPLE_UPDATES: dict[str, tuple[str, Any]] = {
     "organisation": ("city", "Villeurbanne"),
     "contact": ("job_title", "Vendeuse"),
@@ -334,6 +451,12 @@ _EXAMPLE_UPDATES: dict[str, tuple[str, Any]] = {
     "activity": ("subject", "Relance devis"),
     "task": ("priority", "normal"),
     "pipeline": ("name", "Pipeline"),
+    "quote": ("title", "Équipement"),
+    "invoice": ("due_date", "2026-12-31"),
+    "contract": ("amount", "1000.00"),
+    "payment": ("reference", "VIR"),
+    "product": ("unit_price", "1190.00"),
+    "company": ("brand_color", "#3b4fd8"),
 }
 _EXAMPLE_CHANGES: dict[str, dict[str, Any]] = {
     "deal.stage_changed": {
@@ -355,6 +478,10 @@ def example_payload(event_type: str) -> dict[str, Any]:
         data.update(status="lost", lost_reason="Budget", probability=0, closed_at=EXAMPLE_TIMESTAMP)
     elif event_type == "task.completed":
         data.update(status="done", completed_at=EXAMPLE_TIMESTAMP)
+    elif event_type == "credit_note.issued":
+        data = dict(billing_examples.CREDIT_NOTE)
+    elif event_type in _EXAMPLE_STATES:
+        data.update(_EXAMPLE_STATES[event_type])
     body: dict[str, Any] = {"type": event_type, "timestamp": EXAMPLE_TIMESTAMP, "data": data}
     if event_type.endswith(".updated"):
         field, old = _EXAMPLE_UPDATES[spec.record_type]
