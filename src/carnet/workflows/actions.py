@@ -5,9 +5,7 @@ exactly what a real run would do."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import socket
 from collections import ChainMap
 from datetime import timedelta
 from typing import Any
@@ -22,13 +20,12 @@ from carnet.activities import service as activities
 from carnet.core import clock
 from carnet.core.errors import DomainError
 from carnet.deals.models import Deal
-from carnet.settings import get_settings
 from carnet.tasks import service as tasks
+from carnet.webhooks import client as http_client
 from carnet.workflows import catalogue, outbox, variables
 from carnet.workflows.context import RunContext, digest, managers, user_dict
 from carnet.workflows.models import WorkflowRotation
 
-HTTP_TIMEOUT = 10.0
 RESPONSE_EXCERPT = 2000
 
 
@@ -337,35 +334,20 @@ def apply_notify(db: Session, ctx: RunContext, plan: dict[str, Any], key: str) -
 # -- outgoing HTTP ------------------------------------------------------------------------------------------
 
 
-def check_target(url: str) -> None:
-    """Only http(s), and no private, loopback, link-local, multicast or reserved address unless
-    CARNET_WEBHOOK_ALLOW_PRIVATE_TARGETS is on. Checked on the resolved addresses just before the
-    request."""
+def _send(method: str, url: str, headers: dict[str, str], body: Any) -> dict[str, Any]:
+    """Through the webhooks' guarded client: http(s) only, no redirects, 10 s timeout, and the
+    private/loopback/link-local refusal applied at connection time, on the address actually used
+    (unless CARNET_WEBHOOK_ALLOW_PRIVATE_TARGETS is on)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ActionError("Only http and https URLs are allowed", permanent=True)
-    if get_settings().webhook_allow_private_targets:
-        return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    except socket.gaierror as exc:
-        raise ActionError(f"Cannot resolve {parts.hostname}: {exc}")
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
-            raise ActionError(f"Refused: {parts.hostname} is a private or reserved address", permanent=True)
-
-
-def _send(method: str, url: str, headers: dict[str, str], body: Any) -> dict[str, Any]:
-    check_target(url)
-    try:
-        with httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False) as client:
-            kwargs: dict[str, Any] = {"headers": headers}
-            if body is not None:
-                kwargs["json"] = body
-            response = client.request(method, url, **kwargs)
+        kwargs: dict[str, Any] = {"headers": headers}
+        if body is not None:
+            kwargs["json"] = body
+        response = http_client.client().request(method, url, **kwargs)
+    except http_client.TargetRefused as exc:
+        raise ActionError(f"Refused: {exc}", permanent=True)
     except httpx.HTTPError as exc:
         raise ActionError(f"{type(exc).__name__}: {exc}")
     out = {"status_code": response.status_code, "response": response.text[:RESPONSE_EXCERPT]}
