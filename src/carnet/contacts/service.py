@@ -744,6 +744,15 @@ def get_contact(db: Session, actor: Actor, contact_id: Any) -> Contact:
     return lifecycle.get_visible(db, actor, RECORD_TYPE, contact_id)
 
 
+def is_visible(db: Session, actor: Actor, contact_id: Any) -> bool:
+    """Whether `actor` may read this contact (documents check the contact they are addressed to)."""
+    try:
+        get_contact(db, actor, contact_id)
+    except NotFound:
+        return False
+    return True
+
+
 def visible_clause(db: Session, actor: Actor) -> ColumnElement[bool]:
     return permissions.visible_for_model(db, actor, RECORD_TYPE, Contact)
 

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from carnet.catalogue.models import Product
 from carnet.company import service as company_service
+from carnet.contacts import service as contacts
 from carnet.contacts.models import Contact
 from carnet.core import (
     audit,
@@ -259,18 +260,6 @@ def _payload(invoice: Invoice, **extra: Any) -> dict[str, Any]:
 # -- validation ------------------------------------------------------------------------------------
 
 
-def _contact_visible(db: Session, actor: Actor, contact_id: int) -> bool:
-    if not actor.can("contacts:read"):
-        return False
-    found = db.scalar(
-        select(Contact.id).where(
-            Contact.id == contact_id,
-            permissions.visible(db, actor, "contact", Contact.owner_id, Contact.department_id),
-        )
-    )
-    return found is not None
-
-
 def _clean(
     db: Session, actor: Actor, invoice: Invoice, data: dict[str, Any], creating: bool
 ) -> tuple[dict[str, Any], doc_lines.Totals]:
@@ -289,7 +278,7 @@ def _clean(
         if (
             contact_id is not None
             and contact_id != invoice.contact_id
-            and not _contact_visible(db, actor, contact_id)
+            and not contacts.is_visible(db, actor, contact_id)
         ):
             errors.add("contact_id", "Unknown contact", "unknown")
         v["contact_id"] = contact_id

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from carnet.catalogue.models import Product
 from carnet.company import service as company_service
+from carnet.contacts import service as contacts
 from carnet.contacts.models import Contact
 from carnet.core import audit, clock, events, lifecycle, money, ownership, permissions, records, sequences
 from carnet.core.context import Actor
@@ -285,17 +286,6 @@ class _Plan:
     totals: doc_lines.Totals
 
 
-def _contact_visible(db: Session, actor: Actor, contact_id: int) -> Contact | None:
-    if not actor.can("contacts:read"):
-        return None
-    return db.scalar(
-        select(Contact).where(
-            Contact.id == contact_id,
-            permissions.visible(db, actor, "contact", Contact.owner_id, Contact.department_id),
-        )
-    )
-
-
 def _plan(db: Session, actor: Actor, quote: Quote, base: QuoteVersion | None, data: dict[str, Any]) -> _Plan:
     """Validate `data` against the quote and the version it starts from; raises ValidationFailed."""
     creating = base is None
@@ -314,7 +304,7 @@ def _plan(db: Session, actor: Actor, quote: Quote, base: QuoteVersion | None, da
         if (
             contact_id is not None
             and contact_id != quote.contact_id
-            and _contact_visible(db, actor, contact_id) is None
+            and not contacts.is_visible(db, actor, contact_id)
         ):
             errors.add("contact_id", "Unknown contact", "unknown")
         q["contact_id"] = contact_id
