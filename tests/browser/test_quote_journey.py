@@ -75,7 +75,7 @@ def build_and_send_quote(page) -> tuple[int, int, str]:  # type: ignore[no-untyp
     # A line from the catalogue, a free line, a section moved to the top by drag-and-drop.
     page.fill('[data-testid="product-search"]', "lit-e")
     page.locator("[data-product]").first.click()
-    rows = page.locator("#quote-lines tr.line-row")
+    rows = page.locator("#document-lines tr.line-row")
     assert rows.count() == 1
     assert rows.first.locator('[name="line_description"]').input_value() == "Lit médicalisé électrique"
     rows.first.locator('[name="line_quantity"]').fill("4")
@@ -100,15 +100,15 @@ def build_and_send_quote(page) -> tuple[int, int, str]:  # type: ignore[no-untyp
     page.mouse.up()
     assert rows.first.get_attribute("data-kind") == "section"
     # 4 × 1250 = 5000 at 5.5 % (275) + 300 at 20 % (60): 5 635,00 € incl. VAT, recomputed live
-    gross = page.locator('#quote-totals [data-total="gross"]')
+    gross = page.locator('#document-totals [data-total="gross"]')
     page.wait_for_function(
-        "document.querySelector('#quote-totals [data-total=\"gross\"]').innerText.includes('5\u202f635,00')"
+        "document.querySelector('#document-totals [data-total=\"gross\"]').innerText.includes('5\u202f635,00')"
     )
     shot(page, "quote-editor")
     page.click('[data-testid="save-quote"]')
     page.wait_for_url(re.compile(rf"/quotes/{quote_id}$"))
     assert "5\u202f635,00" in gross.inner_text()
-    assert page.locator("#quote-lines tr.line-row").first.get_attribute("data-kind") == "section"
+    assert page.locator("#document-lines tr.line-row").first.get_attribute("data-kind") == "section"
 
     page.click("[data-open-dialog=send-dialog]")
     assert page.input_value("#send-dialog #f-to") == "claire.dumas@clinique-alpes.fr"
@@ -178,6 +178,7 @@ def test_build_send_and_sign_a_quote_on_a_phone(page, browser, login, live_serve
     page.wait_for_url(re.compile(r"/invoices/\d+$"))
     assert page.locator('[data-testid="invoice-status"]').inner_text() == "Brouillon"
     assert "5\u202f635,00" in page.locator('[data-testid="invoice-totals"]').inner_text()
+    shot(page, "invoice-draft-editor")
     page.click('[data-testid="issue"]')
     page.wait_for_url(re.compile(r"/invoices/\d+$"))
     assert page.locator('[data-testid="invoice-status"]').inner_text() == "Émise"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from carnet.documents.editor import LINE_FIELDS
 from invoices.conftest import LINES
 
 
@@ -130,3 +131,49 @@ def test_permissions(make_invoice, issue, api, web):
     assert api("outsider").get(f"/api/v1/invoices/{invoice['id']}/pdf").status_code == 404
     assert api("manager").get(f"/api/v1/invoices/{draft['id']}").json()["status"] == "draft"
     assert "Invoices" in web("alice").get("/").text or "Factures" in web("alice").get("/").text
+
+
+def test_the_draft_editor_keeps_sections_and_shows_live_totals(make_invoice, web, api):
+    draft = make_invoice()  # LINES: two sections, four items
+    client = web("manager")
+    page = client.get(f"/invoices/{draft['id']}")
+    assert page.text.count('data-kind="section"') == 2 + 1  # the two sections and the row template
+    assert 'hx-post="/invoices/{}/totals"'.format(draft["id"]) in page.text
+    rows = [
+        {"kind": "section", "description": "Maintenance"},
+        {"kind": "item", "description": "Contrôle annuel", "quantity": "2", "unit": "u", "unit_price": "150"}
+        | {"discount_percent": "10", "vat_rate": "20.00"},
+        {
+            "kind": "item",
+            "description": "Déplacement",
+            "quantity": "1",
+            "unit_price": "80",
+            "vat_rate": "20.00",
+        },
+    ]
+    lines = {f"line_{f}": [row.get(f, "") for row in rows] for f in LINE_FIELDS}
+    totals = _post(client, f"/invoices/{draft['id']}/totals", {**lines, "global_discount_amount": "10"})
+    assert totals.status_code == 200
+    assert 'data-total="net"><strong>340,00\xa0€' in totals.text  # 270 + 80 - 10
+    assert 'data-total="gross"><strong>408,00\xa0€' in totals.text
+    wrong = _post(client, f"/invoices/{draft['id']}/totals", {**lines, "line_quantity": ["", "deux", "1"]})
+    assert wrong.status_code == 200 and 'role="alert"' in wrong.text and "data-total" not in wrong.text
+    r = _post(
+        client,
+        f"/invoices/{draft['id']}/edit",
+        {
+            "version": str(draft["version"]),
+            "title": "Maintenance",
+            "payment_terms": "30_days",
+            "operation_category": "services",
+            **lines,
+        },
+    )
+    assert r.status_code == 303, r.text
+    saved = api("manager").get(f"/api/v1/invoices/{draft['id']}").json()
+    assert [(line["kind"], line["description"]) for line in saved["lines"]] == [
+        ("section", "Maintenance"),
+        ("item", "Contrôle annuel"),
+        ("item", "Déplacement"),
+    ]
+    assert (saved["total_net"], saved["lines"][1]["unit"]) == ("350.00", "u")

@@ -5,21 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from carnet.documents.editor import LINE_FIELDS as FIELDS
 from carnet.quotes.models import QuoteVersion
-
-FIELDS = (
-    "kind",
-    "product_id",
-    "description",
-    "reference",
-    "quantity",
-    "unit",
-    "unit_price",
-    "vat_rate",
-    "vat_exemption_reason",
-    "discount_percent",
-    "discount_amount",
-)
 
 
 def _form(client, rows, **extra):
@@ -50,7 +37,7 @@ def test_create_then_edit_lines_in_the_editor(web, company, client_org, db):
     url = r.headers["location"]
     quote_id = int(url.rsplit("/", 1)[1])
     editor = client.get(url)
-    assert editor.status_code == 200 and 'id="quote-lines"' in editor.text
+    assert editor.status_code == 200 and 'id="document-lines"' in editor.text
     rows = [
         {"kind": "section", "description": "Matériel"},
         {

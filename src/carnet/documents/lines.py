@@ -327,6 +327,17 @@ def parse_discount(percent: Any, amount: Any, lines_net: Decimal | None = None) 
     return Discount(percent=percent, amount=amount)
 
 
+def preview(data: dict[str, Any]) -> Totals:
+    """Totals of lines being edited (`lines`, `global_discount_percent`/`_amount`), nothing saved:
+    the live totals of the quote and invoice editors. Raises ValidationFailed on a wrong value."""
+    parsed = parse_lines(data.get("lines") or [])
+    lines_net = compute(parsed).lines_net
+    discount = parse_discount(
+        data.get("global_discount_percent"), data.get("global_discount_amount"), lines_net
+    )
+    return compute(parsed, discount)
+
+
 def line_to_dict(line: LineInput) -> dict[str, Any]:
     """A line as stored in a document version and sent by the API."""
 

@@ -119,6 +119,12 @@ def visible_clause(db: Session, actor: Actor) -> ColumnElement[bool]:
     return permissions.visible_for_model(db, actor, RECORD_TYPE, Invoice)
 
 
+def preview_totals(db: Session, actor: Actor, data: dict[str, Any]) -> doc_lines.Totals:
+    """Totals of the lines of a draft being edited, nothing saved (the editor's live totals)."""
+    lifecycle.require(actor, RECORD_TYPE, "read")
+    return doc_lines.preview(data)
+
+
 def get_invoice(db: Session, actor: Actor, invoice_id: Any) -> Invoice:
     return lifecycle.get_visible(db, actor, RECORD_TYPE, invoice_id)
 

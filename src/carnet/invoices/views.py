@@ -15,8 +15,7 @@ from carnet.core import listing
 from carnet.core.context import Actor
 from carnet.core.errors import ValidationFailed
 from carnet.core.i18n import gettext
-from carnet.core.money import VAT_RATES
-from carnet.documents import terms
+from carnet.documents import editor, terms
 from carnet.invoices import rendering, service
 from carnet.invoices.models import INVOICE_STATUSES, Invoice
 from carnet.organisations import service as organisations
@@ -25,14 +24,6 @@ from carnet.web.shell import WebActor, form_errors, redirect, render
 
 router = APIRouter(include_in_schema=False)
 invoices = APIRouter(prefix="/invoices")
-LINE_FIELDS = (
-    "description",
-    "quantity",
-    "unit_price",
-    "vat_rate",
-    "vat_exemption_reason",
-    "discount_percent",
-)
 HEADER_FIELDS = (
     "title",
     "contact_id",
@@ -44,6 +35,7 @@ HEADER_FIELDS = (
     "purchase_order",
     "notes",
     "global_discount_percent",
+    "global_discount_amount",
 )
 STATUS_LABELS = {
     "draft": "Draft",
@@ -55,27 +47,10 @@ STATUS_LABELS = {
 }
 KIND_LABELS = {"invoice": "Invoice", "deposit": "Deposit invoice", "credit_note": "Credit note"}
 CATEGORY_LABELS = {"goods": "Goods", "services": "Services", "mixed": "Goods and services"}
-EMPTY_ROWS = 3
 
 
 def _t(actor: Actor, text: str, **params: Any) -> str:
     return gettext(text, actor.language, **params)
-
-
-def lines_from_form(form: Any) -> list[dict[str, Any]]:
-    """One value per line for each field (`line_<field>`); empty rows are left out."""
-    columns = {name: form.getlist(f"line_{name}") for name in LINE_FIELDS}
-    out = []
-    for i in range(len(columns["description"])):
-        row = {name: (values[i].strip() if i < len(values) else "") for name, values in columns.items()}
-        if not row["description"] and not row["unit_price"]:
-            continue
-        out.append({k: (v or None) for k, v in row.items()})
-    return out
-
-
-def _rates() -> list[tuple[str, str]]:
-    return [(f"{r:.2f}", f"{r.normalize():f} %".replace(".", ",")) for r in VAT_RATES]
 
 
 @invoices.get("")
@@ -158,7 +133,7 @@ async def create(request: Request, db: DbDep, actor: WebActor) -> Response:
 
 def _detail(request: Request, db: Session, actor: Actor, invoice: Invoice, **extra: Any) -> Response:
     totals = rendering.totals_of(invoice)
-    lines = extra.pop("lines", None) or [line for line in invoice.lines if line.get("kind") != "section"]
+    lines = extra.pop("lines", None) or list(invoice.lines)
     editable = invoice.status == "draft" and actor.can("invoices:update")
     credited = db.get(Invoice, invoice.credited_invoice_id) if invoice.credited_invoice_id else None
     return render(
@@ -167,7 +142,7 @@ def _detail(request: Request, db: Session, actor: Actor, invoice: Invoice, **ext
         status_code=extra.pop("status_code", 200),
         invoice=invoice,
         totals=totals,
-        lines=lines + [{}] * EMPTY_ROWS if editable else lines,
+        lines=lines,
         editable=editable,
         values=extra.pop("values", {}),
         errors=extra.pop("errors", {}),
@@ -181,9 +156,9 @@ def _detail(request: Request, db: Session, actor: Actor, invoice: Invoice, **ext
         and invoice.kind != "credit_note"
         and actor.can("invoices:create")
         and service.creditable(db, invoice) > 0,
-        rates=_rates(),
-        terms_choices=[(t, terms.LABELS[t]) for t in terms.TERMS],
-        category_choices=list(CATEGORY_LABELS.items()),
+        rates=editor.vat_rate_choices(),
+        terms_choices=[(t, _t(actor, terms.LABELS[t])) for t in terms.TERMS],
+        category_choices=[(k, _t(actor, v)) for k, v in CATEGORY_LABELS.items()],
         status_labels=STATUS_LABELS,
         kind_labels=KIND_LABELS,
         **extra,
@@ -195,6 +170,20 @@ def detail_page(invoice_id: int, request: Request, db: DbDep, actor: WebActor) -
     return _detail(request, db, actor, service.get_invoice(db, actor, invoice_id))
 
 
+@invoices.post("/{invoice_id}/totals")
+async def live_totals(invoice_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
+    """The totals block of the draft editor, recomputed from the lines being typed (htmx)."""
+    service.get_invoice(db, actor, invoice_id)
+    form = await request.form()
+    data = {name: form.get(name) for name in ("global_discount_percent", "global_discount_amount")}
+    data["lines"] = editor.lines_from_form(form)
+    try:
+        totals, error = service.preview_totals(db, actor, data), None
+    except ValidationFailed as exc:
+        totals, error = None, "; ".join(sorted(set(form_errors(exc, actor.language).values())))
+    return render(request, "documents/_totals.html", totals=totals, error=error)
+
+
 @invoices.post("/{invoice_id}/edit")
 async def edit(invoice_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
     invoice = service.get_invoice(db, actor, invoice_id)
@@ -203,7 +192,7 @@ async def edit(invoice_id: int, request: Request, db: DbDep, actor: WebActor) ->
     for name in ("contact_id", "deal_id", "sale_date"):
         if name in data and not data[name]:
             data[name] = None
-    data["lines"] = lines_from_form(form)
+    data["lines"] = editor.lines_from_form(form)
     data["public_hospital"] = form.get("public_hospital") == "on"
     try:
         version = int(str(form.get("version") or "")) if form.get("version") else None

@@ -551,12 +551,7 @@ def render_version_pdf(db: Session, quote: Quote, version: QuoteVersion) -> byte
 def preview_totals(db: Session, actor: Actor, data: dict[str, Any]) -> doc_lines.Totals:
     """Totals of lines being edited, without saving anything (the editor's live totals)."""
     lifecycle.require(actor, RECORD_TYPE, "read")
-    parsed = doc_lines.parse_lines(data.get("lines") or [])
-    lines_net = doc_lines.compute(parsed).lines_net
-    discount = doc_lines.parse_discount(
-        data.get("global_discount_percent"), data.get("global_discount_amount"), lines_net
-    )
-    return doc_lines.compute(parsed, discount)
+    return doc_lines.preview(data)
 
 
 # -- sending and the public link -------------------------------------------------------------------

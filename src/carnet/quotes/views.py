@@ -14,8 +14,7 @@ from carnet.core import listing, ratelimit
 from carnet.core.context import Actor
 from carnet.core.errors import DomainError, NotFound, ValidationFailed
 from carnet.core.i18n import gettext
-from carnet.core.money import VAT_RATES
-from carnet.documents import terms
+from carnet.documents import editor, terms
 from carnet.organisations import service as organisations
 from carnet.quotes import rendering, service
 from carnet.quotes.models import QUOTE_STATUSES, Quote
@@ -25,19 +24,6 @@ router = APIRouter(include_in_schema=False)
 quotes = APIRouter(prefix="/quotes")
 public = APIRouter(prefix="/q")
 PUBLIC_RATE = "60/minute"
-LINE_FIELDS = (
-    "kind",
-    "product_id",
-    "description",
-    "reference",
-    "quantity",
-    "unit",
-    "unit_price",
-    "vat_rate",
-    "vat_exemption_reason",
-    "discount_percent",
-    "discount_amount",
-)
 HEADER_FIELDS = (
     "title",
     "contact_id",
@@ -73,23 +59,6 @@ def _pdf(content: bytes, filename: str) -> Response:
     )
 
 
-def lines_from_form(form: Any) -> list[dict[str, Any]]:
-    """The editor posts one value per line for each field (`line_<field>`), in the order shown."""
-    columns = {name: form.getlist(f"line_{name}") for name in LINE_FIELDS}
-    count = len(columns["description"])
-    out = []
-    for i in range(count):
-        row = {name: (values[i] if i < len(values) else "") for name, values in columns.items()}
-        row = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items()}
-        if row["kind"] == "section":
-            out.append({"kind": "section", "description": row["description"]})
-            continue
-        if not any(row[k] for k in ("description", "unit_price", "product_id")):
-            continue  # an empty row left at the end of the editor
-        out.append({k: (v if v != "" else None) for k, v in row.items()})
-    return out
-
-
 def _header_from_form(form: Any) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for name in HEADER_FIELDS:
@@ -97,10 +66,6 @@ def _header_from_form(form: Any) -> dict[str, Any]:
             value = form.get(name)
             data[name] = value.strip() if isinstance(value, str) else value
     return data
-
-
-def _rates() -> list[tuple[str, str]]:
-    return [(f"{r:.2f}", f"{r.normalize():f} %".replace(".", ",")) for r in VAT_RATES]
 
 
 # -- list and creation -----------------------------------------------------------------------------
@@ -187,7 +152,7 @@ def _detail_context(
         if quote.organisation_id
         else None,
         "buyer": (version.parties or {}).get("buyer") or {},
-        "rates": _rates(),
+        "rates": editor.vat_rate_choices(),
         "terms_choices": [(t, gettext(terms.LABELS[t], actor.language)) for t in terms.TERMS],
         "status_labels": STATUS_LABELS,
     }
@@ -206,20 +171,20 @@ async def live_totals(quote_id: int, request: Request, db: DbDep, actor: WebActo
     """The totals block of the editor, recomputed from the lines being typed (htmx)."""
     service.get_quote(db, actor, quote_id)
     form = await request.form()
-    data = {**_header_from_form(form), "lines": lines_from_form(form)}
+    data = {**_header_from_form(form), "lines": editor.lines_from_form(form)}
     try:
         totals = service.preview_totals(db, actor, data)
         error = None
     except ValidationFailed as exc:
         totals, error = None, "; ".join(sorted(set(form_errors(exc, actor.language).values())))
-    return render(request, "quotes/_totals.html", totals=totals, error=error)
+    return render(request, "documents/_totals.html", totals=totals, error=error)
 
 
 @quotes.post("/{quote_id}/edit")
 async def save(quote_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
     quote = service.get_quote(db, actor, quote_id)
     form = await request.form()
-    data = {**_header_from_form(form), "lines": lines_from_form(form)}
+    data = {**_header_from_form(form), "lines": editor.lines_from_form(form)}
     try:
         version = int(str(form.get("version") or ""))
     except ValueError:
