@@ -29,7 +29,10 @@ def test_contract_amendment_renewal_and_mrr(page, login):  # type: ignore[no-unt
 
     page.goto("/contracts/new")
     page.fill("#f-title", "Maintenance des lits")
-    page.fill("#f-organisation_id", org_id)
+    # The organisation is picked by searching its name: the best match is selected.
+    page.fill('[data-record-picker="organisation"] input[name=pick_q]', "Tilleuls")
+    page.wait_for_function(f"document.querySelector('#f-organisation_id').value === '{org_id}'")
+    assert "Résidence Les Tilleuls" in page.locator("#f-organisation_id option:checked").inner_text()
     page.fill("#f-start_date", "2025-01-01")
     page.fill("#f-amount", "600")
     page.select_option("#f-contract_type", "maintenance")

@@ -70,3 +70,54 @@ def test_search_script_is_loaded(web):
 def test_suggest_requires_login(anon):
     r = anon.get("/search/suggest", params={"q": "x"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+def _options(html: str) -> list[tuple[str, bool, str]]:
+    return [
+        (value, bool(selected), label.strip())
+        for value, selected, label in re.findall(r'<option value="(\d*)"\s*(selected)?\s*>([^<]*)</option>', html)
+    ]
+
+
+def test_record_picker_options_search_and_keep_the_current_value(api, web):
+    alpes = _org(api("alice"), name="Clinique des Alpes", city="Grenoble")
+    parc = _org(api("alice"), name="Clinique du Parc", city="Lyon")
+    alice = web("alice")
+    # Typing with nothing chosen yet: the matches, the best one selected.
+    r = alice.get("/search/pick/organisation", params={"pick_q": "clinique", "field": "organisation_id"})
+    assert r.status_code == 200 and "<html" not in r.text
+    options = _options(r.text)
+    assert options[0] == ("", False, "—")
+    assert {o[0] for o in options[1:]} == {str(alpes["id"]), str(parc["id"])}
+    assert [o[1] for o in options[1:]] == [True, False]
+    # With a current value: it stays selected, the matches follow without it.
+    r = alice.get(
+        "/search/pick/organisation",
+        params={"pick_q": "clinique", "field": "organisation_id", "organisation_id": str(parc["id"])},
+    )
+    assert _options(r.text)[1] == (str(parc["id"]), True, "Clinique du Parc · Lyon")
+    assert [o[0] for o in _options(r.text)[2:]] == [str(alpes["id"])]
+    # The page load asks for the current value's title alone.
+    r = alice.get(
+        "/search/pick/organisation", params={"field": "organisation_id", "organisation_id": str(alpes["id"])}
+    )
+    assert _options(r.text) == [("", False, "—"), (str(alpes["id"]), True, "Clinique des Alpes · Grenoble")]
+
+
+def test_record_picker_shows_only_what_the_user_may_see(api, web):
+    hidden = _org(api("alice"), name="Clinique Confidentielle")
+    outsider = web("outsider")
+    r = outsider.get(
+        "/search/pick/organisation", params={"pick_q": "confidentielle", "field": "organisation_id"}
+    )
+    assert _options(r.text) == [("", False, "—")]
+    # A hidden current value keeps its number only, never its name.
+    r = outsider.get(
+        "/search/pick/organisation", params={"field": "organisation_id", "organisation_id": str(hidden["id"])}
+    )
+    assert "Confidentielle" not in r.text and _options(r.text)[1] == (
+        str(hidden["id"]),
+        True,
+        f"#{hidden['id']}",
+    )
+    assert outsider.get("/search/pick/invoice", params={"pick_q": "x"}).status_code == 404

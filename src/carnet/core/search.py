@@ -275,3 +275,23 @@ def search(
             SearchHit(doc.record_type, doc.record_id, doc.title, doc.subtitle, f"{prefix}/{doc.record_id}")
         )
     return hits
+
+
+def hit_for(db: Session, actor: Actor, record_type: str, record_id: int) -> SearchHit | None:
+    """The title of one record for `actor` (a picker showing its current value); None when the
+    record is not indexed or not visible to them."""
+    rt = records.REGISTRY.get(record_type)
+    if rt is None or not actor.can(f"{rt.module}:read"):
+        return None
+    doc = db.scalar(
+        select(SearchDocument).where(
+            SearchDocument.record_type == record_type,
+            SearchDocument.record_id == record_id,
+            permissions.visible(
+                db, actor, record_type, SearchDocument.owner_id, SearchDocument.department_id
+            ),
+        )
+    )
+    if doc is None:
+        return None
+    return SearchHit(record_type, record_id, doc.title, doc.subtitle, f"{rt.url_prefix}/{record_id}")

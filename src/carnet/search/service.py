@@ -54,5 +54,23 @@ def grouped(db: Session, actor: Actor, query: str) -> list[ResultGroup]:
     return groups
 
 
+# Record types a form's picker may search (those the search index holds).
+PICKABLE = ("organisation", "contact", "deal")
+PICK_LIMIT = 15
+
+
+def pick(
+    db: Session, actor: Actor, record_type: str, query: str, selected: int | None
+) -> tuple[SearchHit | None, list[SearchHit]]:
+    """For a form's record picker: the currently selected record (if visible) and the records of
+    `record_type` matching `query`, without the selected one."""
+    current = core_search.hit_for(db, actor, record_type, selected) if selected else None
+    hits: list[SearchHit] = []
+    if query:
+        _throttle(actor)
+        hits = core_search.search(db, actor, query, PICK_LIMIT, [record_type])
+    return current, [h for h in hits if current is None or h.record_id != current.record_id]
+
+
 def type_label(record_type: str) -> str:
     return records.REGISTRY[record_type].label

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from carnet.api.deps import DbDep
+from carnet.core.errors import NotFound
 from carnet.search import service
 from carnet.web.shell import WebActor, render
 
@@ -29,3 +30,17 @@ def results_page(request: Request, db: DbDep, actor: WebActor, q: str = "") -> R
     return render(
         request, "search/results.html", groups=groups, q=query, per_type_limit=service.PER_TYPE_LIMIT
     )
+
+
+@router.get("/pick/{record_type}")
+def pick(request: Request, db: DbDep, actor: WebActor, record_type: str, pick_q: str = "") -> Response:
+    """The <option>s of a form's record picker (the `record_picker` macro): the current value,
+    read from the field named by `field`, then the matches of `pick_q`; with no current value the
+    best match is selected."""
+    if record_type not in service.PICKABLE:
+        raise NotFound()
+    field = request.query_params.get("field", "")
+    raw = request.query_params.get(field, "") if field else ""
+    selected = int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
+    current, hits = service.pick(db, actor, record_type, pick_q.strip()[:200], selected)
+    return render(request, "search/_pick_options.html", current=current, hits=hits, selected=selected)
