@@ -10,6 +10,7 @@ from carnet.api.records import download_response
 from carnet.core import attachments, history, lifecycle, timeline
 from carnet.core.errors import DomainError, NotFound
 from carnet.core.i18n import gettext
+from carnet.web import history_labels
 from carnet.web.shell import WebActor, render
 
 router = APIRouter(prefix="/records", include_in_schema=False)
@@ -27,7 +28,14 @@ def timeline_panel(
 @router.get("/{record_type}/{record_id}/history")
 def history_panel(record_type: str, record_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
     _visible(db, actor, record_type, record_id)
-    return render(request, "_history.html", entries=history.for_record(db, record_type, record_id))
+    entries = history.for_record(db, record_type, record_id)
+    return render(
+        request,
+        "_history.html",
+        entries=entries,
+        names=history_labels.value_names(db, actor, entries),
+        field_label=history_labels.field_label,
+    )
 
 
 @router.get("/{record_type}/{record_id}/attachments")
