@@ -306,3 +306,79 @@ def test_share_out_adds_up_exactly():
         "a": Decimal("0.00"),
         "b": Decimal("10.00"),
     }
+
+
+def _letters(rows: list[dict[str, str]]) -> list[tuple[str, str, str, str, str]]:
+    """(piece, account, debit or credit, EcritureLet, DateLet) of each customer line."""
+    return [
+        (
+            r["PieceRef"],
+            r["CompteNum"],
+            r["Debit"] if r["Debit"] != "0,00" else "-" + r["Credit"],
+            r["EcritureLet"],
+            r["DateLet"],
+        )
+        for r in rows
+        if r["CompteNum"].startswith("411")
+    ]
+
+
+def test_customer_lines_are_lettered_once_settled_by_the_end_of_the_period(
+    api, make_invoice, issue, finance_org, pay
+):
+    invoice = issue(
+        make_invoice(who="fiona", organisation_id=finance_org), who="fiona", issue_date="2026-11-02"
+    )
+    number, code = invoice["number"], f"L{invoice['id']}"
+    pay(finance_org, "2026-11-10", "1000.00", invoice["id"], who="fiona", reference="VIR-1")
+    # partly paid: nothing is lettered, and no other line ever is
+    rows = read_fec(_fec(api).content)
+    assert {(r["EcritureLet"], r["DateLet"]) for r in rows} == {("", "")}
+    pay(finance_org, "2026-11-20", "2562.95", invoice["id"], who="fiona", reference="VIR-2")
+    rows = read_fec(_fec(api).content)
+    assert _letters(rows) == [
+        (number, "411000", "3562,95", code, "20261120"),
+        ("VIR-1", "411000", "-1000,00", code, "20261120"),
+        ("VIR-2", "411000", "-2562,95", code, "20261120"),
+    ]
+    assert all(r["EcritureLet"] == r["DateLet"] == "" for r in rows if not r["CompteNum"].startswith("411"))
+    # exported up to the 15th, the invoice was not settled yet
+    early = read_fec(_fec(api, end="2026-11-15").content)
+    assert {r["EcritureLet"] for r in early} == {""}
+
+
+def test_one_payment_over_two_invoices_and_a_credit_note_share_codes(
+    api, make_invoice, issue, finance_org, pay
+):
+    first = issue(
+        make_invoice(who="fiona", organisation_id=finance_org), who="fiona", issue_date="2026-11-02"
+    )
+    second = issue(
+        make_invoice(who="fiona", organisation_id=finance_org), who="fiona", issue_date="2026-11-03"
+    )
+    pay(
+        finance_org,
+        "2026-11-12",
+        "7125.90",
+        who="fiona",
+        reference="VIR-GROUPE",
+        allocations=[
+            {"invoice_id": first["id"], "amount": "3562.95"},
+            {"invoice_id": second["id"], "amount": "3562.95"},
+        ],
+    )
+    cancelled = issue(
+        make_invoice(who="fiona", organisation_id=finance_org), who="fiona", issue_date="2026-11-04"
+    )
+    r = api("fiona").post(f"/api/v1/invoices/{cancelled['id']}/credit-notes", json={"issue": True})
+    assert r.status_code == 201, r.text
+    credit_note = r.json()
+    letters = {
+        (piece, amount): (code, day)
+        for piece, _account, amount, code, day in _letters(read_fec(_fec(api).content))
+    }
+    together = (f"L{first['id']}", "20261112")
+    assert letters[(first["number"], "3562,95")] == letters[(second["number"], "3562,95")] == together
+    assert letters[("VIR-GROUPE", "-7125,90")] == together
+    assert letters[(cancelled["number"], "3562,95")] == (f"L{cancelled['id']}", "20261121")
+    assert letters[(credit_note["number"], "-3562,95")] == (f"L{cancelled['id']}", "20261121")

@@ -17,6 +17,10 @@ Entries (§5.4), one EcritureNum each, every entry balanced (Σ debit = Σ credi
 - a credit note is the mirror entry (debit revenue and VAT, credit the customer);
 - bank journal BQ, per payment received in the period: debit the bank (512), credit the customer.
 
+Lettering (EcritureLet/DateLet, §5.4 "reconcile the 411 lines"): the customer lines of an invoice,
+its credit notes and the payments allocated to it share a code once they add up to zero by the end
+of the period (see `lettering`); the other lines leave both columns blank.
+
 Revenue per product category: a line's net goes to the account of its product's category; the
 global discount of each VAT rate is shared between the categories of that rate in proportion to
 their nets (cents to the largest), so the revenue lines add up exactly to the total excl. VAT.
@@ -150,6 +154,7 @@ class Line:
     account: Account
     amount: Decimal  # > 0 debit, < 0 credit
     aux: tuple[str, str] = ("", "")
+    settles: tuple[str, int] | None = None  # the customer line of ("invoice" | "payment", id)
 
 
 @dataclass
@@ -162,9 +167,15 @@ class Entry:
     label: str
     lines: list[Line] = field(default_factory=list)
 
-    def add(self, account: Account, amount: Decimal, aux: tuple[str, str] = ("", "")) -> None:
+    def add(
+        self,
+        account: Account,
+        amount: Decimal,
+        aux: tuple[str, str] = ("", ""),
+        settles: tuple[str, int] | None = None,
+    ) -> None:
         if amount:
-            self.lines.append(Line(account, amount, aux))
+            self.lines.append(Line(account, amount, aux, settles))
 
 
 @dataclass
@@ -364,7 +375,9 @@ def _sales_entries(
         sign = Decimal(-1) if row.kind == CREDIT_NOTE else Decimal(1)
         reversal = _deposit_reversal(chart, deducted[row.id], deposits) if row.id in deducted else []
         gross = Decimal(row.total_gross)
-        entry.add(chart.customer, sign * (gross - sum((v for _a, v in reversal), ZERO)), aux)
+        entry.add(
+            chart.customer, sign * (gross - sum((v for _a, v in reversal), ZERO)), aux, ("invoice", row.id)
+        )
         for account, value in reversal:
             entry.add(account, value)
         for account, value in revenue.items():
@@ -438,9 +451,84 @@ def _bank_entries(
         )
         amount = Decimal(row.amount)
         entry.add(chart.bank, amount)
-        entry.add(chart.customer, -amount, aux)
+        entry.add(chart.customer, -amount, aux, ("payment", row.id))
         if entry.lines:
             yield entry
+
+
+# -- lettering -------------------------------------------------------------------------------------
+
+
+def lettering(db: Session, end: date) -> dict[tuple[str, int], tuple[str, date]]:
+    """The reconciliation (lettrage, EcritureLet/DateLet) of the customer lines as of `end`:
+    invoices, the credit notes that correct them and the payments allocated to them form groups
+    (one payment may settle several invoices); a group whose customer lines add up to zero by
+    `end` gets one code, `L<smallest invoice id>` (the same in every export), and the date of its
+    last movement. A group with money still due or a payment not fully allocated stays blank.
+    Judged on the whole ledger, not only the lines the exporting user may see."""
+    parent: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def find(node: tuple[str, int]) -> tuple[str, int]:
+        root = node
+        while parent[root] != root:
+            root = parent[root]
+        while parent[node] != root:  # path compression
+            parent[node], node = root, parent[node]
+        return root
+
+    def union(a: tuple[str, int], b: tuple[str, int]) -> None:
+        if a in parent and b in parent:
+            parent[find(a)] = find(b)
+
+    balance: dict[tuple[str, int], Decimal] = {}
+    day: dict[tuple[str, int], date] = {}
+    credited: list[tuple[int, int]] = []
+    invoices = select(
+        Invoice.id,
+        Invoice.kind,
+        Invoice.amount_due,
+        Invoice.total_gross,
+        Invoice.issue_date,
+        Invoice.credited_invoice_id,
+    ).where(Invoice.issued_at.is_not(None), Invoice.issue_date <= end)
+    for row in db.execute(invoices):
+        node = ("invoice", row.id)
+        parent[node] = node
+        # the customer line of the sales entry: what is due (after deposits), a credit note credits
+        balance[node] = -Decimal(row.total_gross) if row.kind == CREDIT_NOTE else Decimal(row.amount_due)
+        day[node] = row.issue_date
+        if row.kind == CREDIT_NOTE and row.credited_invoice_id:
+            credited.append((row.id, row.credited_invoice_id))
+    for payment_id, amount, paid_on in db.execute(
+        select(Payment.id, Payment.amount, Payment.paid_on).where(Payment.paid_on <= end)
+    ):
+        node = ("payment", payment_id)
+        parent[node] = node
+        balance[node] = -Decimal(amount)
+        day[node] = paid_on
+    for credit_note_id, invoice_id in credited:
+        union(("invoice", credit_note_id), ("invoice", invoice_id))
+    for payment_id, invoice_id in db.execute(
+        select(PaymentAllocation.payment_id, PaymentAllocation.invoice_id)
+        .join(Payment, Payment.id == PaymentAllocation.payment_id)
+        .where(Payment.paid_on <= end)
+    ):
+        union(("payment", payment_id), ("invoice", invoice_id))
+    groups: dict[tuple[str, int], list[tuple[str, int]]] = {}
+    for node in parent:
+        groups.setdefault(find(node), []).append(node)
+    letters: dict[tuple[str, int], tuple[str, date]] = {}
+    for members in groups.values():
+        if len(members) < 2 or sum((balance[m] for m in members), ZERO) != ZERO:
+            continue
+        invoice_ids = [i for kind, i in members if kind == "invoice"]
+        if not invoice_ids:
+            continue
+        code = f"L{min(invoice_ids)}"
+        settled_on = max(day[m] for m in members)
+        for member in members:
+            letters[member] = (code, settled_on)
+    return letters
 
 
 # -- the file --------------------------------------------------------------------------------------
@@ -469,6 +557,7 @@ def build(db: Session, actor: Actor, start: date, end: date) -> FecFile:
             days[value] = _day(value)
         return days[value]
 
+    letters = lettering(db, end)
     counters: dict[str, int] = {}
     total_debit = total_credit = ZERO
     count = 0
@@ -495,7 +584,11 @@ def build(db: Session, actor: Actor, start: date, end: date) -> FecFile:
                     total_credit -= line.amount
                     sides = f"{zero}\t{_amount(-line.amount)}"
                 count += 1
-                out.append(f"{head}{account}\t{line.aux[0]}\t{line.aux[1]}{middle}{sides}{tail}")
+                end_of_line = tail
+                letter = letters.get(line.settles) if line.settles else None
+                if letter is not None:  # EcritureLet, DateLet
+                    end_of_line = f"\t{letter[0]}\t{day_text(letter[1])}\t{day_text(entry.valid_day)}\t\t"
+                out.append(f"{head}{account}\t{line.aux[0]}\t{line.aux[1]}{middle}{sides}{end_of_line}")
     finally:
         if collecting:
             gc.enable()
