@@ -206,3 +206,38 @@ def test_build_send_and_sign_a_quote_on_a_phone(page, browser, login, live_serve
     page.wait_for_selector('[data-testid="payments"]')
     assert "VIR CLINIQUE DES ALPES" in page.locator('[data-testid="payments"]').inner_text()
     shot(page, "invoice-paid")
+
+    # Finance: the dashboard counts the collected invoice, the accounts can be changed, and the
+    # FEC of the period downloads with the invoice and its payment lettered together.
+    page.goto("/finance")
+    assert page.locator('[data-testid="finance-stats"]').is_visible()
+    assert page.locator('[data-testid="finance-chart"]').is_visible()
+    assert "5\u202f635,00" in page.locator('[data-testid="months"]').inner_text()
+    shot(page, "finance-dashboard")
+    page.goto("/finance/settings")
+    bank = page.locator('[data-testid="accounts-form"] input[name^="number"]').nth(1)
+    bank.fill("512100")
+    page.click('[data-testid="accounts-form"] button[type=submit]')
+    page.wait_for_url(re.compile(r"/finance/settings$"))
+    assert (
+        page.locator('[data-testid="accounts-form"] input[name^="number"]').nth(1).input_value() == "512100"
+    )
+    page.goto("/finance/exports")
+    page.fill("#fec-from", "2026-12-31")
+    page.fill("#fec-to", "2026-01-01")
+    page.click('[data-testid="fec-form"] button[type=submit]')
+    assert (
+        page.locator('[data-testid="fec-form"] .field-error').count() >= 1
+    )  # field error, nothing downloaded
+    page.fill("#fec-from", "2000-01-01")
+    page.fill("#fec-to", "2099-12-31")
+    with page.expect_download() as download:
+        page.click('[data-testid="fec-form"] button[type=submit]')
+    fec = download.value
+    assert fec.suggested_filename == "732829320FEC20991231.txt"
+    records = Path(fec.path()).read_bytes().decode("iso-8859-15").split("\r\n")
+    assert records[0].startswith("JournalCode\tJournalLib\tEcritureNum")
+    customer = [r.split("\t") for r in records[1:] if r and r.split("\t")[4].startswith("411")]
+    assert len(customer) == 2 and customer[0][13] == customer[1][13] != ""  # EcritureLet
+    assert any(r and r.split("\t")[4] == "512100" for r in records[1:])
+    shot(page, "finance-exports")
