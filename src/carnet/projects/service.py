@@ -237,7 +237,7 @@ class TimelineRow:
 @dataclass
 class BulkResult:
     created: list[Project]
-    skipped: list[tuple[str, str]]  # (label, reason): reason is an English sentence
+    skipped: list[tuple[str, str]]  # (label, reason): reason is an English source sentence
 
 
 def today() -> date:
@@ -1990,10 +1990,8 @@ def bulk_create(
                 created.append(
                     _create(db, actor, {**common, "organisation_id": org_id}, allow_duplicate=False)
                 )
-            except DuplicateProject as exc:
-                skipped.append(
-                    (shown, f"An open project from this template already exists (#{exc.existing_id})")
-                )
+            except DuplicateProject:
+                skipped.append((shown, "An open project from this template already exists"))
     except DomainError:
         db.rollback()
         raise
@@ -2081,7 +2079,7 @@ def _event_items(
     lang = actor.language
     items = []
     for ev in rows:
-        to_phase = ev.payload.get("to_phase_name") or i18n.gettext("Completed", lang)
+        to_phase = ev.payload.get("to_phase_name") or i18n.gettext("Project completed", lang)
         params = {
             "name": ev.payload.get("name", ""),
             "from_phase": ev.payload.get("from_phase_name") or "",
