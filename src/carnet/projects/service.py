@@ -84,6 +84,7 @@ from carnet.projects.models import (
     ProjectTemplate,
     ProjectTemplateVersion,
 )
+from carnet.settings import get_settings as app_settings
 from carnet.tasks import service as tasks
 from carnet.tasks.models import Task
 
@@ -677,6 +678,7 @@ def _payload(db: Session, project: Project, **extra: Any) -> dict[str, Any]:
         "start_date": project.start_date.isoformat(),
         "target_date": project.target_date.isoformat() if project.target_date else None,
         "owner_id": project.owner_id,
+        "department_id": project.department_id,
         **extra,
     }
 
@@ -1832,7 +1834,18 @@ def my_projects(db: Session, actor: Actor, limit: int = 10) -> list[tuple[Projec
 
 def to_read(db: Session, actor: Actor, project: Project) -> dict[str, Any]:
     """The API body of one project: phases with state and dates, current phase, health with its
-    reasons, members, contacts, deal ids, template and version number."""
+    reasons (in the actor's language), members, contacts, deal ids, template and version number."""
+    return _read_in(db, project, actor.language)
+
+
+def reads(db: Session, projects: list[Project]) -> list[dict[str, Any]]:
+    """`to_read` of each project for readers without an actor (workflow variables, webhooks):
+    health reasons in the installation's default language."""
+    language = app_settings().default_language
+    return [_read_in(db, p, language) for p in projects]
+
+
+def _read_in(db: Session, project: Project, language: str) -> dict[str, Any]:
     version = db.get(ProjectTemplateVersion, project.template_version_id)
     template = _template(db, project)
     judged = health(db, project)
@@ -1867,7 +1880,7 @@ def to_read(db: Session, actor: Actor, project: Project) -> dict[str, Any]:
             }
             for ph in phases
         ],
-        "health": {"status": judged.status, "reasons": judged.translated(actor.language)},
+        "health": {"status": judged.status, "reasons": judged.translated(language)},
         "members": [{"user_id": m.user_id, "role": m.role} for m in members(db, project)],
         "contacts": [{"contact_id": c.contact_id, "role": c.role} for c in contacts(db, project)],
         "deal_ids": _deal_ids(db, project),

@@ -18,6 +18,7 @@ from carnet.core.errors import NotFound
 from carnet.deals import pipelines
 from carnet.deals import service as deals
 from carnet.organisations import service as organisations
+from carnet.projects import service as projects
 from carnet.tasks import service as tasks
 
 EXAMPLE_TIMESTAMP = "2026-03-02T09:15:00.000000Z"
@@ -60,6 +61,14 @@ EVENT_TYPES: list[EventType] = [
     *_types("activity", "activity (call, meeting, email, note)"),
     *_types("task", "task", (("completed", "A task was marked done"),)),
     *_types("pipeline", "pipeline (with its stages)"),
+    *_types(
+        "project",
+        "project (an establishment run through the phases of a template)",
+        (
+            ("phase_changed", "A phase was closed or reopened; `changes` holds the phases left and entered"),
+            ("completed", "The last phase was closed: the project is completed"),
+        ),
+    ),
 ]
 BY_NAME: dict[str, EventType] = {e.name: e for e in EVENT_TYPES}
 
@@ -103,6 +112,13 @@ SOURCES: dict[str, RecordSource] = {
     "deal": _owned("deal", lambda db, actor, obj: deals.reads(db, [obj])[0]),
     "activity": _owned("activity", lambda db, actor, obj: activities.reads(db, [obj])[0]),
     "task": _owned("task", lambda db, actor, obj: tasks.reads(db, [obj], actor)[0]),
+    # Team members see their projects too: loaded through the projects service's own visibility.
+    "project": RecordSource(
+        permission="projects:read",
+        read=lambda db, actor, obj: projects.to_read(db, actor, obj),
+        load=projects.get_project,
+        snapshot_visible=_owned_snapshot_visible("project"),
+    ),
     "pipeline": RecordSource(
         permission="pipelines:read",
         read=lambda db, actor, obj: pipelines.reads(db, [obj])[0],
@@ -153,6 +169,11 @@ def event_changes(event_type: str, payload: dict[str, Any]) -> dict[str, Any] | 
             "stage_id": {"old": payload.get("from_stage_id"), "new": payload.get("to_stage_id")},
             "stage_name": {"old": payload.get("from_stage_name"), "new": payload.get("to_stage_name")},
             "stage_kind": {"old": payload.get("from_stage_kind"), "new": payload.get("to_stage_kind")},
+        }
+    if event_type == "project.phase_changed":
+        return {
+            "phase": {"old": payload.get("from_phase"), "new": payload.get("to_phase")},
+            "phase_name": {"old": payload.get("from_phase_name"), "new": payload.get("to_phase_name")},
         }
     return None
 
@@ -326,6 +347,51 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "created_at": "2026-01-05T08:00:00.000000Z",
         "updated_at": "2026-03-02T09:15:00.000000Z",
     },
+    "project": {
+        "id": 58,
+        "name": "Centre Hospitalier – CH de Valence",
+        "organisation_id": 812,
+        "template": {"id": 2, "name": "Centre Hospitalier", "version": 3},
+        "status": "active",
+        "start_date": "2026-01-12",
+        "target_date": "2026-06-30",
+        "completed_at": None,
+        "current_phase": {"position": 1, "key": "presentation", "name": "Présentation"},
+        "phases": [
+            {
+                "position": 0,
+                "key": "qualification",
+                "name": "Qualification",
+                "state": "closed",
+                "started_at": "2026-01-12T09:00:00.000000Z",
+                "closed_at": "2026-03-02T09:15:00.000000Z",
+                "closed_by_id": 4,
+                "checklist": {"Besoin clinique identifié": True, "Budget connu": True},
+            },
+            {
+                "position": 1,
+                "key": "presentation",
+                "name": "Présentation",
+                "state": "open",
+                "started_at": "2026-03-02T09:15:00.000000Z",
+                "closed_at": None,
+                "closed_by_id": None,
+                "checklist": {},
+            },
+        ],
+        "health": {"status": "at_risk", "reasons": ["1 tâche en retard"]},
+        "members": [{"user_id": 7, "role": "formateur"}],
+        "contacts": [{"contact_id": 2211, "role": "pharmacist"}],
+        "deal_ids": [377],
+        "description": None,
+        "notes": None,
+        "owner_id": 4,
+        "department_id": 2,
+        "custom_fields": {},
+        "version": 3,
+        "created_at": "2026-01-12T09:00:00.000000Z",
+        "updated_at": "2026-03-02T09:15:00.000000Z",
+    },
 }
 _EXAMPLE_UPDATES: dict[str, tuple[str, Any]] = {
     "organisation": ("city", "Villeurbanne"),
@@ -334,6 +400,7 @@ _EXAMPLE_UPDATES: dict[str, tuple[str, Any]] = {
     "activity": ("subject", "Relance devis"),
     "task": ("priority", "normal"),
     "pipeline": ("name", "Pipeline"),
+    "project": ("target_date", "2026-05-31"),
 }
 _EXAMPLE_CHANGES: dict[str, dict[str, Any]] = {
     "deal.stage_changed": {
@@ -341,6 +408,10 @@ _EXAMPLE_CHANGES: dict[str, dict[str, Any]] = {
         "stage_id": {"old": 1, "new": 3},
         "stage_name": {"old": "Qualification", "new": "Proposition"},
         "stage_kind": {"old": "open", "new": "open"},
+    },
+    "project.phase_changed": {
+        "phase": {"old": "qualification", "new": "presentation"},
+        "phase_name": {"old": "Qualification", "new": "Présentation"},
     },
 }
 
@@ -355,6 +426,8 @@ def example_payload(event_type: str) -> dict[str, Any]:
         data.update(status="lost", lost_reason="Budget", probability=0, closed_at=EXAMPLE_TIMESTAMP)
     elif event_type == "task.completed":
         data.update(status="done", completed_at=EXAMPLE_TIMESTAMP)
+    elif event_type == "project.completed":
+        data.update(status="completed", completed_at=EXAMPLE_TIMESTAMP, current_phase=None)
     body: dict[str, Any] = {"type": event_type, "timestamp": EXAMPLE_TIMESTAMP, "data": data}
     if event_type.endswith(".updated"):
         field, old = _EXAMPLE_UPDATES[spec.record_type]
