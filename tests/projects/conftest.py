@@ -21,7 +21,12 @@ DEFINITION: dict[str, Any] = {
             "name": "Qualification",
             "tasks": [
                 {"title": "Identifier les interlocuteurs", "due_days": 7, "assignee": {"type": "owner"}},
-                {"title": "Visite du service", "due_days": 3, "priority": "high", "assignee": {"type": "user"}},
+                {
+                    "title": "Visite du service",
+                    "due_days": 3,
+                    "priority": "high",
+                    "assignee": {"type": "user"},
+                },
                 {
                     "title": "Planifier la formation",
                     "due_days": 10,

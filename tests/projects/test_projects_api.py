@@ -17,14 +17,18 @@ from carnet.tasks.models import Task
 def _tasks(db, project_id: int) -> list[Task]:
     db.expire_all()
     return list(
-        db.scalars(select(Task).where(Task.record_type == "project", Task.record_id == project_id).order_by(Task.id))
+        db.scalars(
+            select(Task).where(Task.record_type == "project", Task.record_id == project_id).order_by(Task.id)
+        )
     )
 
 
 def _events(db, project_id: int, kind: str) -> list[Event]:
     return list(
         db.scalars(
-            select(Event).where(Event.record_type == "project", Event.record_id == project_id, Event.type == kind)
+            select(Event).where(
+                Event.record_type == "project", Event.record_id == project_id, Event.type == kind
+            )
         )
     )
 
@@ -35,7 +39,9 @@ def _ready_first_phase(api, db, project: dict, make_contact) -> None:
     for item in ("Besoin identifié", "Budget connu"):
         r = api("alice").put(f"/api/v1/projects/{pid}/phases/0/checklist", json={"item": item, "done": True})
         assert r.status_code == 200, r.text
-    r = api("alice").post(f"/api/v1/projects/{pid}/contacts", json={"contact_id": make_contact(), "role": "pharmacist"})
+    r = api("alice").post(
+        f"/api/v1/projects/{pid}/contacts", json={"contact_id": make_contact(), "role": "pharmacist"}
+    )
     assert r.status_code == 201, r.text
     r = api("alice").post(
         f"/api/v1/projects/{pid}/phases/qualification/documents",
@@ -64,7 +70,9 @@ def test_create_opens_phase_zero_with_its_tasks_and_due_dates(api, db, make_proj
     ]
     assert tasks[1].priority == "high"
     assert len(_events(db, project["id"], "project.created")) == 1
-    audit = db.scalars(select(AuditEntry).where(AuditEntry.record_type == "project", AuditEntry.action == "create"))
+    audit = db.scalars(
+        select(AuditEntry).where(AuditEntry.record_type == "project", AuditEntry.action == "create")
+    )
     assert [a.record_id for a in audit] == [project["id"]]
 
 
@@ -92,7 +100,8 @@ def _new_org(api, name: str, **extra) -> int:
 def _contact_factory(api, org_id):
     def make() -> int:
         r = api("alice").post(
-            "/api/v1/contacts", json={"first_name": "Claire", "last_name": "Pharma", "organisation_ids": [org_id]}
+            "/api/v1/contacts",
+            json={"first_name": "Claire", "last_name": "Pharma", "organisation_ids": [org_id]},
         )
         assert r.status_code == 201, r.text
         return r.json()["id"]
@@ -103,7 +112,9 @@ def _contact_factory(api, org_id):
 def test_close_blocked_lists_each_missing_item_and_changes_nothing(api, db, make_project, org_id):
     project = make_project()
     pid = project["id"]
-    api("alice").put(f"/api/v1/projects/{pid}/phases/0/checklist", json={"item": "Budget connu", "done": True})
+    api("alice").put(
+        f"/api/v1/projects/{pid}/phases/0/checklist", json={"item": "Budget connu", "done": True}
+    )
     before = api("alice").get(f"/api/v1/projects/{pid}").json()
     n_events = db.query(Event).count()
     r = api("alice").post(f"/api/v1/projects/{pid}/phases/0/close", json={"note": "go"})
@@ -143,9 +154,9 @@ def test_close_after_ticking_and_filling_opens_next_phase_with_its_tasks(api, db
         (1, "opened", None),
     ]
     changed = _events(db, pid, "project.phase_changed")
-    assert [(e.payload["from_phase"], e.payload["to_phase"], e.payload["to_phase_name"]) for e in changed] == [
-        ("qualification", "presentation", "Présentation")
-    ]
+    assert [
+        (e.payload["from_phase"], e.payload["to_phase"], e.payload["to_phase_name"]) for e in changed
+    ] == [("qualification", "presentation", "Présentation")]
     assert db.scalar(
         select(AuditEntry.id).where(AuditEntry.record_id == pid, AuditEntry.action == "phase_closed")
     )
@@ -164,7 +175,11 @@ def test_reopen_makes_later_phases_pending_and_keeps_tasks(api, db, make_project
     assert api("alice").post(f"/api/v1/projects/{pid}/phases/1/reopen").json()["code"] == "not_closed_phase"
     assert api("alice").post(f"/api/v1/projects/{pid}/phases/0/close").status_code == 200
     assert len(_tasks(db, pid)) == n_tasks  # phase 1's tasks are not created twice
-    assert [e.payload["action"] for e in _events(db, pid, "project.phase_changed")] == ["closed", "reopened", "closed"]
+    assert [e.payload["action"] for e in _events(db, pid, "project.phase_changed")] == [
+        "closed",
+        "reopened",
+        "closed",
+    ]
 
 
 def test_board_move_across_two_phases_stops_at_the_incomplete_one(api, db, make_project, org_id):
@@ -238,7 +253,10 @@ def test_health_on_track_at_risk_late_with_reasons(api, db, make_project):
     health = api("alice").get(f"/api/v1/projects/{pid}").json()["health"]
     assert health == {
         "status": "at_risk",
-        "reasons": ["Date cible 2026-03-31 dans moins de 14 jours avec 3 phases restantes", "Projet en pause"],
+        "reasons": [
+            "Date cible 2026-03-31 dans moins de 14 jours avec 3 phases restantes",
+            "Projet en pause",
+        ],
     }
     clock.freeze(datetime(2026, 4, 2, 9, 0, tzinfo=UTC))
     health = api("alice").get(f"/api/v1/projects/{pid}").json()["health"]
@@ -253,7 +271,11 @@ def test_duplicate_setting_on_refuses_with_existing_id(api, db, make_project):
     first = make_project()
     r = api("alice").post(
         "/api/v1/projects",
-        json={"template_id": first["template"]["id"], "organisation_id": first["organisation_id"], "allow_duplicate": True},
+        json={
+            "template_id": first["template"]["id"],
+            "organisation_id": first["organisation_id"],
+            "allow_duplicate": True,
+        },
     )
     assert r.status_code == 409
     body = r.json()
