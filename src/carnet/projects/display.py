@@ -62,6 +62,12 @@ def required_text(item: service.RequiredItem, lang: str) -> str:
     return gettext(item.label, lang, **params)
 
 
+def as_position(value: Any) -> int | None:
+    """A phase position (0-based) from a form value, None when empty or not a number."""
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() and int(text) < 1000 else None
+
+
 def incomplete_items(exc: ValidationFailed, lang: str) -> list[str]:
     """Every missing item of a refused phase close, translated (form_errors keeps one per field)."""
     return [gettext(e.message, lang, **e.params) for e in exc.errors]

@@ -22,6 +22,7 @@ from carnet.organisations import service as organisations
 from carnet.projects import bulk_views, detail_views, service, settings_views
 from carnet.projects.display import (
     as_int,
+    as_position,
     incomplete_items,
     labels_context,
     paris_today,
@@ -245,7 +246,7 @@ async def move(project_id: int, request: Request, db: DbDep, actor: WebActor) ->
     form = await request.form()
     filters = _clean(dict(parse_qsl(str(form.get("filters") or ""))), BOARD_FILTERS)
     template_id = as_int(form.get("template_id")) or project.template_id
-    position = as_int(form.get("position"))
+    position = as_position(form.get("position"))
     status, error, missing = 200, None, []
     try:
         if position is None:
