@@ -8,13 +8,14 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from babel import dates as babel_dates
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from carnet.accounts import service as accounts
 from carnet.api.deps import DbDep
-from carnet.core import lifecycle, listing
+from carnet.core import i18n, lifecycle, listing
 from carnet.core.context import Actor
 from carnet.core.errors import DomainError, PermissionDenied, ValidationFailed
 from carnet.core.i18n import gettext
@@ -289,7 +290,7 @@ def _month_starts(first: date, last: date) -> list[date]:
     return months
 
 
-def _timeline_geometry(rows: list[service.TimelineRow], today: date) -> dict[str, Any]:
+def _timeline_geometry(rows: list[service.TimelineRow], today: date, lang: str) -> dict[str, Any]:
     """Positions in percent of the shown period (whole months around every bar and today)."""
     if not rows:
         return {"months": [], "bars": [], "today_left": None}
@@ -309,7 +310,8 @@ def _timeline_geometry(rows: list[service.TimelineRow], today: date) -> dict[str
     starts_of_months = _month_starts(first, last_month)
     for i, m in enumerate(starts_of_months):
         following = starts_of_months[i + 1] if i + 1 < len(starts_of_months) else end
-        months.append({"date": m, "left": pct(m), "width": round(pct(following) - pct(m), 3)})
+        label = babel_dates.format_date(m, "LLL y", locale=i18n.LOCALES[lang])
+        months.append({"date": m, "label": label, "left": pct(m), "width": round(pct(following) - pct(m), 3)})
     bars = []
     for r in rows:
         bar_end = max(r.target or today, r.start + timedelta(days=1))
@@ -360,7 +362,7 @@ def timeline_page(request: Request, db: DbDep, actor: WebActor) -> Response:
         "projects/timeline.html",
         params=filters,
         today=today,
-        **_timeline_geometry(rows, today),
+        **_timeline_geometry(rows, today, actor.language),
         **_filter_context(db, actor),
     )
 
