@@ -136,3 +136,17 @@ def test_team_contacts_and_edit(web, api, db, project, personas):
     assert r.status_code == 303
     page = alice.get(f"/projects/{pid}")
     assert "Parc – pompes" in page.text and 'data-testid="project-status">En pause' in page.text
+
+
+def test_a_cancelled_project_says_so_instead_of_closing(web, db, project):
+    alice = web("alice")
+    pid = project["id"]
+    version = re.search(r'name="version" value="(\d+)"', alice.get(f"/projects/{pid}").text).group(1)
+    post(alice, f"/projects/{pid}/edit", {"name": "Annulé", "status": "cancelled", "version": version})
+    r = post(alice, f"/projects/{pid}/phases/0/close", headers=HTMX)
+    assert r.status_code == 200
+    blocked = re.search(r'data-testid="phase-blocked">(.*?)</div>', r.text, re.S).group(1)
+    assert re.findall(r"<li>(.*?)</li>", blocked) == ["Ce projet est annulé"]
+    r = post(alice, f"/projects/{pid}/phases/0/close")  # without JavaScript: the page, 409
+    assert r.status_code == 409 and "<li>Ce projet est annulé</li>" in r.text
+    assert _states(db, pid) == ["open", "pending", "pending"]

@@ -16,7 +16,7 @@ from carnet.api.deps import DbDep
 from carnet.contacts import service as contacts_service
 from carnet.core import attachments, clock, listing
 from carnet.core.context import Actor
-from carnet.core.errors import ValidationFailed
+from carnet.core.errors import Conflict, ValidationFailed
 from carnet.core.i18n import gettext
 from carnet.deals import service as deals_service
 from carnet.organisations import service as organisations
@@ -159,21 +159,19 @@ async def _act(
     form = await request.form()
     try:
         message = action(project, form)
-    except ValidationFailed as exc:
+    except (ValidationFailed, Conflict) as exc:
         db.rollback()
         project = service.get_project(db, actor, project_id)
+        errors = (
+            form_errors(exc, actor.language)
+            if isinstance(exc, ValidationFailed)
+            else {"form": _t(actor, exc.message, **exc.params)}
+        )
         return render(
             request,
             "projects/detail.html",
-            status_code=422,
-            **_detail(
-                db,
-                actor,
-                project,
-                errors=form_errors(exc, actor.language),
-                values=dict(form),
-                open_dialog=dialog,
-            ),
+            status_code=exc.status,
+            **_detail(db, actor, project, errors=errors, values=dict(form), open_dialog=dialog),
         )
     return redirect(f"/projects/{project_id}", flash=message, request=request)
 
@@ -198,7 +196,7 @@ async def close_phase(
     note = str(form.get("note") or "").strip() or None
     try:
         service.close_phase(db, actor, project, position, note)
-    except service.PhaseIncomplete as exc:
+    except (ValidationFailed, Conflict) as exc:
         db.rollback()
         project = service.get_project(db, actor, project_id)
         missing = incomplete_items(exc, actor.language)
@@ -206,7 +204,7 @@ async def close_phase(
             return _phases_fragment(request, db, actor, project, missing)
         context = _detail(db, actor, project)
         context.update(_phases_context(db, actor, project, missing))
-        return render(request, "projects/detail.html", status_code=422, **context)
+        return render(request, "projects/detail.html", status_code=exc.status, **context)
     message = _t(actor, "Project completed") if project.status == "completed" else _t(actor, "Phase closed")
     return redirect(f"/projects/{project_id}", flash=message, request=request)
 
@@ -232,7 +230,7 @@ async def tick(project_id: int, position: int, request: Request, db: DbDep, acto
     error: list[str] = []
     try:
         service.set_checklist_item(db, actor, project, position, item, done)
-    except ValidationFailed as exc:
+    except (ValidationFailed, Conflict) as exc:
         db.rollback()
         project = service.get_project(db, actor, project_id)
         error = incomplete_items(exc, actor.language)

@@ -12,7 +12,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from carnet.core import clock
-from carnet.core.errors import ValidationFailed
+from carnet.core.errors import DomainError
 from carnet.core.i18n import gettext
 from carnet.projects import service
 from carnet.projects.models import (
@@ -68,9 +68,12 @@ def as_position(value: Any) -> int | None:
     return int(text) if text.isdigit() and int(text) < 1000 else None
 
 
-def incomplete_items(exc: ValidationFailed, lang: str) -> list[str]:
-    """Every missing item of a refused phase close, translated (form_errors keeps one per field)."""
-    return [gettext(e.message, lang, **e.params) for e in exc.errors]
+def incomplete_items(exc: DomainError, lang: str) -> list[str]:
+    """Every missing item of a refused phase close, translated (form_errors keeps one per field);
+    the error's own message when it carries no field errors (a cancelled project...)."""
+    if exc.errors:
+        return [gettext(e.message, lang, **e.params) for e in exc.errors]
+    return [gettext(exc.message, lang, **exc.params)]
 
 
 def phase_names(db: Session, projects: list[Project]) -> dict[int, str]:
