@@ -41,6 +41,7 @@ RECORD_LABELS = {
     "deal": "Deal",
     "task": "Task",
     "activity": "Activity",
+    "project": "Project",
 }
 OPERATOR_LABELS = {
     "eq": "equals",
