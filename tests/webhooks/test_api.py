@@ -141,6 +141,7 @@ def test_catalogue_examples_have_exactly_the_fields_of_each_read_schema() -> Non
     from carnet.invoices.schemas import InvoiceRead
     from carnet.organisations.schemas import OrganisationRead
     from carnet.payments.schemas import PaymentRead
+    from carnet.projects.schemas import ProjectRead
     from carnet.quotes.schemas import QuoteRead
     from carnet.tasks.schemas import TaskRead
 
@@ -157,6 +158,7 @@ def test_catalogue_examples_have_exactly_the_fields_of_each_read_schema() -> Non
         "payment": PaymentRead,
         "product": ProductRead,
         "company": CompanyRead,
+        "project": ProjectRead,
     }
     assert set(schemas) == set(catalogue.EXAMPLES)
     for record_type, schema in schemas.items():

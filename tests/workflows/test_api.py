@@ -220,4 +220,4 @@ def test_templates_list_install_export_import(api, db):
     assert copy.json()["definition"] == wf["definition"]
     catalogue = admin.get("/api/v1/workflows/catalogue?record_type=deal").json()
     assert {f["path"] for f in catalogue["fields"]} >= {"amount", "stage_id", "title", "expected_close_date"}
-    assert len(catalogue["actions"]) == 11 and len(catalogue["operators"]) == 13
+    assert len(catalogue["actions"]) == 12 and len(catalogue["operators"]) == 13

@@ -8,6 +8,9 @@ CRM = ("organisations", "contacts", "deals", "activities", "tasks")
 SETTINGS = ("users", "departments", "roles", "custom_fields", "tags", "pipelines")
 # Sales documents and finance (issue 4).
 BILLING = ("quotes", "invoices", "payments", "contracts")
+# Projects (issue 5): templates are read by everyone, written by managers.
+PROJECTS = ("projects",)
+TEMPLATES = ("project_templates",)
 
 
 def _perms(modules: tuple[str, ...], actions: tuple[str, ...]) -> list[str]:
@@ -31,7 +34,9 @@ BUILTIN_ROLES: dict[str, dict] = {
         + ["tags:create", "tags:update", "audit:read"]
         + _perms(BILLING + ("products",), ("read", "create", "update", "delete", "export"))
         + ["company:read", "finance:read"]
-        + _perms(("workflows",), ("read", "create", "update", "delete")),
+        + _perms(("workflows",), ("read", "create", "update", "delete"))
+        + _perms(PROJECTS, ("read", "create", "update", "delete", "export"))
+        + _perms(TEMPLATES, ("read", "create", "update", "delete")),
     },
     "sales": {
         "label": "Sales",
@@ -42,7 +47,9 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(("imports",), ("read", "create"))
         + ["tags:create", "workflows:read"]
         + _perms(("quotes",), ("read", "create", "update"))
-        + ["invoices:read", "products:read", "company:read"],
+        + ["invoices:read", "products:read", "company:read"]
+        + _perms(PROJECTS, ("read", "create", "update"))
+        + _perms(TEMPLATES, ("read",)),
     },
     "finance": {
         "label": "Finance",
@@ -54,7 +61,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(BILLING + ("products",), ("read", "create", "update"))
         + _perms(BILLING, ("export",))
         + ["company:read", "company:update", "workflows:read"]
-        + _perms(("finance",), ("read", "update", "export")),
+        + _perms(("finance",), ("read", "update", "export"))
+        + _perms(PROJECTS + TEMPLATES, ("read",)),
     },
     "read-only": {
         "label": "Read only",
@@ -64,7 +72,9 @@ BUILTIN_ROLES: dict[str, dict] = {
             CRM
             + ("pipelines", "tags", "custom_fields", "users", "departments", "roles", "workflows")
             + BILLING
-            + ("products", "company", "finance"),
+            + ("products", "company", "finance")
+            + PROJECTS
+            + TEMPLATES,
             ("read",),
         ),
     },

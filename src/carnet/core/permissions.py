@@ -41,6 +41,8 @@ MODULES = (
     "workflows",
     "webhooks",
     "finance",
+    "projects",
+    "project_templates",
 )
 SCOPES = ("own", "department", "all")
 DEFAULT_SCOPE = "department"

@@ -1,4 +1,4 @@
-"""The home page: my tasks today and overdue, my open deals, recent activity."""
+"""The home page: my tasks today and overdue, my open deals, my projects, recent activity."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from carnet.activities import service as activities
 from carnet.api.deps import DbDep
 from carnet.core.listing import parse_params
 from carnet.deals import service as deals
+from carnet.projects import service as projects
+from carnet.projects.display import phase_names
 from carnet.tasks import service as tasks
 from carnet.web.shell import WebActor, render
 
@@ -24,6 +26,7 @@ def home(request: Request, db: DbDep, actor: WebActor) -> Response:
             {"owner_id": str(actor.user_id), "status": "open", "sort": "expected_close_date", "limit": "10"}
         )
         my_deals, _cursor = deals.list_deals(db, actor, params)
+    my_projects = projects.my_projects(db, actor)
     recent = activities.recent_for_user(db, actor, 10) if actor.can("activities:read") else []
     open_total = sum((d.amount or 0) for d in my_deals)
     return render(
@@ -34,4 +37,7 @@ def home(request: Request, db: DbDep, actor: WebActor) -> Response:
         my_deals=my_deals,
         recent=recent,
         open_total=open_total,
+        my_projects=my_projects,
+        project_phases=phase_names(db, [p for p, _health in my_projects]),
+        health_labels=projects.HEALTH_LABELS,
     )

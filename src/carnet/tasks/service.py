@@ -258,7 +258,13 @@ def _choice(value: Any, choices: tuple[str, ...], name: str, errors: FieldErrors
 
 
 def _apply_assignee(
-    db: Session, actor: Actor, task: Task, data: dict[str, Any], creating: bool, errors: FieldErrors
+    db: Session,
+    actor: Actor,
+    task: Task,
+    data: dict[str, Any],
+    creating: bool,
+    errors: FieldErrors,
+    assignee_checked: bool = False,
 ) -> None:
     if not creating and "owner_id" not in data:
         return
@@ -276,7 +282,8 @@ def _apply_assignee(
         errors.add("owner_id", "This user is deactivated", "inactive")
         return
     if (
-        owner_id != task.owner_id
+        not assignee_checked
+        and owner_id != task.owner_id
         and owner_id != actor.user_id
         and row.department_id != actor.department_id
         and not (actor.is_manager or actor.is_admin)
@@ -318,7 +325,15 @@ def _apply_link(db: Session, actor: Actor, task: Task, data: dict[str, Any], err
     task.record_type, task.record_id = record_type, record_id
 
 
-def _apply(db: Session, actor: Actor, task: Task, data: dict[str, Any], creating: bool) -> None:
+def _apply(
+    db: Session,
+    actor: Actor,
+    task: Task,
+    data: dict[str, Any],
+    creating: bool,
+    record: tuple[str, int] | None = None,
+    assignee_checked: bool = False,
+) -> None:
     errors = FieldErrors()
     for name in ("title", "description"):
         if name in data:
@@ -344,8 +359,11 @@ def _apply(db: Session, actor: Actor, task: Task, data: dict[str, Any], creating
         )
     if task.recurrence and task.due_at is None and not any(e.field == "due_at" for e in errors.errors):
         errors.add("due_at", "A recurring task needs a due date", "required")
-    _apply_link(db, actor, task, data, errors)
-    _apply_assignee(db, actor, task, data, creating, errors)
+    if record is not None:
+        task.record_type, task.record_id = record
+    else:
+        _apply_link(db, actor, task, data, errors)
+    _apply_assignee(db, actor, task, data, creating, errors, assignee_checked)
     if "custom_fields" in data or creating:
         task.custom_fields = customfields.validate(
             db, RECORD_TYPE, data.get("custom_fields"), None if creating else task.custom_fields, errors
@@ -359,15 +377,31 @@ def _read_one(db: Session, task: Task, actor: Actor) -> dict[str, Any]:
 
 
 def create_task(db: Session, actor: Actor, data: dict[str, Any]) -> Task:
+    task = add_task(db, actor, data)
+    db.commit()
+    return task
+
+
+def add_task(
+    db: Session,
+    actor: Actor,
+    data: dict[str, Any],
+    *,
+    record: tuple[str, int] | None = None,
+    assignee_checked: bool = False,
+) -> Task:
+    """`create_task` without the commit, for a service that creates tasks inside its own write
+    (a project's phase tasks). `record` links the task to a record of that service's own type,
+    whose visibility it has checked; `assignee_checked` skips the cross-department assignment
+    rule for an assignee the calling service resolved (a template written by a manager)."""
     lifecycle.require(actor, RECORD_TYPE, "create")
     task = Task(created_by_id=actor.user_id, custom_fields={})
-    _apply(db, actor, task, data, creating=True)
+    _apply(db, actor, task, data, creating=True, record=record, assignee_checked=assignee_checked)
     if task.status == "done":
         task.completed_at = clock.now()
     db.add(task)
     db.flush()
     lifecycle.created(db, actor, RECORD_TYPE, task, snapshot(task), task.title, _read_one(db, task, actor))
-    db.commit()
     return task
 
 

@@ -29,6 +29,8 @@ from carnet.invoices.schemas import InvoiceRead
 from carnet.organisations import service as organisations
 from carnet.payments import service as payments
 from carnet.payments.schemas import PaymentRead
+from carnet.projects import service as projects
+from carnet.projects.schemas import ProjectRead
 from carnet.quotes import service as quotes
 from carnet.quotes.schemas import QuoteRead
 from carnet.tasks import service as tasks
@@ -111,6 +113,14 @@ EVENT_TYPES: list[EventType] = [
         ),
     ),
     *_types("payment", "payment received (with its allocations to invoices)"),
+    *_types(
+        "project",
+        "project (an establishment run through the phases of a template)",
+        (
+            ("phase_changed", "A phase was closed or reopened; `changes` holds the phases left and entered"),
+            ("completed", "The last phase was closed: the project is completed"),
+        ),
+    ),
 ]
 BY_NAME: dict[str, EventType] = {e.name: e for e in EVENT_TYPES}
 
@@ -159,6 +169,13 @@ SOURCES: dict[str, RecordSource] = {
     "deal": _owned("deal", lambda db, actor, obj: deals.reads(db, [obj])[0]),
     "activity": _owned("activity", lambda db, actor, obj: activities.reads(db, [obj])[0]),
     "task": _owned("task", lambda db, actor, obj: tasks.reads(db, [obj], actor)[0]),
+    # Team members see their projects too: loaded through the projects service's own visibility.
+    "project": RecordSource(
+        permission="projects:read",
+        read=lambda db, actor, obj: _as_api(ProjectRead, projects.to_read(db, actor, obj)),
+        load=projects.get_project,
+        snapshot_visible=_owned_snapshot_visible("project"),
+    ),
     "pipeline": RecordSource(
         permission="pipelines:read",
         read=lambda db, actor, obj: pipelines.reads(db, [obj])[0],
@@ -226,6 +243,11 @@ def event_changes(event_type: str, payload: dict[str, Any]) -> dict[str, Any] | 
             "stage_id": {"old": payload.get("from_stage_id"), "new": payload.get("to_stage_id")},
             "stage_name": {"old": payload.get("from_stage_name"), "new": payload.get("to_stage_name")},
             "stage_kind": {"old": payload.get("from_stage_kind"), "new": payload.get("to_stage_kind")},
+        }
+    if event_type == "project.phase_changed":
+        return {
+            "phase": {"old": payload.get("from_phase"), "new": payload.get("to_phase")},
+            "phase_name": {"old": payload.get("from_phase_name"), "new": payload.get("to_phase_name")},
         }
     return None
 
@@ -399,6 +421,51 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "created_at": "2026-01-05T08:00:00.000000Z",
         "updated_at": "2026-03-02T09:15:00.000000Z",
     },
+    "project": {
+        "id": 58,
+        "name": "Centre Hospitalier – CH de Valence",
+        "organisation_id": 812,
+        "template": {"id": 2, "name": "Centre Hospitalier", "version": 3},
+        "status": "active",
+        "start_date": "2026-01-12",
+        "target_date": "2026-06-30",
+        "completed_at": None,
+        "current_phase": {"position": 1, "key": "presentation", "name": "Présentation"},
+        "phases": [
+            {
+                "position": 0,
+                "key": "qualification",
+                "name": "Qualification",
+                "state": "closed",
+                "started_at": "2026-01-12T09:00:00.000000Z",
+                "closed_at": "2026-03-02T09:15:00.000000Z",
+                "closed_by_id": 4,
+                "checklist": {"Besoin clinique identifié": True, "Budget connu": True},
+            },
+            {
+                "position": 1,
+                "key": "presentation",
+                "name": "Présentation",
+                "state": "open",
+                "started_at": "2026-03-02T09:15:00.000000Z",
+                "closed_at": None,
+                "closed_by_id": None,
+                "checklist": {},
+            },
+        ],
+        "health": {"status": "at_risk", "reasons": ["1 tâche en retard"]},
+        "members": [{"user_id": 7, "role": "formateur"}],
+        "contacts": [{"contact_id": 2211, "role": "pharmacist"}],
+        "deal_ids": [377],
+        "description": None,
+        "notes": None,
+        "owner_id": 4,
+        "department_id": 2,
+        "custom_fields": {},
+        "version": 3,
+        "created_at": "2026-01-12T09:00:00.000000Z",
+        "updated_at": "2026-03-02T09:15:00.000000Z",
+    },
 }
 EXAMPLES.update(
     quote=billing_examples.QUOTE,
@@ -457,6 +524,7 @@ _EXAMPLE_UPDATES: dict[str, tuple[str, Any]] = {
     "payment": ("reference", "VIR"),
     "product": ("unit_price", "1190.00"),
     "company": ("brand_color", "#3b4fd8"),
+    "project": ("target_date", "2026-05-31"),
 }
 _EXAMPLE_CHANGES: dict[str, dict[str, Any]] = {
     "deal.stage_changed": {
@@ -464,6 +532,10 @@ _EXAMPLE_CHANGES: dict[str, dict[str, Any]] = {
         "stage_id": {"old": 1, "new": 3},
         "stage_name": {"old": "Qualification", "new": "Proposition"},
         "stage_kind": {"old": "open", "new": "open"},
+    },
+    "project.phase_changed": {
+        "phase": {"old": "qualification", "new": "presentation"},
+        "phase_name": {"old": "Qualification", "new": "Présentation"},
     },
 }
 
@@ -482,6 +554,8 @@ def example_payload(event_type: str) -> dict[str, Any]:
         data = dict(billing_examples.CREDIT_NOTE)
     elif event_type in _EXAMPLE_STATES:
         data.update(_EXAMPLE_STATES[event_type])
+    elif event_type == "project.completed":
+        data.update(status="completed", completed_at=EXAMPLE_TIMESTAMP, current_phase=None)
     body: dict[str, Any] = {"type": event_type, "timestamp": EXAMPLE_TIMESTAMP, "data": data}
     if event_type.endswith(".updated"):
         field, old = _EXAMPLE_UPDATES[spec.record_type]

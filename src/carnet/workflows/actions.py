@@ -20,6 +20,7 @@ from carnet.activities import service as activities
 from carnet.core import clock
 from carnet.core.errors import DomainError
 from carnet.deals.models import Deal
+from carnet.projects import service as projects
 from carnet.tasks import service as tasks
 from carnet.webhooks import client as http_client
 from carnet.workflows import catalogue, outbox, variables
@@ -388,6 +389,46 @@ def apply_http(db: Session, ctx: RunContext, plan: dict[str, Any]) -> dict[str, 
     return _send(plan["method"], plan["url"], plan["headers"], plan["body"])
 
 
+# -- create_project ----------------------------------------------------------------------------------------
+
+
+def plan_create_project(db: Session, ctx: RunContext, params: dict[str, Any]) -> dict[str, Any]:
+    """A project of the deal's organisation (the deal linked to it) or of the organisation itself,
+    owned by the record's owner unless `owner` says otherwise; `target_days` after today."""
+    _require_record(ctx)
+    if ctx.record_type == "deal":
+        organisation_id, deal_ids = ctx.record.organisation_id, [ctx.record.id]
+        if organisation_id is None:
+            raise ActionError("The deal has no organisation", permanent=True)
+    elif ctx.record_type == "organisation":
+        organisation_id, deal_ids = ctx.record.id, []
+    else:
+        raise ActionError("This action needs a deal or an organisation", permanent=True)
+    start = projects.today()
+    days = params.get("target_days")
+    name = str(render(params.get("name"), ctx) or "").strip()
+    return {
+        "template_id": params.get("template_id"),
+        "organisation_id": organisation_id,
+        "deal_ids": deal_ids,
+        "owner_id": _assignee(db, ctx, params.get("owner", "owner")),
+        "name": name[:200] or None,
+        "start_date": start.isoformat(),
+        "target_date": (start + timedelta(days=int(days))).isoformat() if days not in (None, "") else None,
+    }
+
+
+def apply_create_project(db: Session, ctx: RunContext, plan: dict[str, Any]) -> dict[str, Any]:
+    try:
+        project = projects.create_project(db, ctx.actor, dict(plan))
+    except projects.DuplicateProject as exc:
+        raise ActionError(
+            f"This establishment already has an open project from this template (project {exc.existing_id})",
+            permanent=True,
+        )
+    return {"project_id": project.id}
+
+
 # -- dispatch ----------------------------------------------------------------------------------------------
 
 # Actions that write to the database: applied inside the step's transaction. The others reach the
@@ -415,6 +456,8 @@ def plan(db: Session, ctx: RunContext, action: str, params: dict[str, Any]) -> d
             return plan_chat(db, ctx, params, action)
         if action == "http_request":
             return plan_http(db, ctx, params)
+        if action == "create_project":
+            return plan_create_project(db, ctx, params)
     except DomainError as exc:
         raise ActionError(str(exc), permanent=True)
     raise ActionError(f"Unknown action {action}", permanent=True)
@@ -441,6 +484,8 @@ def apply(db: Session, ctx: RunContext, action: str, planned: dict[str, Any], ke
             return apply_chat(db, ctx, planned)
         if action == "http_request":
             return apply_http(db, ctx, planned)
+        if action == "create_project":
+            return apply_create_project(db, ctx, planned)
     except DomainError as exc:
         detail = "; ".join(f"{e.field}: {e.message.format(**e.params)}" for e in exc.errors)
         raise ActionError(f"{exc}{' — ' + detail if detail else ''}", permanent=True)

@@ -24,6 +24,8 @@ from carnet.deals import service as deals
 from carnet.deals.schemas import DealRead, DealUpdate
 from carnet.organisations import service as organisations
 from carnet.organisations.schemas import OrganisationRead, OrganisationUpdate
+from carnet.projects import service as projects
+from carnet.projects.schemas import ProjectRead, ProjectUpdate
 from carnet.tasks import service as tasks
 from carnet.tasks.schemas import TaskRead, TaskUpdate
 
@@ -97,6 +99,17 @@ RECORD_KINDS: dict[str, RecordKind] = {
         activities.reads,
         False,
         ("occurred_at", "created_at", "updated_at"),
+    ),
+    "project": RecordKind(
+        "project",
+        "Project",
+        ProjectRead,
+        ProjectUpdate,
+        projects.get_project,
+        projects.update_project,
+        projects.reads,
+        False,
+        ("start_date", "target_date", "created_at", "updated_at"),
     ),
 }
 
@@ -179,6 +192,8 @@ def field_catalogue(db: Session, record_type: str) -> list[dict[str, Any]]:
 # -- triggers ------------------------------------------------------------------------------------------
 
 RECORD_TRIGGER_TYPES = ("organisation", "contact", "deal", "task", "activity")
+# Projects fire the event triggers (no time-based scan walks them).
+EVENT_RECORD_TYPES = (*RECORD_TRIGGER_TYPES, "project")
 
 
 @dataclass(frozen=True)
@@ -193,10 +208,10 @@ class TriggerSpec:
 TRIGGERS: dict[str, TriggerSpec] = {
     t.type: t
     for t in (
-        TriggerSpec("record.created", "Record created", RECORD_TRIGGER_TYPES, ()),
-        TriggerSpec("record.updated", "Record updated", RECORD_TRIGGER_TYPES, ()),
+        TriggerSpec("record.created", "Record created", EVENT_RECORD_TYPES, ()),
+        TriggerSpec("record.updated", "Record updated", EVENT_RECORD_TYPES, ()),
         TriggerSpec(
-            "field.changed", "Field changed", RECORD_TRIGGER_TYPES, ("field", "from", "to"), ("field",)
+            "field.changed", "Field changed", EVENT_RECORD_TYPES, ("field", "from", "to"), ("field",)
         ),
         TriggerSpec(
             "deal.stage_changed",
@@ -207,6 +222,10 @@ TRIGGERS: dict[str, TriggerSpec] = {
         TriggerSpec("deal.won", "Deal won", ("deal",), ()),
         TriggerSpec("deal.lost", "Deal lost", ("deal",), ()),
         TriggerSpec("task.completed", "Task completed", ("task",), ()),
+        TriggerSpec(
+            "project.phase_changed", "Project phase changed", ("project",), ("from_phase", "to_phase")
+        ),
+        TriggerSpec("project.completed", "Project completed", ("project",), ()),
         TriggerSpec(
             "no_activity", "No activity for N days", ("deal", "organisation"), ("days", "stage_id"), ("days",)
         ),
@@ -232,6 +251,8 @@ EVENT_TRIGGERS = (
     "deal.won",
     "deal.lost",
     "task.completed",
+    "project.phase_changed",
+    "project.completed",
 )
 
 
@@ -307,6 +328,14 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("slack", "Slack message", ("webhook_url", "text"), ("webhook_url", "text")),
         ActionSpec("teams", "Microsoft Teams message", ("webhook_url", "text"), ("webhook_url", "text")),
         ActionSpec("http_request", "HTTP request", ("method", "url", "headers", "body"), ("method", "url")),
+        ActionSpec(
+            "create_project",
+            "Create a project from a template",
+            ("template_id", "owner", "name", "target_days"),
+            ("template_id",),
+            True,
+            ("deal", "organisation"),
+        ),
     )
 }
 # Params rendered as templates (strings, or every string inside them).
@@ -322,6 +351,7 @@ TEMPLATED_PARAMS = {
     "fields",
     "tag",
     "to",
+    "name",
 }
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 ACTIVITY_KINDS = ("call", "email", "meeting", "visit", "note")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from carnet.accounts.models import Department, User
 from carnet.deals.models import Pipeline, Stage
+from carnet.projects.models import ProjectTemplate
 from carnet.workflows import catalogue, variables
 
 STEP_TYPES = ("condition", "action", "wait", "stop")
@@ -404,6 +405,27 @@ def _check_create_task(
         problems.add(step_id, "params.assignee", "Without a record, assign the task to a user")
 
 
+def _check_create_project(
+    db: Session, step_id: str, p: dict[str, Any], rt: str | None, problems: Problems
+) -> None:
+    template_id = _int(p.get("template_id"))
+    template = db.get(ProjectTemplate, template_id) if template_id is not None else None
+    if template is None or not template.active:
+        problems.add(step_id, "params.template_id", "Choose an active project template")
+    days = p.get("target_days")
+    if days not in (None, "") and (_int(days) is None or not 0 <= int(days) <= 3650):
+        problems.add(step_id, "params.target_days", "Must be a whole number of days")
+    owner = p.get("owner", "owner")
+    if isinstance(owner, dict):
+        uid = _int(owner.get("user_id"))
+        if uid is None or db.get(User, uid) is None:
+            problems.add(step_id, "params.owner", "Unknown user")
+    elif owner not in ("owner", "manager", None, ""):
+        problems.add(step_id, "params.owner", "Give owner, manager or a user id")
+    if rt not in ("deal", "organisation"):
+        problems.add(step_id, "action", "Only for: {values}", values="deal, organisation")
+
+
 def _check_log_activity(
     db: Session, step_id: str, p: dict[str, Any], rt: str | None, problems: Problems
 ) -> None:
@@ -493,6 +515,7 @@ def _check_http(db: Session, step_id: str, p: dict[str, Any], rt: str | None, pr
 _ACTION_CHECKS = {
     "create_task": _check_create_task,
     "log_activity": _check_log_activity,
+    "create_project": _check_create_project,
     "update_fields": _check_update_fields,
     "assign_owner": _check_assign_owner,
     "add_tag": _check_tag,

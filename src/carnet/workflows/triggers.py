@@ -43,7 +43,14 @@ def candidate_triggers(event_type: str) -> tuple[str | None, tuple[str, ...]]:
         found.append("record.created")
     elif verb == "updated":
         found += ["record.updated", "field.changed"]
-    if event_type in ("deal.stage_changed", "deal.won", "deal.lost", "task.completed"):
+    if event_type in (
+        "deal.stage_changed",
+        "deal.won",
+        "deal.lost",
+        "task.completed",
+        "project.phase_changed",
+        "project.completed",
+    ):
         found.append(event_type)
     return record_type, tuple(found)
 
@@ -62,6 +69,10 @@ def _matches(trigger: dict[str, Any], event: events.Event) -> bool:
         return True
     if ttype == "deal.stage_changed":
         for name in ("from_stage_id", "to_stage_id", "pipeline_id"):
+            if params.get(name) not in (None, "") and str(payload.get(name)) != str(params[name]):
+                return False
+    if ttype == "project.phase_changed":
+        for name in ("from_phase", "to_phase"):  # phase keys
             if params.get(name) not in (None, "") and str(payload.get(name)) != str(params[name]):
                 return False
     return True

@@ -17,6 +17,7 @@ from carnet.core.context import Actor
 from carnet.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from carnet.core.i18n import gettext
 from carnet.deals import pipelines
+from carnet.projects import service as projects
 from carnet.web.shell import WebActor, form_errors, redirect, render
 from carnet.workflows import service
 
@@ -40,6 +41,7 @@ RECORD_LABELS = {
     "deal": "Deal",
     "task": "Task",
     "activity": "Activity",
+    "project": "Project",
 }
 OPERATOR_LABELS = {
     "eq": "equals",
@@ -93,6 +95,17 @@ PARAM_UI: dict[str, dict[str, Any]] = {
     "method": {"kind": "select", "label": "Method", "choices": "methods", "default": "POST"},
     "url": {"kind": "text", "label": "URL", "template": True},
     "headers": {"kind": "json", "label": "Headers (JSON)"},
+    "template_id": {
+        "kind": "select",
+        "label": "Project template",
+        "choices": "project_templates",
+        "numeric": True,
+    },
+    "owner": {"kind": "assignee", "label": "Project owner", "default": "owner"},
+    "name": {"kind": "text", "label": "Project name (optional)", "template": True},
+    "target_days": {"kind": "number", "label": "Target date in (days, optional)"},
+    "from_phase": {"kind": "text", "label": "From phase key (optional)"},
+    "to_phase": {"kind": "text", "label": "To phase key (optional)"},
     # triggers
     "field": {"kind": "field", "label": "Field"},
     "from": {"kind": "text", "label": "From value (optional)"},
@@ -278,6 +291,11 @@ def _choices(db: DbDep, actor: Actor) -> dict[str, list[dict[str, Any]]]:
     }
     out["users"] = [{"value": u.id, "label": u.full_name} for u in accounts.list_users(db, active_only=True)]
     out["departments"] = [{"value": d.id, "label": d.name} for d in accounts.list_departments(db)]
+    out["project_templates"] = (
+        [{"value": t.id, "label": t.name} for t in projects.active_templates(db, actor)]
+        if actor.can("projects:read")
+        else []
+    )
     visible = pipelines.list_pipelines(db, actor)
     out["pipelines"] = [{"value": p.id, "label": p.name} for p in visible]
     stages = pipelines.stages_of(db, [p.id for p in visible])
