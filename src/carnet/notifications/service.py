@@ -42,7 +42,6 @@ TYPES: dict[str, NotificationType] = {
         NotificationType("mention", "Mentions and workflow messages", True),
         NotificationType("webhook_disabled", "Webhook endpoint disabled", True),
         NotificationType("import_finished", "Imports finished", False),
-        NotificationType("portal_request", "Requests from establishment portals", True),
         NotificationType("system", "System messages", False),
     )
 }

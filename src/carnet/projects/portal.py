@@ -48,6 +48,11 @@ RECORD_TYPE = "project"
 if RECORD_TYPE not in records.REGISTRY:
     records.register(RECORD_TYPE, Project, "projects", "Project", "/projects")
 
+# The owner hears of each request (in-app and, by default, by email).
+notifications.TYPES["portal_request"] = notifications.NotificationType(
+    "portal_request", "Requests from establishment portals", True
+)
+
 TOKEN_BYTES = 32
 DEFAULT_LINK_DAYS = 90
 MAX_LINK_DAYS = 365
@@ -62,7 +67,7 @@ PARIS = ZoneInfo("Europe/Paris")
 # A signed form token ties a submission to a page the portal rendered recently.
 FORM_TOKEN_HOURS = 12
 
-KIND_LABELS = {"training": "Training", "support": "Support", "order": "Order", "question": "Question"}
+KIND_LABELS = {"training": "Training", "support": "Support", "order": "Order request", "question": "Question"}
 # What a link may show; each is off unless the owner ticks it ("message" is the owner's text).
 SHARE_FLAGS = ("phases", "upcoming", "task_descriptions", "contact")
 SHARE_LABELS = {
