@@ -503,3 +503,113 @@ def test_the_portal_routes_are_in_the_openapi_document(anon):
         spec["components"]["schemas"]
     )
     assert not any(path.startswith("/p/") for path in paths)
+
+
+# -- in-app management (htmx fragment) -------------------------------------------------------------
+
+HTMX = {"HX-Request": "true"}
+
+
+def test_the_management_fragment_creates_a_link_and_shows_its_url_once(web, db, project):
+    alice = web("alice")
+    headers = {**HTMX, "X-CSRF-Token": alice.csrf}
+    r = alice.get(f"/projects/{project.id}/portal", headers=HTMX)
+    assert r.status_code == 200
+    assert 'id="portal-panel"' in r.text and "<html" not in r.text  # a fragment
+    assert "Aucun lien de portail pour l'instant" in r.text.replace("&#39;", "'")
+    form = {"label": "Pharmacie", "expires_in_days": "30", "phases": "on", "message": "Bonjour"}
+    r = alice.post(f"/projects/{project.id}/portal/links", data=form, headers=headers)
+    assert r.status_code == 200
+    url = re.search(r'value="http://127\.0\.0\.1:8000/p/([^"]+)" data-testid="portal-url"', r.text)
+    link = db.scalar(select(PortalLink))
+    assert url, r.text
+    token = url.group(1)
+    assert link.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert link.shares["phases"] is True and link.shares["upcoming"] is False
+    assert link.shares["message"] == "Bonjour" and link.label == "Pharmacie"
+    again = alice.get(f"/projects/{project.id}/portal", headers=HTMX)
+    assert token not in again.text and "Pharmacie" in again.text
+    full = alice.get(f"/projects/{project.id}/portal")
+    assert "<html" in full.text and 'id="portal-panel"' in full.text
+
+
+def test_the_management_fragment_shows_field_errors_and_writes_nothing(web, db, project):
+    alice = web("alice")
+    headers = {**HTMX, "X-CSRF-Token": alice.csrf}
+    r = alice.post(
+        f"/projects/{project.id}/portal/links",
+        data={"label": "x" * 121, "expires_in_days": "400", "contact_phone": "12"},
+        headers=headers,
+    )
+    assert r.status_code == 200  # htmx swaps 2xx answers only
+    errors = dict(re.findall(r'data-error-for="(\w+)">([^<]+)<', r.text))
+    assert set(errors) == {"label", "expires_in_days", "contact_phone"}
+    assert errors["expires_in_days"] == "Saisissez un nombre de jours entre 1 et 365"
+    assert db.scalar(select(func.count(PortalLink.id))) == 0
+    r = alice.post(f"/projects/{project.id}/portal/links", data={"expires_in_days": "400"})
+    assert r.status_code == 403  # no CSRF token: refused before anything is read
+    r = alice.post(
+        f"/projects/{project.id}/portal/links", data={"csrf_token": alice.csrf, "expires_in_days": "400"}
+    )
+    assert r.status_code == 422
+    assert db.scalar(select(func.count(PortalLink.id))) == 0
+
+
+def test_revoke_and_answer_from_the_fragment(web, api, anon, db, project):
+    link = _create_link(api, project)
+    assert (
+        _submit(
+            anon, link["token"], kind="support", message="La pompe n°3 affiche une erreur E12."
+        ).status_code
+        == 200
+    )
+    alice = web("alice")
+    headers = {**HTMX, "X-CSRF-Token": alice.csrf}
+    r = alice.get(f"/projects/{project.id}/portal", headers=HTMX)
+    assert "La pompe n°3 affiche une erreur E12." in r.text and "Support" in r.text
+    row = db.scalar(select(PortalRequest))
+    r = alice.post(
+        f"/projects/{project.id}/portal/requests/{row.id}/answer", data={"message": ""}, headers=headers
+    )
+    assert 'data-error-for="message">Ce champ est obligatoire<' in r.text
+    assert db.get(PortalRequest, row.id).answered_at is None
+    r = alice.post(
+        f"/projects/{project.id}/portal/requests/{row.id}/answer",
+        data={"message": "Un technicien passe demain matin."},
+        headers=headers,
+    )
+    assert r.status_code == 200
+    db.expire_all()
+    assert db.get(PortalRequest, row.id).answer == "Un technicien passe demain matin."
+    assert "Un technicien passe demain matin." in r.text
+    r = alice.post(f"/projects/{project.id}/portal/links/{link['id']}/revoke", headers=headers)
+    assert r.status_code == 200 and "Révoqué" in r.text
+    assert anon.get(f"/p/{link['token']}").status_code == 410
+
+
+def test_the_fragment_is_not_found_for_an_outsider(web, db, project):
+    outsider = web("outsider")
+    assert outsider.get(f"/projects/{project.id}/portal", headers=HTMX).status_code == 404
+    r = outsider.post(
+        f"/projects/{project.id}/portal/links",
+        data={"label": "Intrus"},
+        headers={**HTMX, "X-CSRF-Token": outsider.csrf},
+    )
+    assert r.status_code == 404
+    assert db.scalar(select(func.count(PortalLink.id))) == 0
+
+
+def test_a_failure_after_the_task_leaves_nothing_behind(api, anon, db, project, monkeypatch):
+    """The request, its activity and its task are one transaction: a late failure undoes all."""
+    link = _create_link(api, project)
+    before = _counts(db, project)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("notification store down")
+
+    monkeypatch.setattr(portal.notifications, "notify", broken)
+    r = _submit(anon, link["token"])
+    assert r.status_code == 500
+    assert "notification store down" not in r.text
+    assert _counts(db, project) == before
+    assert db.get(PortalLink, link["id"]).last_used_at == NOW  # only the page view

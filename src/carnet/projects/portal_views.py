@@ -182,7 +182,11 @@ async def create_link(project_id: int, request: Request, db: DbDep, actor: WebAc
         created = portal.create_link(db, actor, project, data)
     except ValidationFailed as exc:
         db.rollback()
-        errors = {k.removeprefix("shares."): v for k, v in form_errors(exc, actor.language).items()}
+        # "shares.message" is shown next to the message box (form_errors also files it under
+        # "shares", which is only for an error about the parts themselves).
+        found = form_errors(exc, actor.language)
+        nested = any(e.field.startswith("shares.") for e in exc.errors)
+        errors = {k.removeprefix("shares."): v for k, v in found.items() if not (k == "shares" and nested)}
         return _manage(request, db, actor, project, link_values=dict(form), link_errors=errors, status=422)
     return _manage(request, db, actor, project, created=created)
 
