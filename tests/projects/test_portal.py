@@ -613,3 +613,11 @@ def test_a_failure_after_the_task_leaves_nothing_behind(api, anon, db, project, 
     assert "notification store down" not in r.text
     assert _counts(db, project) == before
     assert db.get(PortalLink, link["id"]).last_used_at == NOW  # only the page view
+
+
+def test_a_cancelled_project_closes_its_links(api, anon, db, project):
+    link = _create_link(api, project)
+    project.status = "cancelled"
+    db.commit()
+    r = anon.get(f"/p/{link['token']}")
+    assert r.status_code == 410 and "CH de Grenoble" not in r.text

@@ -29,6 +29,7 @@ from carnet.core.errors import DomainError, FieldErrors, NotFound, ValidationFai
 from carnet.notifications import service as notifications
 from carnet.organisations.models import Organisation
 from carnet.projects.models import (
+    COMPLETED,
     OPEN_STATUSES,
     PORTAL_REQUEST_KINDS,
     PortalLink,
@@ -127,7 +128,11 @@ def link_to_read(link: PortalLink) -> dict[str, Any]:
         "id": link.id,
         "project_id": link.project_id,
         "label": link.label,
-        "shares": {key: (link.shares or {}).get(key) for key in (*SHARE_FLAGS, "contact_phone", "message")},
+        "shares": {
+            **{flag: bool((link.shares or {}).get(flag)) for flag in SHARE_FLAGS},
+            "contact_phone": (link.shares or {}).get("contact_phone"),
+            "message": (link.shares or {}).get("message"),
+        },
         "state": link_state(link),
         "expires_at": link.expires_at,
         "revoked_at": link.revoked_at,
@@ -400,7 +405,7 @@ KIND_LABELS_FR = {"training": "Formation", "support": "Support", "order": "Comma
 
 def link_for_token(db: Session, token: str) -> PortalLink:
     """The link a public URL opens: NotFound for an unknown token, LinkGone when it expired or was
-    revoked (or its project ended)."""
+    revoked, or when its project was cancelled (a completed project stays readable)."""
     if not token or len(token) > 200:
         raise NotFound()
     link = db.scalar(select(PortalLink).where(PortalLink.token_hash == hash_token(token)))
@@ -409,7 +414,7 @@ def link_for_token(db: Session, token: str) -> PortalLink:
     project = db.get(Project, link.project_id)
     if project is None:
         raise NotFound()
-    if link_state(link) != "active" or project.status not in OPEN_STATUSES + ("completed",):
+    if link_state(link) != "active" or project.status not in (*OPEN_STATUSES, COMPLETED):
         raise LinkGone()
     return link
 
