@@ -103,7 +103,9 @@ def labels(db: Session, actor: Actor, record_type: str, ids: set[int]) -> dict[i
         return {r.id: f"{r.first_name or ''} {r.last_name}".strip() for r in rows}
     if record_type == "project":
         model = _model("project")
-        rows = db.execute(select(model.id, model.name).where(model.id.in_(ids), _visible_clause(db, actor, "project")))
+        rows = db.execute(
+            select(model.id, model.name).where(model.id.in_(ids), _visible_clause(db, actor, "project"))
+        )
         return {r.id: r.name for r in rows}
     rows = db.execute(select(Deal.id, Deal.title).where(Deal.id.in_(ids), _visible_clause(db, actor, "deal")))
     return {r.id: r.title for r in rows}
