@@ -111,6 +111,12 @@ def create_app() -> FastAPI:
                 raise
             app.include_router(module.router, prefix=prefix)
 
+    # The establishment portal: its own routers beside the projects service's.
+    from carnet.projects import portal_api, portal_views
+
+    app.include_router(portal_api.router, prefix="/api/v1")
+    app.include_router(portal_views.router)
+
     from carnet.api import records as record_routes
     from carnet.web import bulk
     from carnet.web import records as record_views
@@ -247,7 +253,8 @@ def _finish(request: Request, headers: MutableHeaders, status: int, duration_ms:
     path = request.scope["path"]
     headers["X-Request-ID"] = request.state.request_id
     headers["X-Content-Type-Options"] = "nosniff"
-    headers["Referrer-Policy"] = "same-origin"
+    if "referrer-policy" not in headers:  # public pages with a secret in the URL send none
+        headers["Referrer-Policy"] = "same-origin"
     headers["X-Frame-Options"] = "DENY"
     headers["Content-Security-Policy"] = (
         CONTENT_SECURITY_POLICY if not path.startswith("/api/docs") else "frame-ancestors 'none'"

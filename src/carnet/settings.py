@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     rate_limit_login: str = "10/minute"
     rate_limit_api: str = "600/minute"
     rate_limit_search: str = "120/minute"
+    # The establishment portal (/p/<token>, no account): page views and posts per IP, and
+    # requests submitted per link.
+    rate_limit_portal_views: str = "20/minute"
+    rate_limit_portal_requests: str = "5/hour"
     workflow_webhook_rate: str = "10/minute"  # per incoming-webhook URL; a workflow may set its own
 
     session_idle_minutes: int = 30 * 16  # a working day without activity

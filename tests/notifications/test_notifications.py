@@ -136,6 +136,7 @@ def test_default_preferences_and_invalid_updates(db: Session, api: Any) -> None:
         "import_finished": (True, False),
         "system": (True, False),
         "contract_renewal": (True, True),  # registered by the contracts module
+        "portal_request": (True, True),  # registered by the projects portal
     }
     bad = api("bob").put(
         "/api/v1/notifications/preferences",

@@ -13,17 +13,32 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.contacts.models import Contact, ContactOrganisation
-from carnet.core import permissions
+from carnet.core import permissions, records
 from carnet.core.context import Actor
 from carnet.core.errors import FieldErrors
 from carnet.deals.models import Deal
 from carnet.organisations import service as organisations
 
-LINKABLE_TYPES = ("organisation", "contact", "deal")
+LINKABLE_TYPES = ("organisation", "contact", "deal", "project")
 # record type -> (permission module, url prefix)
-_MODULES = {"organisation": "organisations", "contact": "contacts", "deal": "deals"}
-URLS = {"organisation": "/organisations", "contact": "/contacts", "deal": "/deals"}
-_UNKNOWN = {"organisation": "Unknown organisation", "contact": "Unknown contact", "deal": "Unknown deal"}
+_MODULES = {"organisation": "organisations", "contact": "contacts", "deal": "deals", "project": "projects"}
+URLS = {"organisation": "/organisations", "contact": "/contacts", "deal": "/deals", "project": "/projects"}
+_UNKNOWN = {
+    "organisation": "Unknown organisation",
+    "contact": "Unknown contact",
+    "deal": "Unknown deal",
+    "project": "Unknown project",
+}
+
+
+def _model(record_type: str) -> Any:
+    """Contacts and deals are imported; projects sit above tasks and activities, so their model
+    comes from the record registry (the projects package registers it) instead of an import."""
+    if record_type == "contact":
+        return Contact
+    if record_type == "deal":
+        return Deal
+    return records.get(record_type).model
 
 
 def _visible_clause(db: Session, actor: Actor, record_type: str) -> Any:
@@ -31,6 +46,8 @@ def _visible_clause(db: Session, actor: Actor, record_type: str) -> Any:
         return permissions.visible(db, actor, "contact", Contact.owner_id, Contact.department_id)
     if record_type == "deal":
         return permissions.visible(db, actor, "deal", Deal.owner_id, Deal.department_id)
+    if record_type == "project":
+        return permissions.visible_for_model(db, actor, "project", _model("project"))
     return organisations.visible_clause(db, actor)
 
 
@@ -44,7 +61,7 @@ def require_visible(
     if record_type == "organisation":
         organisations.require_visible_id(db, actor, record_id, field, errors)
         return
-    model = Contact if record_type == "contact" else Deal
+    model = _model(record_type)
     found = db.scalar(select(model.id).where(model.id == record_id, _visible_clause(db, actor, record_type)))
     if found is None:
         errors.add(field, _UNKNOWN[record_type], "unknown")
@@ -84,5 +101,11 @@ def labels(db: Session, actor: Actor, record_type: str, ids: set[int]) -> dict[i
             )
         )
         return {r.id: f"{r.first_name or ''} {r.last_name}".strip() for r in rows}
+    if record_type == "project":
+        model = _model("project")
+        rows = db.execute(
+            select(model.id, model.name).where(model.id.in_(ids), _visible_clause(db, actor, "project"))
+        )
+        return {r.id: r.name for r in rows}
     rows = db.execute(select(Deal.id, Deal.title).where(Deal.id.in_(ids), _visible_clause(db, actor, "deal")))
     return {r.id: r.title for r in rows}
