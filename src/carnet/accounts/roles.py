@@ -31,7 +31,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         + ["tags:create", "tags:update", "audit:read"]
         + _perms(BILLING + ("products",), ("read", "create", "update", "delete", "export"))
         + ["company:read", "finance:read"]
-        + _perms(("workflows",), ("read", "create", "update", "delete")),
+        + _perms(("workflows",), ("read", "create", "update", "delete"))
+        + _perms(("project_templates",), ("read", "create", "update", "delete")),
     },
     "sales": {
         "label": "Sales",
@@ -42,7 +43,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(("imports",), ("read", "create"))
         + ["tags:create", "workflows:read"]
         + _perms(("quotes",), ("read", "create", "update"))
-        + ["invoices:read", "products:read", "company:read"],
+        + ["invoices:read", "products:read", "company:read"]
+        + ["project_templates:read"],
     },
     "finance": {
         "label": "Finance",
@@ -54,7 +56,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(BILLING + ("products",), ("read", "create", "update"))
         + _perms(BILLING, ("export",))
         + ["company:read", "company:update", "workflows:read"]
-        + _perms(("finance",), ("read", "update", "export")),
+        + _perms(("finance",), ("read", "update", "export"))
+        + ["project_templates:read"],
     },
     "read-only": {
         "label": "Read only",
@@ -64,7 +67,7 @@ BUILTIN_ROLES: dict[str, dict] = {
             CRM
             + ("pipelines", "tags", "custom_fields", "users", "departments", "roles", "workflows")
             + BILLING
-            + ("products", "company", "finance"),
+            + ("products", "company", "finance", "project_templates"),
             ("read",),
         ),
     },

@@ -41,6 +41,7 @@ MODULES = (
     "workflows",
     "webhooks",
     "finance",
+    "project_templates",
 )
 SCOPES = ("own", "department", "all")
 DEFAULT_SCOPE = "department"
