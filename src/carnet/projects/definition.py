@@ -118,7 +118,9 @@ def _task(raw: Any, path: str, errors: FieldErrors) -> dict[str, Any]:
     if priority in (None, ""):
         priority = DEFAULT_PRIORITY
     elif priority not in PRIORITIES:
-        errors.add(f"{path}.priority", "Choose one of: {values}", "invalid_choice", values=", ".join(PRIORITIES))
+        errors.add(
+            f"{path}.priority", "Choose one of: {values}", "invalid_choice", values=", ".join(PRIORITIES)
+        )
     return {
         "title": _text(raw.get("title"), f"{path}.title", TITLE_MAX, errors, required=True) or "",
         "description": _text(raw.get("description"), f"{path}.description", DESCRIPTION_MAX, errors),

@@ -26,7 +26,11 @@ REGULATORY = "Affaires réglementaires"
 
 
 def _task(
-    title: str, due_days: int, priority: str = "normal", role: str | None = None, description: str | None = None
+    title: str,
+    due_days: int,
+    priority: str = "normal",
+    role: str | None = None,
+    description: str | None = None,
 ) -> dict[str, Any]:
     assignee = {"type": "member_role", "role": role} if role else {"type": "owner"}
     return {
@@ -209,7 +213,11 @@ CENTRE_HOSPITALIER: dict[str, Any] = {
                         28,
                         role=TECHNICIAN,
                     ),
-                    _task("Transmettre les feuilles d'émargement et les attestations de formation", 30, role=TRAINER),
+                    _task(
+                        "Transmettre les feuilles d'émargement et les attestations de formation",
+                        30,
+                        role=TRAINER,
+                    ),
                 ],
                 "checklist": [
                     "Sessions planifiées",

@@ -269,7 +269,9 @@ def _phase_names(definition: dict[str, Any]) -> list[str]:
     return [phase["name"] for phase in definition["phases"]]
 
 
-def update_template(db: Session, actor: Actor, template: ProjectTemplate, data: dict[str, Any]) -> ProjectTemplate:
+def update_template(
+    db: Session, actor: Actor, template: ProjectTemplate, data: dict[str, Any]
+) -> ProjectTemplate:
     """data: any of name, description, active, definition. A definition that differs from the
     current version's adds a version; an identical one adds none."""
     require(actor, "update")
@@ -296,7 +298,10 @@ def update_template(db: Session, actor: Actor, template: ProjectTemplate, data: 
             with db.begin_nested():
                 db.add(
                     ProjectTemplateVersion(
-                        template_id=template.id, number=number, definition=definition, created_by_id=actor.user_id
+                        template_id=template.id,
+                        number=number,
+                        definition=definition,
+                        created_by_id=actor.user_id,
                     )
                 )
                 db.flush()
@@ -342,7 +347,9 @@ def duplicate_template(db: Session, actor: Actor, template: ProjectTemplate, nam
     return copy
 
 
-def export_template(db: Session, actor: Actor, template: ProjectTemplate, number: int | None = None) -> dict[str, Any]:
+def export_template(
+    db: Session, actor: Actor, template: ProjectTemplate, number: int | None = None
+) -> dict[str, Any]:
     """The JSON document of version `number` (the current one when None), for import elsewhere."""
     require(actor, "read")
     version = get_version(db, template, number)
@@ -378,7 +385,10 @@ def import_template(db: Session, actor: Actor, document: Any, name: Any = None) 
         raise ValidationFailed.on("format", "This is not a Carnet project template file", "invalid_format")
     if document.get("format_version") != EXPORT_FORMAT_VERSION:
         raise ValidationFailed.on(
-            "format_version", "Unsupported file version: {value}", "unsupported", value=document.get("format_version")
+            "format_version",
+            "Unsupported file version: {value}",
+            "unsupported",
+            value=document.get("format_version"),
         )
     chosen = name if isinstance(name, str) and name.strip() else document.get("name")
     clean = _clean_name(db, chosen, errors)
