@@ -24,6 +24,8 @@ from carnet.projects.template_schemas import (
     ProjectTemplateVersionSummary,
 )
 
+# Definitions are answered as stored: `response_model_exclude_unset` keeps an assignee
+# {"type": "owner"} from growing `user_id: null, role: null`.
 router = APIRouter(prefix="/project-templates", tags=["project templates"])
 READ = [Depends(Requires("project_templates:read"))]
 
@@ -43,7 +45,9 @@ def filename_for(name: str, number: int) -> str:
     return f"{slugify(name).replace('_', '-')}-v{number}.json"
 
 
-@router.get("", response_model=Page[ProjectTemplateRead], dependencies=READ)
+@router.get(
+    "", response_model=Page[ProjectTemplateRead], response_model_exclude_unset=True, dependencies=READ
+)
 def list_templates(db: DbDep, actor: ActorDep, include_inactive: bool = False) -> dict[str, Any]:
     """Active templates by name (`include_inactive=true` adds the archived ones), each with its
     current definition."""
@@ -54,7 +58,7 @@ def list_templates(db: DbDep, actor: ActorDep, include_inactive: bool = False) -
     return {"items": items, "next_cursor": None}
 
 
-@router.post("", status_code=201, response_model=ProjectTemplateRead)
+@router.post("", status_code=201, response_model=ProjectTemplateRead, response_model_exclude_unset=True)
 def create_template(
     body: ProjectTemplateCreate, db: DbDep, actor: ActorDep, response: Response
 ) -> dict[str, Any]:
@@ -62,7 +66,9 @@ def create_template(
     return _created(db, service.create_template(db, actor, body_dict(body)), response)
 
 
-@router.post("/import", status_code=201, response_model=ProjectTemplateRead)
+@router.post(
+    "/import", status_code=201, response_model=ProjectTemplateRead, response_model_exclude_unset=True
+)
 def import_template(
     db: DbDep,
     actor: ActorDep,
@@ -75,12 +81,14 @@ def import_template(
     return _created(db, service.import_template(db, actor, document, name), response)
 
 
-@router.get("/{template_id}", response_model=ProjectTemplateRead, dependencies=READ)
+@router.get(
+    "/{template_id}", response_model=ProjectTemplateRead, response_model_exclude_unset=True, dependencies=READ
+)
 def get_template(template_id: int, db: DbDep, actor: ActorDep) -> dict[str, Any]:
     return _read(db, service.get_template(db, actor, template_id))
 
 
-@router.patch("/{template_id}", response_model=ProjectTemplateRead)
+@router.patch("/{template_id}", response_model=ProjectTemplateRead, response_model_exclude_unset=True)
 def update_template(
     template_id: int, body: ProjectTemplateUpdate, db: DbDep, actor: ActorDep
 ) -> dict[str, Any]:
@@ -115,13 +123,23 @@ def list_versions(template_id: int, db: DbDep, actor: ActorDep) -> dict[str, Any
     return {"items": items, "next_cursor": None}
 
 
-@router.get("/{template_id}/versions/{number}", response_model=ProjectTemplateVersionRead, dependencies=READ)
+@router.get(
+    "/{template_id}/versions/{number}",
+    response_model=ProjectTemplateVersionRead,
+    response_model_exclude_unset=True,
+    dependencies=READ,
+)
 def get_version(template_id: int, number: int, db: DbDep, actor: ActorDep) -> dict[str, Any]:
     template = service.get_template(db, actor, template_id)
     return service.version_to_read(service.get_version(db, template, number))
 
 
-@router.post("/{template_id}/duplicate", status_code=201, response_model=ProjectTemplateRead)
+@router.post(
+    "/{template_id}/duplicate",
+    status_code=201,
+    response_model=ProjectTemplateRead,
+    response_model_exclude_unset=True,
+)
 def duplicate_template(
     template_id: int, body: DuplicateRequest, db: DbDep, actor: ActorDep, response: Response
 ) -> dict[str, Any]:
@@ -133,6 +151,7 @@ def duplicate_template(
 @router.get(
     "/{template_id}/export",
     response_model=ProjectTemplateExport,
+    response_model_exclude_unset=True,
     dependencies=READ,
     responses={200: {"description": "A JSON file download (Content-Disposition: attachment)"}},
 )

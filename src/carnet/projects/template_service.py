@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -422,8 +422,7 @@ def delete_template(db: Session, actor: Actor, template: ProjectTemplate) -> Non
         )
     snapshot = _snapshot(template)
     template_id, name = template.id, template.name
-    for version in list_versions(db, template):
-        db.delete(version)
+    db.execute(delete(ProjectTemplateVersion).where(ProjectTemplateVersion.template_id == template_id))
     db.delete(template)
     db.flush()
     audit.record(db, actor, "delete", RECORD_TYPE, template_id, audit.diff(snapshot, {}), name)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
 from carnet.accounts import service as accounts
 from carnet.api.deps import DbDep
@@ -114,7 +115,7 @@ def _editor(
         request,
         "projects/templates_edit.html",
         status_code=status,
-        template=template,
+        project_template=template,
         values=values,
         phases=form_shape(definition),
         errors=errors or {},
@@ -273,7 +274,7 @@ def version_page(template_id: int, number: int, request: Request, db: DbDep, act
     return render(
         request,
         "projects/templates_version.html",
-        template=template,
+        project_template=template,
         version=version,
         users={u.id: u for u in accounts.list_users(db)},
     )
