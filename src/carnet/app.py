@@ -110,6 +110,11 @@ def create_app() -> FastAPI:
                     continue
                 raise
             app.include_router(module.router, prefix=prefix)
+    # Project templates (settings of the projects domain) have routers of their own.
+    from carnet.projects import template_api, template_views
+
+    app.include_router(template_api.router, prefix="/api/v1")
+    app.include_router(template_views.router)
 
     # The establishment portal: its own routers beside the projects service's.
     from carnet.projects import portal_api, portal_views

@@ -70,7 +70,7 @@ def make_template(db, personas):
     """make_template(definition=None, name=...) -> template id; the `user` assignee of the default
     definition is bob."""
 
-    def make(definition: dict[str, Any] | None = None, name: str = "Centre Hospitalier") -> int:
+    def make(definition: dict[str, Any] | None = None, name: str = "Hôpital (modèle de test)") -> int:
         if definition is None:
             definition = copy.deepcopy(DEFINITION)
             definition["phases"][0]["tasks"][1]["assignee"]["user_id"] = personas["bob"].id

@@ -52,7 +52,7 @@ def project(api, db, personas) -> Project:
     r = api("alice").post("/api/v1/organisations", json={"name": "CH de Grenoble"})
     assert r.status_code == 201, r.text
     alice = personas["alice"]
-    template = ProjectTemplate(name="Centre Hospitalier", current_version=1)
+    template = ProjectTemplate(name="Hôpital (modèle du portail)", current_version=1)
     db.add(template)
     db.flush()
     version = ProjectTemplateVersion(

@@ -55,7 +55,7 @@ def _ready_first_phase(api, db, project: dict, make_contact) -> None:
 
 def test_create_opens_phase_zero_with_its_tasks_and_due_dates(api, db, make_project, personas, org_id):
     project = make_project(start_date="2026-01-20")
-    assert project["name"] == "Centre Hospitalier – CH de Valence"
+    assert project["name"] == "Hôpital (modèle de test) – CH de Valence"
     assert project["status"] == "active"
     assert project["template"]["version"] == 1
     assert project["current_phase"] == {"position": 0, "key": "qualification", "name": "Qualification"}

@@ -31,7 +31,7 @@ def test_pasted_numbers_create_six_projects_and_list_the_skipped(web, api, db):
     assert created.count("<li>") == 6
     skipped = re.search(r'data-testid="bulk-skipped">(.*?)</ul>', r.text, re.S).group(1)
     assert skipped.count("<li>") == 2 and "123456789" in skipped
-    assert _project_names(api) == {f"Centre Hospitalier – Établissement {i + 1}" for i in range(6)}
+    assert _project_names(api) == {f"Hôpital (modèle des pages) – Établissement {i + 1}" for i in range(6)}
 
 
 def test_organisation_list_selection_then_result(web, api, db):

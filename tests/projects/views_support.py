@@ -40,7 +40,9 @@ PHASES: list[dict[str, Any]] = [
 ]
 
 
-def make_template(db, name: str = "Centre Hospitalier", phases: list[dict[str, Any]] | None = None) -> int:  # type: ignore[no-untyped-def]
+def make_template(
+    db, name: str = "Hôpital (modèle des pages)", phases: list[dict[str, Any]] | None = None
+) -> int:  # type: ignore[no-untyped-def]
     template = ProjectTemplate(name=name, active=True, current_version=1)
     db.add(template)
     db.flush()

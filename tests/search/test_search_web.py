@@ -75,7 +75,9 @@ def test_suggest_requires_login(anon):
 def _options(html: str) -> list[tuple[str, bool, str]]:
     return [
         (value, bool(selected), label.strip())
-        for value, selected, label in re.findall(r'<option value="(\d*)"\s*(selected)?\s*>([^<]*)</option>', html)
+        for value, selected, label in re.findall(
+            r'<option value="(\d*)"\s*(selected)?\s*>([^<]*)</option>', html
+        )
     ]
 
 

@@ -251,6 +251,16 @@ def _days(n: int) -> Any:
     return timedelta(days=n, hours=n % 9)
 
 
+def _project_templates(ctx: DemoContext) -> None:
+    """The shipped project templates (migration 0062 makes them; a database built otherwise gets
+    them here), left as they are when they exist."""
+    from carnet.projects.library import install_builtin_templates
+
+    created = install_builtin_templates(ctx.db)
+    if created:
+        ctx.created["project templates"] = len(created)
+
+
 def steps() -> list[Any]:
     from carnet.demo import records
 
@@ -261,6 +271,7 @@ def steps() -> list[Any]:
         records.deals,
         records.activities,
         records.tasks,
+        _project_templates,
     ]
 
 

@@ -39,6 +39,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "tags": ("tags:update", "tags:delete"),
     "emails": ("emails:read",),
     "webhooks": ("webhooks:admin",),
+    "project_templates": ("project_templates:create", "project_templates:update", "project_templates:delete"),
 }
 
 
