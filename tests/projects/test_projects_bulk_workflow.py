@@ -267,6 +267,8 @@ def test_timeline_shared_with_the_organisation(api, db, actor, make_project, org
     )
     on_project = timeline.for_record(db, actor("alice"), "project", pid)
     titles = {i.title for i in on_project}
+    tasks_shown = [i.title for i in on_project if i.kind == "task"]
+    assert len(tasks_shown) == len(set(tasks_shown))  # each task once
     assert {
         "Appel pharmacien",
         "Visite du bloc",
@@ -275,6 +277,8 @@ def test_timeline_shared_with_the_organisation(api, db, actor, make_project, org
     } <= titles
     on_org = timeline.for_record(db, actor("alice"), "organisation", org_id)
     org_titles = {i.title for i in on_org}
+    org_tasks = [i.title for i in on_org if i.kind == "task"]
+    assert len(org_tasks) == len(set(org_tasks))
     assert {"Visite du bloc", "Project created: {name}", "Identifier les interlocuteurs"} <= org_titles
     # An outsider sees neither the project's events nor its tasks on the organisation.
     assert timeline.for_record(db, actor("outsider"), "project", pid) == []

@@ -2046,9 +2046,10 @@ TIMELINE_EVENTS = {
 def timeline_items(
     db: Session, actor: Actor, record_type: str, record_id: int, limit: int
 ) -> list[timeline.TimelineItem]:
-    """A project's timeline: its events (creation, phase moves, completion), its tasks, and the
-    activities of its organisation since the project started. An organisation's timeline gets
-    the events and tasks of its visible projects (the activities are its own already)."""
+    """A project's timeline: its events (creation, phase moves, completion) and the activities of
+    its organisation since the project started (its tasks come from the tasks provider). An
+    organisation's timeline gets the events and tasks of its visible projects (the activities are
+    its own already)."""
     if record_type not in (RECORD_TYPE, "organisation") or not actor.can("projects:read"):
         return []
     if record_type == RECORD_TYPE:
@@ -2066,7 +2067,9 @@ def timeline_items(
     if not ids:
         return []
     items = _event_items(db, actor, ids, limit, on_organisation=project is None)
-    if actor.can("tasks:read"):
+    # A project's own tasks come from the tasks provider (projects are a linkable record type);
+    # the organisation's timeline gets those of its projects from here.
+    if project is None and actor.can("tasks:read"):
         items.extend(_task_items(db, actor, ids, limit))
     if project is not None:
         start = datetime.combine(project.start_date, time(0), tzinfo=PARIS)
