@@ -284,6 +284,23 @@ def test_duplicate_setting_on_refuses_with_existing_id(api, db, make_project):
     assert body["existing_page"] == f"/projects/{first['id']}"
 
 
+def test_duplicate_never_names_a_project_the_caller_cannot_see(api, db, make_project):
+    from carnet.core import permissions
+
+    first = make_project()
+    permissions.set_scope(db, "organisation", "all")  # outsider sees the establishment...
+    db.commit()
+    assert api("outsider").get(f"/api/v1/projects/{first['id']}").status_code == 404  # ...not the project
+    r = api("outsider").post(
+        "/api/v1/projects",
+        json={"template_id": first["template"]["id"], "organisation_id": first["organisation_id"]},
+    )
+    assert r.status_code == 409
+    body = r.json()
+    assert body["code"] == "duplicate_project" and body["existing_id"] is None
+    assert "existing_page" not in body and "existing_url" not in body
+
+
 def test_duplicate_setting_off_needs_confirmation(api, db, make_project):
     first = make_project()
     r = api("manager").patch("/api/v1/projects/settings", json={"one_active_per_establishment": False})
@@ -299,7 +316,7 @@ def test_duplicate_setting_off_needs_confirmation(api, db, make_project):
     assert api("alice").patch("/api/v1/projects/settings", json={"portal_link_days": 10}).status_code == 403
 
 
-def test_visibility_outsider_404_team_member_sees_it(api, db, make_project, personas):
+def test_visibility_outsider_404_team_member_sees_it(api, web, db, make_project, personas):
     project = make_project(members=[{"user_id": personas["outsider"].id, "role": "formateur"}])
     other = make_project(organisation_id=_new_org(api, "Clinique Nord"))
     pid = project["id"]
@@ -307,6 +324,10 @@ def test_visibility_outsider_404_team_member_sees_it(api, db, make_project, pers
     assert api("outsider").get(f"/api/v1/projects/{pid}").status_code == 200
     assert api("outsider").get(f"/api/v1/projects/{other['id']}").status_code == 404
     assert [p["id"] for p in api("outsider").get("/api/v1/projects").json()["items"]] == [pid]
+    # the generic tabs (timeline, history, files) follow the same rule
+    for tab in ("timeline", "history", "attachments"):
+        assert web("outsider").get(f"/records/project/{pid}/{tab}").status_code == 200, tab
+        assert web("outsider").get(f"/records/project/{other['id']}/{tab}").status_code == 404, tab
     r = api("alice").delete(f"/api/v1/projects/{pid}/members/{personas['outsider'].id}")
     assert r.status_code == 204
     assert api("outsider").get(f"/api/v1/projects/{pid}").status_code == 404

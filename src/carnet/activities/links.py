@@ -46,8 +46,13 @@ def _visible_clause(db: Session, actor: Actor, record_type: str) -> Any:
         return permissions.visible(db, actor, "contact", Contact.owner_id, Contact.department_id)
     if record_type == "deal":
         return permissions.visible(db, actor, "deal", Deal.owner_id, Deal.department_id)
-    if record_type == "project":
-        return permissions.visible_for_model(db, actor, "project", _model("project"))
+    if record_type == "project":  # team members included (the projects service's rule)
+        rt = records.get("project")
+        return (
+            rt.visible(db, actor)
+            if rt.visible
+            else permissions.visible_for_model(db, actor, "project", rt.model)
+        )
     return organisations.visible_clause(db, actor)
 
 

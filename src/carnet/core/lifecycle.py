@@ -27,9 +27,12 @@ def get_visible(db: Session, actor: Actor, record_type: str, record_id: Any, *op
         raise NotFound()
     if not 0 < record_id <= MAX_ID:
         raise NotFound()
-    stmt = select(rt.model).where(
-        rt.model.id == record_id, permissions.visible_for_model(db, actor, record_type, rt.model)
+    clause = (
+        rt.visible(db, actor)
+        if rt.visible
+        else permissions.visible_for_model(db, actor, record_type, rt.model)
     )
+    stmt = select(rt.model).where(rt.model.id == record_id, clause)
     if options:
         stmt = stmt.options(*options)
     obj = db.scalars(stmt).unique().first()

@@ -4,6 +4,7 @@ imports them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,13 +16,23 @@ class RecordType:
     module: str  # permission module: "organisations"
     label: str  # English, translated in the UI
     url_prefix: str  # "/organisations"
+    # (db, actor) -> WHERE clause, for a record type whose visibility is wider than the owner and
+    # department rule (projects: their team members too); None: permissions.visible_for_model.
+    visible: Callable[[Any, Any], Any] | None = None
 
 
 REGISTRY: dict[str, RecordType] = {}
 
 
-def register(name: str, model: Any, module: str, label: str, url_prefix: str) -> RecordType:
-    record_type = RecordType(name, model, module, label, url_prefix)
+def register(
+    name: str,
+    model: Any,
+    module: str,
+    label: str,
+    url_prefix: str,
+    visible: Callable[[Any, Any], Any] | None = None,
+) -> RecordType:
+    record_type = RecordType(name, model, module, label, url_prefix, visible)
     REGISTRY[name] = record_type
     return record_type
 

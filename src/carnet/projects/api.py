@@ -44,8 +44,9 @@ def _duplicate(request: Request, exc: service.DuplicateProject) -> JSONResponse:
     response = domain_error_response(request, exc)
     body = json.loads(response.body)
     body["existing_id"] = exc.existing_id
-    body["existing_url"] = f"/api/v1/projects/{exc.existing_id}"
-    body["existing_page"] = f"/projects/{exc.existing_id}"
+    if exc.existing_id is not None:  # only a project the caller may see is named
+        body["existing_url"] = f"/api/v1/projects/{exc.existing_id}"
+        body["existing_page"] = f"/projects/{exc.existing_id}"
     return JSONResponse(body, status_code=409, media_type=response.media_type)
 
 

@@ -89,7 +89,15 @@ from carnet.tasks import service as tasks
 from carnet.tasks.models import Task
 
 RECORD_TYPE = "project"
-records.register(RECORD_TYPE, Project, "projects", "Project", "/projects")
+# Team members see the projects they are on: every generic read (tabs, attachments, tags) too.
+records.register(
+    RECORD_TYPE,
+    Project,
+    "projects",
+    "Project",
+    "/projects",
+    visible=lambda db, actor: visible_clause(db, actor),
+)
 PARIS = ZoneInfo("Europe/Paris")
 DUE_TIME = time(9, 0)  # phase tasks are due at 09:00 Paris time
 HORIZON_DAYS = 14  # health: "late" past 14 days overdue, "at risk" within 14 days of the target
@@ -135,9 +143,9 @@ class DuplicateProject(Conflict):
     code = "duplicate_project"
     title = "This establishment already has an open project from this template"
 
-    def __init__(self, existing_id: int, message: str | None = None) -> None:
+    def __init__(self, existing_id: int | None, message: str | None = None) -> None:
         super().__init__(message)
-        self.existing_id = existing_id
+        self.existing_id = existing_id  # None when the caller may not see that project
 
 
 class PhaseIncomplete(ValidationFailed):
@@ -779,15 +787,22 @@ def _duplicate_of(
 
 
 def check_duplicate(
-    db: Session, organisation_id: int, template_id: int, *, allow_duplicate: bool = False
+    db: Session,
+    actor: Actor,
+    organisation_id: int,
+    template_id: int,
+    *,
+    allow_duplicate: bool = False,
 ) -> None:
     """Raise DuplicateProject when an open project of this establishment and template exists: always
-    when the setting `one_active_per_establishment` is on, unless confirmed when it is off."""
+    when the setting `one_active_per_establishment` is on, unless confirmed when it is off. The
+    existing project is named only to a caller who may see it."""
     existing = _duplicate_of(db, organisation_id, template_id)
     if existing is None:
         return
     if get_settings(db).one_active_per_establishment or not allow_duplicate:
-        raise DuplicateProject(existing)
+        shown = db.scalar(select(Project.id).where(Project.id == existing, visible_clause(db, actor)))
+        raise DuplicateProject(shown)
 
 
 def create_project(
@@ -827,7 +842,7 @@ def _create(db: Session, actor: Actor, data: dict[str, Any], *, allow_duplicate:
         custom = customfields.validate(db, RECORD_TYPE, data.get("custom_fields"), None, errors)
     errors.raise_if_any()
     assert template is not None and version is not None and org_id is not None
-    check_duplicate(db, org_id, template.id, allow_duplicate=allow_duplicate)
+    check_duplicate(db, actor, org_id, template.id, allow_duplicate=allow_duplicate)
     if name is None:
         org_name = _organisation_names(db, {org_id}).get(org_id, "")
         name = f"{template.name} – {org_name}"[:200]
