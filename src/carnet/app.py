@@ -55,6 +55,7 @@ DOMAINS = (
     "quotes",
     "invoices",
     "contracts",
+    "transparency",
     "payments",
     "finance",
 )

@@ -8,6 +8,8 @@ CRM = ("organisations", "contacts", "deals", "activities", "tasks")
 SETTINGS = ("users", "departments", "roles", "custom_fields", "tags", "pipelines")
 # Sales documents and finance (issue 4).
 BILLING = ("quotes", "invoices", "payments", "contracts")
+# The health transparency register (issue 5 §4): sales record, managers and finance also delete and export.
+TRANSPARENCY = ("transparency",)
 
 
 def _perms(modules: tuple[str, ...], actions: tuple[str, ...]) -> list[str]:
@@ -31,7 +33,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         + ["tags:create", "tags:update", "audit:read"]
         + _perms(BILLING + ("products",), ("read", "create", "update", "delete", "export"))
         + ["company:read", "finance:read"]
-        + _perms(("workflows",), ("read", "create", "update", "delete")),
+        + _perms(("workflows",), ("read", "create", "update", "delete"))
+        + _perms(TRANSPARENCY, ("read", "create", "update", "delete", "export")),
     },
     "sales": {
         "label": "Sales",
@@ -42,7 +45,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(("imports",), ("read", "create"))
         + ["tags:create", "workflows:read"]
         + _perms(("quotes",), ("read", "create", "update"))
-        + ["invoices:read", "products:read", "company:read"],
+        + ["invoices:read", "products:read", "company:read"]
+        + _perms(TRANSPARENCY, ("read", "create", "update")),
     },
     "finance": {
         "label": "Finance",
@@ -54,7 +58,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(BILLING + ("products",), ("read", "create", "update"))
         + _perms(BILLING, ("export",))
         + ["company:read", "company:update", "workflows:read"]
-        + _perms(("finance",), ("read", "update", "export")),
+        + _perms(("finance",), ("read", "update", "export"))
+        + _perms(TRANSPARENCY, ("read", "create", "update", "delete", "export")),
     },
     "read-only": {
         "label": "Read only",
@@ -64,7 +69,8 @@ BUILTIN_ROLES: dict[str, dict] = {
             CRM
             + ("pipelines", "tags", "custom_fields", "users", "departments", "roles", "workflows")
             + BILLING
-            + ("products", "company", "finance"),
+            + ("products", "company", "finance")
+            + TRANSPARENCY,
             ("read",),
         ),
     },

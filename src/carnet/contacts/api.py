@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from carnet.api.common import Page, body_dict, if_match_version, list_params, set_etag
 from carnet.api.deps import ActorDep, DbDep, Requires
 from carnet.api.exports import add_export_route
-from carnet.core import lifecycle
 from carnet.contacts import establishments, service, transfer
 from carnet.contacts.schemas import (
     ContactCreate,
@@ -19,6 +18,7 @@ from carnet.contacts.schemas import (
     ContactRead,
     ContactUpdate,
 )
+from carnet.core import lifecycle
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 

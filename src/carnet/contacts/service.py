@@ -409,7 +409,11 @@ def _apply(
                     "profession", "Choose one of: {values}", "invalid_choice", values=", ".join(PROFESSIONS)
                 )
             contact.profession = profession
-        if contact.rpps and contact.profession in NO_RPPS_PROFESSIONS and ("rpps" in data or "profession" in data):
+        if (
+            contact.rpps
+            and contact.profession in NO_RPPS_PROFESSIONS
+            and ("rpps" in data or "profession" in data)
+        ):
             errors.add(
                 "rpps", "A biomedical engineer is not a health professional and has no RPPS number", "no_rpps"
             )

@@ -460,8 +460,7 @@ async def add_establishment(contact_id: int, request: Request, db: DbDep, actor:
         # The new row is the last one: show its errors next to the add form's fields.
         prefix = f"establishments.{len(items) - 1}."
         errors = {
-            e.field.removeprefix(prefix): gettext(e.message, actor.language, **e.params)
-            for e in exc.errors
+            e.field.removeprefix(prefix): gettext(e.message, actor.language, **e.params) for e in exc.errors
         }
         return _detail(request, db, actor, contact, errors, dict(form))
     return redirect(f"/contacts/{contact_id}", flash=_t(actor, "Changes saved"), request=request)

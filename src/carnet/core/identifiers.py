@@ -106,7 +106,7 @@ def _finess_departement_ok(text: str) -> bool:
         return False
     number = int(prefix)
     # "20" was split into 2A/2B; 96 does not exist; overseas numbers are 97x/98x.
-    return 1 <= number <= 95 and number != 20 or (number in (97, 98) and text[2].isdigit())
+    return (1 <= number <= 95 and number != 20) or (number in (97, 98) and text[2].isdigit())
 
 
 def clean_rpps(value: Any, errors: FieldErrors, field: str = "rpps") -> str | None:

@@ -41,6 +41,7 @@ MODULES = (
     "workflows",
     "webhooks",
     "finance",
+    "transparency",
 )
 SCOPES = ("own", "department", "all")
 DEFAULT_SCOPE = "department"
