@@ -29,7 +29,9 @@ CSV = "text/csv; charset=utf-8"
 
 
 def _csv_response(content: bytes, name: str) -> Response:
-    return Response(content, media_type=CSV, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        content, media_type=CSV, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 @router.get(
@@ -53,7 +55,9 @@ def create_benefit(body: BenefitCreate, db: DbDep, actor: ActorDep, response: Re
     return service.benefit_reads(db, [benefit])[0]
 
 
-@router.get("/benefits/export", response_class=Response, dependencies=[Depends(Requires("transparency:export"))])
+@router.get(
+    "/benefits/export", response_class=Response, dependencies=[Depends(Requires("transparency:export"))]
+)
 def export_benefits(
     db: DbDep,
     actor: ActorDep,
@@ -66,7 +70,9 @@ def export_benefits(
     return _csv_response(content, f"transparence-sante_{from_}_{to}.csv")
 
 
-@router.get("/benefits/report", response_model=ReportRead, dependencies=[Depends(Requires("transparency:read"))])
+@router.get(
+    "/benefits/report", response_model=ReportRead, dependencies=[Depends(Requires("transparency:read"))]
+)
 def report(
     db: DbDep, actor: ActorDep, contact_id: int | None = None, organisation_id: int | None = None
 ) -> dict[str, Any]:

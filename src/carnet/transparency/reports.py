@@ -133,7 +133,9 @@ def _identities(db: Session, actor: Actor, rows: list[Any]) -> dict[tuple[str, i
     contact_ids = {r.contact_id for r in rows if r.contact_id}
     org_ids = {r.organisation_id for r in rows if r.organisation_id}
     found_contacts = (
-        list(db.scalars(select(Contact).where(Contact.id.in_(contact_ids), contacts.visible_clause(db, actor))))
+        list(
+            db.scalars(select(Contact).where(Contact.id.in_(contact_ids), contacts.visible_clause(db, actor)))
+        )
         if contact_ids and actor.can("contacts:read")
         else []
     )
@@ -143,7 +145,9 @@ def _identities(db: Session, actor: Actor, rows: list[Any]) -> dict[tuple[str, i
         {
             o.id: o
             for o in db.scalars(
-                select(Organisation).where(Organisation.id.in_(org_ids), organisations.visible_clause(db, actor))
+                select(Organisation).where(
+                    Organisation.id.in_(org_ids), organisations.visible_clause(db, actor)
+                )
             )
         }
         if org_ids and actor.can("organisations:read")
@@ -195,7 +199,9 @@ def export_rows(db: Session, actor: Actor, start: date, end: date) -> list[list[
     agreements = list(
         db.scalars(
             select(Agreement)
-            .where(service.agreement_clause(db, actor), Agreement.signed_on >= start, Agreement.signed_on <= end)
+            .where(
+                service.agreement_clause(db, actor), Agreement.signed_on >= start, Agreement.signed_on <= end
+            )
             .order_by(Agreement.signed_on, Agreement.id)
         )
     )
@@ -306,7 +312,9 @@ def _totals(benefits: list[Benefit], agreements: list[Agreement]) -> dict[str, A
     }
 
 
-def _records_for(db: Session, actor: Actor, clause_b: Any, clause_a: Any) -> tuple[list[Benefit], list[Agreement]]:
+def _records_for(
+    db: Session, actor: Actor, clause_b: Any, clause_a: Any
+) -> tuple[list[Benefit], list[Agreement]]:
     benefits = list(
         db.scalars(
             select(Benefit)
@@ -394,9 +402,7 @@ def traceability(db: Session, actor: Actor, raw: dict[str, Any]) -> list[dict[st
         return []
     start, end = _require_period(raw)
     low, high = _bounds(start, end)
-    health_contact = select(Contact.id).where(
-        or_(Contact.rpps.is_not(None), Contact.profession.is_not(None))
-    )
+    health_contact = select(Contact.id).where(or_(Contact.rpps.is_not(None), Contact.profession.is_not(None)))
     health_org = select(Organisation.id).where(
         or_(
             Organisation.establishment_category.is_not(None),
@@ -416,14 +422,19 @@ def traceability(db: Session, actor: Actor, raw: dict[str, Any]) -> list[dict[st
             .order_by(Activity.occurred_at, Activity.id)
         )
     )
-    contact_rows = {
-        c.id: c
-        for c in db.scalars(
-            select(Contact).where(
-                Contact.id.in_({a.contact_id for a in acts if a.contact_id}), contacts.visible_clause(db, actor)
+    contact_rows = (
+        {
+            c.id: c
+            for c in db.scalars(
+                select(Contact).where(
+                    Contact.id.in_({a.contact_id for a in acts if a.contact_id}),
+                    contacts.visible_clause(db, actor),
+                )
             )
-        )
-    } if actor.can("contacts:read") else {}
+        }
+        if actor.can("contacts:read")
+        else {}
+    )
     links = establishments.establishments_by_contact(db, list(contact_rows))
     org_ids = {a.organisation_id for a in acts if a.organisation_id} | {
         ls[0]["organisation_id"] for ls in links.values() if ls
@@ -513,4 +524,3 @@ def traceability_csv(db: Session, actor: Actor, raw: dict[str, Any]) -> bytes:
     )
     db.commit()
     return _csv(TRACEABILITY_COLUMNS, lines)
-

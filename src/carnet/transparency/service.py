@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from carnet.contacts import service as contacts
 from carnet.contacts.models import Contact
-from carnet.core import audit, clock, lifecycle, money, ownership, permissions, records
+from carnet.core import audit, clock, i18n, lifecycle, money, ownership, permissions, records
 from carnet.core.context import Actor
 from carnet.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page
@@ -476,18 +476,25 @@ def benefit_outcomes(db: Session, benefits: list[Benefit]) -> dict[int, rules.Ou
     }
 
 
-def outcome_to_read(outcome: rules.Outcome) -> dict[str, Any]:
+def outcome_to_read(outcome: rules.Outcome, language: str | None = None) -> dict[str, Any]:
+    """The rules' verdict; reasons in English, or in `language` for a page."""
+    if language is not None:
+        reasons = [i18n.gettext(text, language, **params) for text, params in outcome.reasons]
+    else:
+        reasons = [text.format(**params) for text, params in outcome.reasons]
     return {
         "published": outcome.published,
         "publication_due": outcome.publication_due,
         "formality": outcome.formality,
         "deadline": outcome.deadline,
-        "reasons": [text.format(**params) for text, params in outcome.reasons],
+        "reasons": reasons,
         "warnings": list(outcome.warnings),
     }
 
 
-def agreement_to_read(agreement: Agreement, outcome: rules.Outcome) -> dict[str, Any]:
+def agreement_to_read(
+    agreement: Agreement, outcome: rules.Outcome, language: str | None = None
+) -> dict[str, Any]:
     return {
         "id": agreement.id,
         "reference": agreement.reference,
@@ -508,14 +515,14 @@ def agreement_to_read(agreement: Agreement, outcome: rules.Outcome) -> dict[str,
         "authorisation_decided_on": agreement.authorisation_decided_on,
         "owner_id": agreement.owner_id,
         "department_id": agreement.department_id,
-        "rules": outcome_to_read(outcome),
+        "rules": outcome_to_read(outcome, language),
         "version": agreement.version,
         "created_at": agreement.created_at,
         "updated_at": agreement.updated_at,
     }
 
 
-def benefit_to_read(benefit: Benefit, outcome: rules.Outcome) -> dict[str, Any]:
+def benefit_to_read(benefit: Benefit, outcome: rules.Outcome, language: str | None = None) -> dict[str, Any]:
     return {
         "id": benefit.id,
         "granted_on": benefit.granted_on,
@@ -534,21 +541,23 @@ def benefit_to_read(benefit: Benefit, outcome: rules.Outcome) -> dict[str, Any]:
         "authorisation_decided_on": benefit.authorisation_decided_on,
         "owner_id": benefit.owner_id,
         "department_id": benefit.department_id,
-        "rules": outcome_to_read(outcome),
+        "rules": outcome_to_read(outcome, language),
         "version": benefit.version,
         "created_at": benefit.created_at,
         "updated_at": benefit.updated_at,
     }
 
 
-def agreement_reads(db: Session, agreements: list[Agreement]) -> list[dict[str, Any]]:
+def agreement_reads(
+    db: Session, agreements: list[Agreement], language: str | None = None
+) -> list[dict[str, Any]]:
     under = benefits_of_agreements(db, [a.id for a in agreements])
-    return [agreement_to_read(a, agreement_outcome(db, a, under[a.id])) for a in agreements]
+    return [agreement_to_read(a, agreement_outcome(db, a, under[a.id]), language) for a in agreements]
 
 
-def benefit_reads(db: Session, benefits: list[Benefit]) -> list[dict[str, Any]]:
+def benefit_reads(db: Session, benefits: list[Benefit], language: str | None = None) -> list[dict[str, Any]]:
     outcomes = benefit_outcomes(db, benefits)
-    return [benefit_to_read(b, outcomes[b.id]) for b in benefits]
+    return [benefit_to_read(b, outcomes[b.id], language) for b in benefits]
 
 
 def _snapshot(read: dict[str, Any]) -> dict[str, Any]:
