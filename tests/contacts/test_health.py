@@ -14,7 +14,12 @@ def _org(api: Any, name: str, who: str = "alice", **fields: Any) -> int:
 def test_profession_and_speciality(api: Any) -> None:
     r = api("alice").post(
         "/api/v1/contacts",
-        json={"last_name": "Durand", "rpps": "10003879623", "profession": "physician", "speciality": "Cardiologie"},
+        json={
+            "last_name": "Durand",
+            "rpps": "10003879623",
+            "profession": "physician",
+            "speciality": "Cardiologie",
+        },
     )
     assert r.status_code == 201, r.text
     assert (r.json()["profession"], r.json()["speciality"], r.json()["rpps"]) == (
@@ -35,7 +40,9 @@ def test_a_biomedical_engineer_has_no_rpps(api: Any) -> None:
     assert r.status_code == 422
     assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("rpps", "no_rpps")]
     assert api("alice").get("/api/v1/contacts").json()["items"] == before
-    r = api("alice").post("/api/v1/contacts", json={"last_name": "Petit", "profession": "biomedical_engineer"})
+    r = api("alice").post(
+        "/api/v1/contacts", json={"last_name": "Petit", "profession": "biomedical_engineer"}
+    )
     assert r.status_code == 201
 
 
@@ -74,7 +81,8 @@ def test_read_only_cannot_change_establishments(api: Any, db: Any) -> None:
     chu = _org(api, "CHU de Brest")
     contact = api("alice").post("/api/v1/contacts", json={"last_name": "Le Goff"}).json()
     r = api("reader").put(
-        f"/api/v1/contacts/{contact['id']}/establishments", json={"establishments": [{"organisation_id": chu}]}
+        f"/api/v1/contacts/{contact['id']}/establishments",
+        json={"establishments": [{"organisation_id": chu}]},
     )
     assert r.status_code == 403
     assert api("alice").get(f"/api/v1/contacts/{contact['id']}/establishments").json() == []
@@ -82,7 +90,9 @@ def test_read_only_cannot_change_establishments(api: Any, db: Any) -> None:
 
 def test_establishment_added_and_removed_on_the_contact_page(api: Any, web: Any) -> None:
     chu = _org(api, "CHU de Rennes")
-    contact = api("alice").post("/api/v1/contacts", json={"last_name": "Morvan", "profession": "nurse"}).json()
+    contact = (
+        api("alice").post("/api/v1/contacts", json={"last_name": "Morvan", "profession": "nurse"}).json()
+    )
     alice = web("alice")
     page = alice.get(f"/contacts/{contact['id']}").text
     assert 'data-testid="add-establishment"' in page and "Infirmier" in page
@@ -92,9 +102,9 @@ def test_establishment_added_and_removed_on_the_contact_page(api: Any, web: Any)
         follow_redirects=False,
     )
     assert r.status_code == 303
-    assert [e["service"] for e in api("alice").get(f"/api/v1/contacts/{contact['id']}/establishments").json()] == [
-        "Urgences"
-    ]
+    assert [
+        e["service"] for e in api("alice").get(f"/api/v1/contacts/{contact['id']}/establishments").json()
+    ] == ["Urgences"]
     r = alice.post(
         f"/contacts/{contact['id']}/establishments",
         data={"csrf_token": alice.csrf, "organisation_id": "", "service": "", "role": ""},

@@ -38,17 +38,28 @@ def test_bad_finess_is_a_field_error_and_nothing_is_stored(api: Any) -> None:
 def test_unknown_category_or_status_is_refused(api: Any) -> None:
     r = _create(api, establishment_category="hospital", establishment_status="state")
     assert r.status_code == 422
-    assert sorted(e["field"] for e in r.json()["errors"]) == ["establishment_category", "establishment_status"]
+    assert sorted(e["field"] for e in r.json()["errors"]) == [
+        "establishment_category",
+        "establishment_status",
+    ]
 
 
 def test_list_filters_by_category_and_status(api: Any) -> None:
     chu = _create(api, establishment_category="chu", establishment_status="public").json()["id"]
     clinic = _create(
-        api, name="Clinique du Parc", establishment_category="clinic", establishment_status="private_for_profit"
+        api,
+        name="Clinique du Parc",
+        establishment_category="clinic",
+        establishment_status="private_for_profit",
     ).json()["id"]
-    ids = [o["id"] for o in api("alice").get("/api/v1/organisations?establishment_category=clinic").json()["items"]]
+    ids = [
+        o["id"]
+        for o in api("alice").get("/api/v1/organisations?establishment_category=clinic").json()["items"]
+    ]
     assert ids == [clinic]
-    ids = [o["id"] for o in api("alice").get("/api/v1/organisations?establishment_status=public").json()["items"]]
+    ids = [
+        o["id"] for o in api("alice").get("/api/v1/organisations?establishment_status=public").json()["items"]
+    ]
     assert ids == [chu]
 
 
@@ -67,10 +78,15 @@ def test_form_shows_the_finess_error_next_to_the_field(web: Any) -> None:
     alice = web("alice")
     r = alice.post(
         "/organisations/new",
-        data={"csrf_token": alice.csrf, "name": "CH X", "finess_ej": "750712185", "establishment_category": "ch"},
+        data={
+            "csrf_token": alice.csrf,
+            "name": "CH X",
+            "finess_ej": "750712185",
+            "establishment_category": "ch",
+        },
         follow_redirects=False,
     )
     assert r.status_code == 422
-    assert 'data-error-for="finess_ej"' not in r.text or "La clé de ce numéro FINESS est incorrecte" in r.text
+    assert 'data-error-for="finess_ej"' in r.text
     assert "La clé de ce numéro FINESS est incorrecte" in r.text
     assert "FINESS géographique (ET)" in r.text and "FINESS juridique (EJ)" in r.text

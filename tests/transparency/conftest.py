@@ -93,7 +93,13 @@ def make_benefit(api):
 @pytest.fixture
 def make_agreement(api):
     def make(who: str = "alice", **fields: Any) -> dict[str, Any]:
-        body = {"reference": "CONV-2026-001", "signed_on": "2026-01-10", "purpose": "Formation", "amount": "0", **fields}
+        body = {
+            "reference": "CONV-2026-001",
+            "signed_on": "2026-01-10",
+            "purpose": "Formation",
+            "amount": "0",
+            **fields,
+        }
         r = api(who).post("/api/v1/agreements", json=body)
         assert r.status_code == 201, r.text
         return r.json()

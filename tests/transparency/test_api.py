@@ -56,7 +56,13 @@ def test_a_benefit_before_and_after_a_threshold_change(api: Any, doctor: int, ma
     assert r.status_code == 403
     assert api("alice").get("/api/v1/transparency-thresholds").json() == thresholds
     # A new amount cannot overlap the one in force.
-    new = {"key": "negligible", "nature": "meal", "amount": "25.00", "valid_from": "2026-03-01", "source": "Arrêté X"}
+    new = {
+        "key": "negligible",
+        "nature": "meal",
+        "amount": "25.00",
+        "valid_from": "2026-03-01",
+        "source": "Arrêté X",
+    }
     r = api("admin").post("/api/v1/transparency-thresholds", json=new)
     assert r.status_code == 422 and r.json()["errors"][0]["code"] == "overlap"
     r = api("admin").patch(f"/api/v1/transparency-thresholds/{meal['id']}", json={"valid_to": "2026-02-28"})
@@ -71,20 +77,28 @@ def test_a_benefit_before_and_after_a_threshold_change(api: Any, doctor: int, ma
     assert after["rules"]["warnings"] == ["Above the negligible value: this benefit needs an agreement"]
 
 
-def test_agreement_formality_and_benefits_under_it(api: Any, doctor: int, make_agreement: Any, make_benefit: Any) -> None:
+def test_agreement_formality_and_benefits_under_it(
+    api: Any, doctor: int, make_agreement: Any, make_benefit: Any
+) -> None:
     agreement = make_agreement(contact_id=doctor, nature="fee", amount="1500.00", start_date="2026-03-02")
     assert agreement["rules"]["formality"] == "declaration"
     assert agreement["rules"]["deadline"] == "2026-02-18"  # 8 working days before 2 March
     assert agreement["rules"]["warnings"] == ["Declaration needed but none recorded"]
     # A fee beyond 2 000 € under it turns the agreement into an authorisation case.
-    benefit = make_benefit(agreement_id=agreement["id"], granted_on="2026-03-02", nature="fee", amount="2400.00")
+    benefit = make_benefit(
+        agreement_id=agreement["id"], granted_on="2026-03-02", nature="fee", amount="2400.00"
+    )
     assert benefit["contact_id"] == doctor and benefit["rules"]["formality"] == "authorisation"
     got = api("alice").get(f"/api/v1/agreements/{agreement['id']}").json()
     assert got["rules"]["formality"] == "authorisation" and got["rules"]["deadline"] == "2026-01-02"
     assert got["rules"]["warnings"] == ["Authorisation needed but none recorded", "Deadline passed"]
     r = api("alice").patch(
         f"/api/v1/agreements/{agreement['id']}",
-        json={"formality_status": "authorised", "authorisation_requested_on": "2025-12-20", "authorisation_decided_on": "2026-01-05"},
+        json={
+            "formality_status": "authorised",
+            "authorisation_requested_on": "2025-12-20",
+            "authorisation_decided_on": "2026-01-05",
+        },
     )
     assert r.status_code == 200 and r.json()["rules"]["warnings"] == []
     # Deleting an agreement with benefits under it is refused; nothing changes.
@@ -95,12 +109,27 @@ def test_agreement_formality_and_benefits_under_it(api: Any, doctor: int, make_a
 def test_export_is_declaration_ready(
     api: Any, company: Any, chu: int, doctor: int, make_agreement: Any, make_benefit: Any
 ) -> None:
-    make_benefit(contact_id=doctor, granted_on="2026-01-08", nature="meal", amount="25.50", event="Congrès cardio", description="Déjeuner")
+    make_benefit(
+        contact_id=doctor,
+        granted_on="2026-01-08",
+        nature="meal",
+        amount="25.50",
+        event="Congrès cardio",
+        description="Déjeuner",
+    )
     make_benefit(contact_id=doctor, granted_on="2026-01-09", nature="meal", amount="9.00")  # below 10 €
-    make_benefit(contact_id=doctor, granted_on="2026-02-10", nature="hospitality", amount="150")  # out of range
+    make_benefit(
+        contact_id=doctor, granted_on="2026-02-10", nature="hospitality", amount="150"
+    )  # out of range
     agreement = make_agreement(contact_id=doctor, amount="1200.00", event="Symposium", purpose="Formation")
     make_benefit(agreement_id=agreement["id"], granted_on="2026-01-12", nature="fee", amount="1200.00")
-    make_benefit(organisation_id=chu, granted_on="2026-01-11", nature="gift", amount="300", description="Don de matériel")
+    make_benefit(
+        organisation_id=chu,
+        granted_on="2026-01-11",
+        nature="gift",
+        amount="300",
+        description="Don de matériel",
+    )
 
     r = api("manager").get("/api/v1/benefits/export?from=2026-01-01&to=2026-01-31")
     assert r.status_code == 200, r.text
@@ -149,7 +178,9 @@ def test_reports_per_professional_and_per_establishment(
     assert api("alice").get("/api/v1/benefits/report").status_code == 422
 
 
-def test_read_only_cannot_record_and_nothing_changes(api: Any, db: Any, doctor: int, make_benefit: Any) -> None:
+def test_read_only_cannot_record_and_nothing_changes(
+    api: Any, db: Any, doctor: int, make_benefit: Any
+) -> None:
     from carnet.core import permissions
 
     for record_type in ("benefit", "contact"):
@@ -157,7 +188,8 @@ def test_read_only_cannot_record_and_nothing_changes(api: Any, db: Any, doctor: 
     db.commit()
     benefit = make_benefit(contact_id=doctor, granted_on="2026-01-08", nature="meal", amount="25.50")
     r = api("reader").post(
-        "/api/v1/benefits", json={"contact_id": doctor, "granted_on": "2026-01-08", "nature": "gift", "amount": "5"}
+        "/api/v1/benefits",
+        json={"contact_id": doctor, "granted_on": "2026-01-08", "nature": "gift", "amount": "5"},
     )
     assert r.status_code == 403
     assert api("reader").patch(f"/api/v1/benefits/{benefit['id']}", json={"amount": "1"}).status_code == 403

@@ -17,13 +17,17 @@ THRESHOLDS = Thresholds(
         ThresholdRow("negligible", "meal", D("30.00"), date(2020, 10, 1), date(2026, 2, 28)),
         ThresholdRow("negligible", "meal", D("25.00"), date(2026, 3, 1), None),
         ThresholdRow("authorisation_health_professional", "fee", D("2000.00"), date(2020, 10, 1), None),
-        ThresholdRow("authorisation_health_professional", "hospitality", D("2000.00"), date(2020, 10, 1), None),
+        ThresholdRow(
+            "authorisation_health_professional", "hospitality", D("2000.00"), date(2020, 10, 1), None
+        ),
         ThresholdRow("authorisation_health_professional", "meal", D("50.00"), date(2020, 10, 1), None),
     ]
 )
 
 
-def _benefit(amount: str, on: date = date(2026, 1, 10), nature: str = "meal", who: str = "health_professional"):
+def _benefit(
+    amount: str, on: date = date(2026, 1, 10), nature: str = "meal", who: str = "health_professional"
+):
     return BenefitFacts(on, nature, D(amount), who)
 
 
@@ -63,9 +67,7 @@ def test_establishments_are_outside_the_anti_gift_regime() -> None:
 
 def test_agreement_below_thresholds_is_declared_8_working_days_before() -> None:
     # First benefit on Monday 26 January 2026: 8 working days before is Wednesday 14 January.
-    outcome = rules.agreement_outcome(
-        _agreement("1500.00", start=date(2026, 1, 26)), [], THRESHOLDS, TODAY
-    )
+    outcome = rules.agreement_outcome(_agreement("1500.00", start=date(2026, 1, 26)), [], THRESHOLDS, TODAY)
     assert outcome.formality == rules.DECLARATION
     assert outcome.deadline == date(2026, 1, 14)
     assert outcome.warnings == ["Declaration needed but none recorded", "Deadline passed"]
@@ -83,7 +85,10 @@ def test_agreement_above_the_fee_threshold_needs_an_authorisation_two_months_bef
     assert outcome.formality == rules.AUTHORISATION
     assert outcome.deadline == date(2026, 2, 28)
     assert outcome.warnings == ["Authorisation needed but none recorded"]
-    assert outcome.reasons[1] == ("{nature}: {amount} above {limit}", {"nature": "fee", "amount": "2500.00 €", "limit": "2000.00 €"})
+    assert outcome.reasons[1] == (
+        "{nature}: {amount} above {limit}",
+        {"nature": "fee", "amount": "2500.00 €", "limit": "2000.00 €"},
+    )
 
 
 def test_hospitality_total_counts_meals_travel_and_stays_and_each_meal_is_capped() -> None:
@@ -97,7 +102,10 @@ def test_hospitality_total_counts_meals_travel_and_stays_and_each_meal_is_capped
     benefits.append(_benefit("60.00", on=date(2026, 5, 6), nature="meal"))
     outcome = rules.agreement_outcome(_agreement("0", nature="hospitality"), benefits, THRESHOLDS, TODAY)
     assert outcome.formality == rules.AUTHORISATION
-    assert [r[0] for r in outcome.reasons[1:]] == ["{nature}: {amount} above {limit}", "Meal of {date}: {amount} above {limit}"]
+    assert [r[0] for r in outcome.reasons[1:]] == [
+        "{nature}: {amount} above {limit}",
+        "Meal of {date}: {amount} above {limit}",
+    ]
 
 
 def test_a_refused_authorisation_is_a_warning() -> None:

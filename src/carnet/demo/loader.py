@@ -87,7 +87,6 @@ class LoadResult:
         )
 
 
-
 def establishment_kind(name: str) -> tuple[str, str]:
     """(category, status) of a generated health establishment, read from its name."""
     if name.startswith("CHU "):
@@ -99,6 +98,7 @@ def establishment_kind(name: str) -> tuple[str, str]:
     if name.startswith("EHPAD "):
         return "ehpad", "private_non_profit"
     return "other", "private_non_profit"
+
 
 def bulk_insert(db: Session, table: Any, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), BATCH):
