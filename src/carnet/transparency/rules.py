@@ -90,7 +90,9 @@ def publication_due(on: date) -> date:
 
 
 def working_days_before(day: date, count: int) -> date:
-    """`count` working days (Monday-Friday) before `day`. Public holidays are not taken out."""
+    """`count` working days before `day`, counting Monday-Friday: the text says "jours ouvrables"
+    (Monday-Saturday), so this deadline is a little earlier, on the safe side. Public holidays
+    are not taken out."""
     current = day
     while count:
         current -= timedelta(days=1)
