@@ -87,3 +87,10 @@ def test_reports_and_traceability_pages(web: Any, chu: int, doctor: int, make_be
     page = alice.get(f"/transparency/report?organisation_id={chu}").text
     assert "Professionnels de cet établissement" in page and "Claire Durand" in page
     assert alice.get("/transparency/traceability?from=2026-01-01&to=2026-01-31").status_code == 200
+
+
+def test_export_without_a_period_shows_the_error_next_to_the_field(web: Any) -> None:
+    r = web("manager").get("/transparency/export?from=2026-01-01&to=")
+    assert r.status_code == 422 and 'data-error-for="to"' in r.text
+    r = web("manager").get("/transparency/traceability.csv?from=&to=2026-01-31")
+    assert r.status_code == 422 and 'data-error-for="from"' in r.text

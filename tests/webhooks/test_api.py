@@ -54,7 +54,7 @@ def test_crud_shows_the_secret_once_and_is_audited(api: Any, db: Session, receiv
     actions = db.scalars(
         select(AuditEntry.action).where(
             AuditEntry.record_type == "webhook_endpoint", AuditEntry.record_id == endpoint_id
-        )
+        ).order_by(AuditEntry.seq)
     ).all()
     assert actions == ["create", "update"]
     assert "secret" not in str(

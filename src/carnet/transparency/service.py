@@ -260,9 +260,11 @@ def list_thresholds(db: Session, actor: Actor) -> list[TransparencyThreshold]:
 def get_threshold(db: Session, actor: Actor, threshold_id: Any) -> TransparencyThreshold:
     lifecycle.require(actor, BENEFIT, "read")
     try:
-        found = db.get(TransparencyThreshold, int(threshold_id))
+        number = int(threshold_id)
     except (TypeError, ValueError):
-        found = None
+        raise NotFound() from None
+    # Ids are 32-bit: PostgreSQL refuses to compare with a larger number.
+    found = db.get(TransparencyThreshold, number) if 0 < number <= lifecycle.MAX_ID else None
     if found is None:
         raise NotFound()
     return found

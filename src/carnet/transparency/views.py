@@ -98,8 +98,12 @@ def _choices(db: DbDep, actor: WebActor) -> dict[str, Any]:
 
 @router.get("")
 def register_page(request: Request, db: DbDep, actor: WebActor) -> Response:
-    raw = dict(request.query_params)
-    errors: dict[str, str] = {}
+    return _register(request, db, actor, dict(request.query_params), {})
+
+
+def _register(
+    request: Request, db: DbDep, actor: WebActor, raw: dict[str, str], errors: dict[str, str]
+) -> Response:
     try:
         period = service.period(raw)
         filters = {k: raw[k] for k in ("from", "to") if raw.get(k)}
@@ -110,7 +114,7 @@ def register_page(request: Request, db: DbDep, actor: WebActor) -> Response:
             db, actor, listing.parse_params({**filters, "limit": "200"}, default_sort="-granted_on")
         )
     except ValidationFailed as exc:
-        errors = form_errors(exc, actor.language)
+        errors = {**errors, **form_errors(exc, actor.language)}
         period, agreements, benefits = (None, None), [], []
     agreement_rows = service.agreement_reads(db, agreements)
     benefit_rows = service.benefit_reads(db, benefits)
@@ -135,10 +139,9 @@ def export(request: Request, db: DbDep, actor: WebActor) -> Response:
     raw = dict(request.query_params)
     try:
         content = reports.export_csv(db, actor, raw)
-    except ValidationFailed:
-        return redirect(
-            "/transparency", flash=_t(actor, "Give the period: from and to (YYYY-MM-DD)"), request=request
-        )
+    except ValidationFailed as exc:
+        db.rollback()
+        return _register(request, db, actor, raw, form_errors(exc, actor.language))
     name = f"transparence-sante_{raw.get('from')}_{raw.get('to')}.csv"
     return Response(
         content,
@@ -329,11 +332,16 @@ def traceability_export(request: Request, db: DbDep, actor: WebActor) -> Respons
     raw = dict(request.query_params)
     try:
         content = reports.traceability_csv(db, actor, raw)
-    except ValidationFailed:
-        return redirect(
-            "/transparency/traceability",
-            flash=_t(actor, "Give the period: from and to (YYYY-MM-DD)"),
-            request=request,
+    except ValidationFailed as exc:
+        db.rollback()
+        return render(
+            request,
+            "transparency/traceability.html",
+            status_code=422,
+            rows=[],
+            values=raw,
+            errors=form_errors(exc, actor.language),
+            **_labels(),
         )
     return Response(
         content,
