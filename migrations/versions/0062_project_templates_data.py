@@ -6,7 +6,7 @@ must give the same result whatever the application code becomes later. Each temp
 as version 1 unless a template of that name already exists.
 
 Revision ID: 0062
-Revises: 0060
+Revises: 0061
 Create Date: 2026-11-22 10:00:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0062"
-down_revision: str | None = "0060"
+down_revision: str | None = "0061"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

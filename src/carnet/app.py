@@ -56,6 +56,7 @@ DOMAINS = (
     "invoices",
     "contracts",
     "projects",
+    "transparency",
     "payments",
     "finance",
 )

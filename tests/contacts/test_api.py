@@ -326,9 +326,12 @@ def test_ids_beyond_the_database_range_are_not_found(api, web):
     assert r.status_code == 422
 
 
-def test_rpps_with_a_bad_key_is_stored(api):
+def test_rpps_with_a_bad_key_is_refused_and_nothing_is_stored(api):
+    before = api("alice").get("/api/v1/contacts").json()["items"]
     r = api("alice").post("/api/v1/contacts", json={"last_name": "Docteur", "rpps": "10100012345"})
-    assert r.status_code == 201 and r.json()["rpps"] == "10100012345"
+    assert r.status_code == 422
+    assert [(e["field"], e["code"]) for e in r.json()["errors"]] == [("rpps", "invalid_rpps_key")]
+    assert api("alice").get("/api/v1/contacts").json()["items"] == before
 
 
 def test_injection_looking_strings_are_stored_literally(api):

@@ -146,12 +146,30 @@ def test_detail_escapes_what_users_typed(web, make_contact):
     assert str(escape("Robert'); DROP TABLE contacts;--")) in html
 
 
-def test_rpps_key_warning_is_shown_not_refused(web, make_contact):
-    bad = make_contact("alice", "Docteur", rpps="10100012345")
+def test_rpps_stored_before_the_key_check_shows_a_warning(web, make_contact, db):
+    from sqlalchemy import update
+
+    from carnet.contacts.models import Contact
+
+    bad = make_contact("alice", "Docteur", rpps="10100012342")
     good = make_contact("alice", "Docteure", rpps="10100012342")
+    # A number saved before the key became a field error (the form refuses it now).
+    db.execute(update(Contact).where(Contact.id == bad["id"]).values(rpps="10100012345"))
+    db.commit()
     alice = web("alice")
     assert 'data-testid="rpps-warning"' in alice.get(f"/contacts/{bad['id']}").text
     assert 'data-testid="rpps-warning"' not in alice.get(f"/contacts/{good['id']}").text
+
+
+def test_rpps_with_a_bad_key_is_refused_next_to_the_field(web):
+    alice = web("alice")
+    r = alice.post(
+        "/contacts/new",
+        data={"csrf_token": alice.csrf, "last_name": "Docteur", "rpps": "10101201234"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 422
+    assert 'data-error-for="rpps"' in r.text and "La clé de ce numéro RPPS est incorrecte" in r.text
 
 
 def test_outsider_gets_404_pages(web, make_contact):

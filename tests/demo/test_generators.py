@@ -271,3 +271,29 @@ def test_contacts_are_fast() -> None:
         gen.contact("example.fr", "44000")
     # ~0.2 s on a laptop; the bound is generous to stay robust on slow CI machines.
     assert time.perf_counter() - start < 10
+
+
+def test_generated_finess_and_rpps_pass_the_strict_checks() -> None:
+    from carnet.core.errors import FieldErrors
+    from carnet.core.identifiers import clean_finess, clean_rpps
+
+    gen = FrenchDataGenerator(seed=11)
+    errors = FieldErrors()
+    for dept in ("01", "13", "2A", "2B", "69", "75", "95", "971", "974", "976"):
+        for _ in range(50):
+            number = gen.finess(dept)
+            assert clean_finess(number, errors) == number
+    for _ in range(200):
+        number = gen.rpps()
+        assert clean_rpps(number, errors) == number
+    assert not errors
+
+
+def test_demo_establishments_get_a_category_and_a_status() -> None:
+    from carnet.demo.loader import establishment_kind
+
+    assert establishment_kind("CHU d'Angers") == ("chu", "public")
+    assert establishment_kind("Centre hospitalier intercommunal du Mans") == ("ch", "public")
+    assert establishment_kind("Clinique Saint-Joseph") == ("clinic", "private_for_profit")
+    assert establishment_kind("EHPAD Les Tilleuls") == ("ehpad", "private_non_profit")
+    assert establishment_kind("Centre de rééducation de Lyon") == ("other", "private_non_profit")

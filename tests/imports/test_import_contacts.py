@@ -199,7 +199,7 @@ def test_every_field_is_read(api, db, orgs, personas, actor_of):
             "Société Générale",
             "Directrice financière",
             "linkedin.com/in/claire-martin",
-            "10003456789",
+            "10003456786",
             "Oui",
             "15/01/2026",
             "oui",
@@ -236,7 +236,7 @@ def test_every_field_is_read(api, db, orgs, personas, actor_of):
             {"organisation_id": orgs["sg"], "role": "Directrice financière", "is_primary": True}
         ],
         "linkedin_url": "https://linkedin.com/in/claire-martin",
-        "rpps": "10003456789",
+        "rpps": "10003456786",
         "marketing_consent": "granted",
         "do_not_call": True,
         "owner_id": personas["bob"].id,

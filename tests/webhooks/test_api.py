@@ -52,9 +52,9 @@ def test_crud_shows_the_secret_once_and_is_audited(api: Any, db: Session, receiv
     assert (r.json()["event_types"], r.json()["active"]) == (["*"], False)
 
     actions = db.scalars(
-        select(AuditEntry.action).where(
-            AuditEntry.record_type == "webhook_endpoint", AuditEntry.record_id == endpoint_id
-        )
+        select(AuditEntry.action)
+        .where(AuditEntry.record_type == "webhook_endpoint", AuditEntry.record_id == endpoint_id)
+        .order_by(AuditEntry.seq)
     ).all()
     assert actions == ["create", "update"]
     assert "secret" not in str(

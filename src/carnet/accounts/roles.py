@@ -11,6 +11,8 @@ BILLING = ("quotes", "invoices", "payments", "contracts")
 # Projects (issue 5): templates are read by everyone, written by managers.
 PROJECTS = ("projects",)
 TEMPLATES = ("project_templates",)
+# The health transparency register (issue 5 §4): sales record, managers and finance also delete and export.
+TRANSPARENCY = ("transparency",)
 
 
 def _perms(modules: tuple[str, ...], actions: tuple[str, ...]) -> list[str]:
@@ -36,7 +38,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         + ["company:read", "finance:read"]
         + _perms(("workflows",), ("read", "create", "update", "delete"))
         + _perms(PROJECTS, ("read", "create", "update", "delete", "export"))
-        + _perms(TEMPLATES, ("read", "create", "update", "delete")),
+        + _perms(TEMPLATES, ("read", "create", "update", "delete"))
+        + _perms(TRANSPARENCY, ("read", "create", "update", "delete", "export")),
     },
     "sales": {
         "label": "Sales",
@@ -49,7 +52,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(("quotes",), ("read", "create", "update"))
         + ["invoices:read", "products:read", "company:read"]
         + _perms(PROJECTS, ("read", "create", "update"))
-        + _perms(TEMPLATES, ("read",)),
+        + _perms(TEMPLATES, ("read",))
+        + _perms(TRANSPARENCY, ("read", "create", "update")),
     },
     "finance": {
         "label": "Finance",
@@ -62,7 +66,8 @@ BUILTIN_ROLES: dict[str, dict] = {
         + _perms(BILLING, ("export",))
         + ["company:read", "company:update", "workflows:read"]
         + _perms(("finance",), ("read", "update", "export"))
-        + _perms(PROJECTS + TEMPLATES, ("read",)),
+        + _perms(PROJECTS + TEMPLATES, ("read",))
+        + _perms(TRANSPARENCY, ("read", "create", "update", "delete", "export")),
     },
     "read-only": {
         "label": "Read only",
@@ -74,7 +79,8 @@ BUILTIN_ROLES: dict[str, dict] = {
             + BILLING
             + ("products", "company", "finance")
             + PROJECTS
-            + TEMPLATES,
+            + TEMPLATES
+            + TRANSPARENCY,
             ("read",),
         ),
     },

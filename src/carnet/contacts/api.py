@@ -9,8 +9,16 @@ from fastapi import APIRouter, Depends, Request, Response
 from carnet.api.common import Page, body_dict, if_match_version, list_params, set_etag
 from carnet.api.deps import ActorDep, DbDep, Requires
 from carnet.api.exports import add_export_route
-from carnet.contacts import service, transfer
-from carnet.contacts.schemas import ContactCreate, ContactOrganisationNamedRead, ContactRead, ContactUpdate
+from carnet.contacts import establishments, service, transfer
+from carnet.contacts.schemas import (
+    ContactCreate,
+    ContactEstablishmentRead,
+    ContactEstablishmentsWrite,
+    ContactOrganisationNamedRead,
+    ContactRead,
+    ContactUpdate,
+)
+from carnet.core import lifecycle
 
 router = APIRouter(prefix="/contacts", tags=["contacts"])
 
@@ -69,3 +77,22 @@ def list_contact_organisations(contact_id: int, db: DbDep, actor: ActorDep) -> l
     """The organisations this contact is linked to that you may see, with the contact's role."""
     contact = service.get_contact(db, actor, contact_id)
     return service.organisations_of(db, actor, contact)
+
+
+@router.get("/{contact_id}/establishments", response_model=list[ContactEstablishmentRead])
+def list_contact_establishments(contact_id: int, db: DbDep, actor: ActorDep) -> list[dict[str, Any]]:
+    """The establishments this health professional works at (that you may see), with the service
+    (unit) and role there."""
+    contact = service.get_contact(db, actor, contact_id)
+    return establishments.establishments_of(db, actor, contact)
+
+
+@router.put("/{contact_id}/establishments", response_model=list[ContactEstablishmentRead])
+def set_contact_establishments(
+    contact_id: int, body: ContactEstablishmentsWrite, request: Request, db: DbDep, actor: ActorDep
+) -> list[dict[str, Any]]:
+    """Replace the list: `{"establishments": [{"organisation_id": 1, "service": "Cardiologie",
+    "role": "Chef de service"}]}`. Links to establishments you may not see are kept."""
+    contact = service.get_contact(db, actor, contact_id)
+    lifecycle.check_version(contact, if_match_version(request))
+    return establishments.set_establishments(db, actor, contact, body_dict(body)["establishments"])

@@ -29,6 +29,8 @@ class ContactWrite(BaseModel):
     phones: list[str] | None = Field(default=None, max_length=20)
     linkedin_url: str | None = Field(default=None, max_length=300)
     rpps: str | None = Field(default=None, max_length=20)
+    profession: str | None = Field(default=None, max_length=30)
+    speciality: str | None = Field(default=None, max_length=120)
     marketing_consent: str | None = Field(default=None, max_length=20)
     marketing_consent_at: datetime | None = None
     marketing_consent_source: str | None = Field(default=None, max_length=120)
@@ -74,6 +76,8 @@ class ContactRead(BaseModel):
     primary_email: str | None
     linkedin_url: str | None
     rpps: str | None
+    profession: str | None
+    speciality: str | None
     marketing_consent: str
     marketing_consent_at: datetime | None
     marketing_consent_source: str | None
@@ -90,3 +94,30 @@ class ContactRead(BaseModel):
     updated_at: datetime
     created_by_id: int | None
     updated_by_id: int | None
+
+
+class ContactEstablishmentLink(BaseModel):
+    """One establishment a health professional works at, as a client sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    organisation_id: int
+    service: str | None = Field(default=None, max_length=120)
+    role: str | None = Field(default=None, max_length=120)
+
+
+class ContactEstablishmentsWrite(BaseModel):
+    """The whole list of a contact's establishments (it replaces the saved one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    establishments: list[ContactEstablishmentLink] = Field(max_length=50)
+
+
+class ContactEstablishmentRead(BaseModel):
+    organisation_id: int
+    name: str
+    finess: str | None
+    establishment_category: str | None
+    service: str | None
+    role: str | None

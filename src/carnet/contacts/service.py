@@ -17,7 +17,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, String, case, cast, delete, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
-from carnet.contacts.models import CIVILITIES, CONSENT_STATUSES, Contact, ContactOrganisation
+from carnet.contacts.models import (
+    CIVILITIES,
+    CONSENT_STATUSES,
+    NO_RPPS_PROFESSIONS,
+    PROFESSIONS,
+    Contact,
+    ContactOrganisation,
+)
 from carnet.contacts.schemas import ContactRead
 from carnet.core import clock, customfields, lifecycle, memo, ownership, permissions, records, search, tags
 from carnet.core.context import SYSTEM, Actor
@@ -42,6 +49,7 @@ TEXT_FIELDS = {
     "city": 120,
     "marketing_consent_source": 120,
     "notes": 20000,
+    "speciality": 120,
 }
 _CIVILITY_ALIASES = {
     "m": "M.",
@@ -153,6 +161,8 @@ LISTING = ContactListing(
         "phone": cast(Contact.phones, String),
         "linkedin_url": Contact.linkedin_url,
         "rpps": Contact.rpps,
+        "profession": Contact.profession,
+        "speciality": Contact.speciality,
         "marketing_consent": Contact.marketing_consent,
         "marketing_consent_at": Contact.marketing_consent_at,
         "marketing_consent_source": Contact.marketing_consent_source,
@@ -391,8 +401,22 @@ def _apply(
         if "linkedin_url" in data:
             contact.linkedin_url = _clean_linkedin(data["linkedin_url"], errors)
         if "rpps" in data:
-            # The RPPS key (Luhn) is advisory: a failure is shown as a warning, never refused.
             contact.rpps = clean_rpps(data["rpps"], errors)
+        if "profession" in data:
+            profession = data["profession"] or None
+            if profession is not None and profession not in PROFESSIONS:
+                errors.add(
+                    "profession", "Choose one of: {values}", "invalid_choice", values=", ".join(PROFESSIONS)
+                )
+            contact.profession = profession
+        if (
+            contact.rpps
+            and contact.profession in NO_RPPS_PROFESSIONS
+            and ("rpps" in data or "profession" in data)
+        ):
+            errors.add(
+                "rpps", "A biomedical engineer is not a health professional and has no RPPS number", "no_rpps"
+            )
         _apply_consent(actor, contact, data, errors)
         if "do_not_call" in data:
             contact.do_not_call = _clean_bool(data["do_not_call"], "do_not_call", errors)
@@ -473,6 +497,8 @@ def snapshot(contact: Contact) -> dict[str, Any]:
         "phones": list(contact.phones or []),
         "linkedin_url": contact.linkedin_url,
         "rpps": contact.rpps,
+        "profession": contact.profession,
+        "speciality": contact.speciality,
         "marketing_consent": contact.marketing_consent,
         "marketing_consent_at": contact.marketing_consent_at,
         "marketing_consent_source": contact.marketing_consent_source,

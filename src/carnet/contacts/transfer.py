@@ -9,13 +9,30 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from carnet.contacts import service
-from carnet.contacts.models import Contact
+from carnet.contacts.models import PROFESSION_LABELS, Contact
 from carnet.contacts.schemas import ContactRead
 from carnet.core import exporting, importing, memo, tags
 from carnet.core.context import Actor
 from carnet.core.errors import DomainError, FieldError, ValidationFailed
 from carnet.core.importing import ImportField, choice, digits_padded, parse_bool, parse_date, split_list
 from carnet.organisations import transfer as org_transfer
+
+# Import spellings of the professions: codes, English labels and the French names.
+PROFESSION_NAMES = {
+    **{code: code for code in PROFESSION_LABELS},
+    **{label: code for code, label in PROFESSION_LABELS.items()},
+    "médecin": "physician",
+    "pharmacien": "pharmacist",
+    "infirmier": "nurse",
+    "infirmière": "nurse",
+    "sage-femme": "midwife",
+    "chirurgien-dentiste": "dentist",
+    "masseur-kinésithérapeute": "physiotherapist",
+    "kinésithérapeute": "physiotherapist",
+    "ingénieur biomédical": "biomedical_engineer",
+    "cadre de santé": "healthcare_manager",
+    "autre": "other",
+}
 
 CONSENT = {
     "granted": "granted",
@@ -160,6 +177,13 @@ FIELDS = (
         aliases=("LinkedIn URL", "LinkedIn Bio", "LinkedIn profile", "Profil LinkedIn", "URL LinkedIn"),
     ),
     ImportField("rpps", "RPPS", aliases=("N° RPPS", "Numéro RPPS", "RPPS number"), parse=digits_padded(11)),
+    ImportField(
+        "profession",
+        "Profession",
+        aliases=("Métier", "Profession de santé"),
+        parse=choice(PROFESSION_NAMES),
+    ),
+    ImportField("speciality", "Speciality", aliases=("Spécialité", "Specialty", "Savoir-faire")),
     ImportField(
         "marketing_consent",
         "Email marketing consent",

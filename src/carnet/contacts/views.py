@@ -12,8 +12,14 @@ from starlette.datastructures import FormData
 
 from carnet.accounts import service as accounts
 from carnet.api.deps import DbDep
-from carnet.contacts import service
-from carnet.contacts.models import CIVILITIES, CONSENT_STATUSES, Contact
+from carnet.contacts import establishments, service
+from carnet.contacts.models import (
+    CIVILITIES,
+    CONSENT_STATUSES,
+    PROFESSION_LABELS,
+    SPECIALITY_SUGGESTIONS,
+    Contact,
+)
 from carnet.core import customfields, listing, tags
 from carnet.core.context import Actor
 from carnet.core.errors import NotFound, ValidationFailed
@@ -35,6 +41,8 @@ FORM_FIELDS = (
     "phones",
     "linkedin_url",
     "rpps",
+    "profession",
+    "speciality",
     "marketing_consent",
     "marketing_consent_at",
     "marketing_consent_source",
@@ -59,6 +67,8 @@ COLUMNS = [
     ("marketing_consent", "Email marketing consent"),
     ("linkedin_url", "LinkedIn"),
     ("rpps", "RPPS"),
+    ("profession", "Profession"),
+    ("speciality", "Speciality"),
     ("updated_at", "Updated"),
 ]
 DEFAULT_COLUMNS = ["name", "job_title", "organisation", "email", "phone", "city", "tags", "created_at"]
@@ -190,6 +200,8 @@ def _consent_date(contact: Contact, actor: Actor) -> str:
 def _form_context(db: DbDep) -> dict[str, Any]:
     return {
         "civilities": CIVILITIES,
+        "professions": PROFESSION_LABELS,
+        "specialities": SPECIALITY_SUGGESTIONS,
         "consent_statuses": CONSENT_STATUSES,
         "consent_labels": CONSENT_LABELS,
         "users": accounts.list_users(db, active_only=True),
@@ -344,15 +356,34 @@ async def create(request: Request, db: DbDep, actor: WebActor) -> Response:
 @router.get("/{contact_id}")
 def detail_page(contact_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
     contact = service.get_contact(db, actor, contact_id)
+    return _detail(request, db, actor, contact)
+
+
+def _detail(
+    request: Request,
+    db: DbDep,
+    actor: WebActor,
+    contact: Contact,
+    establishment_errors: dict[str, str] | None = None,
+    establishment_values: dict[str, Any] | None = None,
+) -> Response:
     return render(
         request,
         "contacts/detail.html",
+        status_code=422 if establishment_errors else 200,
+        establishment_errors=establishment_errors or {},
+        establishment_values=establishment_values or {},
         contact=contact,
         orgs=service.organisations_of(db, actor, contact),
         tag_names=tags.tags_for(db, service.RECORD_TYPE, [contact.id]).get(contact.id, []),
         definitions=customfields.definitions(db, service.RECORD_TYPE),
         owner=accounts.get_user(db, contact.owner_id) if contact.owner_id else None,
         rpps_warning=key_warning(contact.rpps),
+        professions=PROFESSION_LABELS,
+        establishments=establishments.establishments_of(db, actor, contact),
+        establishment_options=(
+            organisations.health_establishments(db, actor) if actor.can("contacts:update") else []
+        ),
         consent_labels=CONSENT_LABELS,
         record_type=service.RECORD_TYPE,
     )
@@ -404,3 +435,47 @@ async def delete(contact_id: int, request: Request, db: DbDep, actor: WebActor) 
     contact = service.get_contact(db, actor, contact_id)
     service.delete_contact(db, actor, contact)
     return redirect("/contacts", flash=_t(actor, "Contact deleted"), request=request)
+
+
+# -- establishments (health professionals) -----------------------------------------------------------
+
+
+@router.post("/{contact_id}/establishments")
+async def add_establishment(contact_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
+    contact = service.get_contact(db, actor, contact_id)
+    form = await request.form()
+    current = establishments.establishments_of(db, actor, contact)
+    items = [{k: link[k] for k in ("organisation_id", "service", "role")} for link in current]
+    items.append(
+        {
+            "organisation_id": _int_or_text(form.get("organisation_id")),
+            "service": str(form.get("service") or ""),
+            "role": str(form.get("role") or ""),
+        }
+    )
+    try:
+        establishments.set_establishments(db, actor, contact, items)
+    except ValidationFailed as exc:
+        db.rollback()
+        # The new row is the last one: show its errors next to the add form's fields.
+        prefix = f"establishments.{len(items) - 1}."
+        errors = {
+            e.field.removeprefix(prefix): gettext(e.message, actor.language, **e.params) for e in exc.errors
+        }
+        return _detail(request, db, actor, contact, errors, dict(form))
+    return redirect(f"/contacts/{contact_id}", flash=_t(actor, "Changes saved"), request=request)
+
+
+@router.post("/{contact_id}/establishments/{organisation_id}/remove")
+async def remove_establishment(
+    contact_id: int, organisation_id: int, request: Request, db: DbDep, actor: WebActor
+) -> Response:
+    contact = service.get_contact(db, actor, contact_id)
+    current = establishments.establishments_of(db, actor, contact)
+    items = [
+        {k: link[k] for k in ("organisation_id", "service", "role")}
+        for link in current
+        if link["organisation_id"] != organisation_id
+    ]
+    establishments.set_establishments(db, actor, contact, items)
+    return redirect(f"/contacts/{contact_id}", flash=_t(actor, "Changes saved"), request=request)

@@ -79,28 +79,53 @@ def clean_naf(value: Any, errors: FieldErrors, field: str = "naf_code") -> str |
 
 
 def clean_finess(value: Any, errors: FieldErrors, field: str = "finess") -> str | None:
-    """Format is checked strictly; the key (Luhn) is only advisory per france.md §9.1."""
+    """A FINESS number (EJ or ET): 9 characters starting with the département, the last one a key.
+
+    Département prefixes: 01-19 and 21-95 (mainland), 2A/2B (Corsica), 97x/98x (overseas, the
+    third character a digit). The key of an all-digit number must pass Luhn (mod 10): every
+    published number we checked does (documentation/health-transparency.md, "Identifiers").
+    Corsican numbers carry a letter: no public source says how the key reads it, so they are
+    checked for format only rather than refusing real numbers with a guessed rule."""
     if _blank(value):
         return None
     text = str(value).strip().upper().replace(" ", "")
-    if not FINESS_RE.match(text):
+    if not FINESS_RE.match(text) or not _finess_departement_ok(text):
         errors.add(field, "A FINESS number has 9 characters starting with the département", "invalid_finess")
+        return None
+    if text.isdigit() and not luhn.is_valid(text):
+        errors.add(field, "The check digit of this FINESS number is wrong", "invalid_finess_key")
         return None
     return text
 
 
+def _finess_departement_ok(text: str) -> bool:
+    prefix = text[:2]
+    if prefix in ("2A", "2B"):
+        return True
+    if not prefix.isdigit():
+        return False
+    number = int(prefix)
+    # "20" was split into 2A/2B; 96 does not exist; overseas numbers are 97x/98x.
+    return (1 <= number <= 95 and number != 20) or (number in (97, 98) and text[2].isdigit())
+
+
 def clean_rpps(value: Any, errors: FieldErrors, field: str = "rpps") -> str | None:
+    """11 digits whose last one is a Luhn key (documentation/health-transparency.md)."""
     if _blank(value):
         return None
     text = re.sub(r"\s", "", str(value))
     if not RPPS_RE.match(text):
         errors.add(field, "An RPPS number has 11 digits", "invalid_rpps")
         return None
+    if not luhn.is_valid(text):
+        errors.add(field, "The check digit of this RPPS number is wrong", "invalid_rpps_key")
+        return None
     return text
 
 
 def key_warning(value: str | None) -> bool:
-    """True when an all-digit FINESS/RPPS fails the Luhn key (a warning, not an error)."""
+    """True when a stored all-digit FINESS/RPPS fails the Luhn key: numbers saved before the key
+    became a field error are flagged on their record rather than silently trusted."""
     return bool(value) and value.isdigit() and not luhn.is_valid(value)
 
 

@@ -43,6 +43,7 @@ MODULES = (
     "finance",
     "projects",
     "project_templates",
+    "transparency",
 )
 SCOPES = ("own", "department", "all")
 DEFAULT_SCOPE = "department"

@@ -87,6 +87,19 @@ class LoadResult:
         )
 
 
+def establishment_kind(name: str) -> tuple[str, str]:
+    """(category, status) of a generated health establishment, read from its name."""
+    if name.startswith("CHU "):
+        return "chu", "public"
+    if name.startswith("Centre hospitalier"):
+        return "ch", "public"
+    if name.startswith(("Clinique ", "Polyclinique ", "Hôpital privé ")):
+        return "clinic", "private_for_profit"
+    if name.startswith("EHPAD "):
+        return "ehpad", "private_non_profit"
+    return "other", "private_non_profit"
+
+
 def bulk_insert(db: Session, table: Any, rows: list[dict[str, Any]]) -> None:
     for start in range(0, len(rows), BATCH):
         db.execute(insert(table), rows[start : start + BATCH])
@@ -191,6 +204,9 @@ def _organisations(ctx: DemoContext) -> None:
             "source": gen.source(),
             "parent_id": None,
             "finess": finess,
+            "finess_ej": None,
+            "establishment_category": establishment_kind(name)[0] if finess else None,
+            "establishment_status": establishment_kind(name)[1] if finess else None,
             "description": None,
             "owner_id": owner["id"],
             "department_id": owner["department_id"],

@@ -8,6 +8,23 @@ from sqlalchemy.orm import Mapped, mapped_column
 from carnet.core.db import Base, JSONType, RecordMixin
 
 ORGANISATION_TYPES = ("prospect", "client", "partner", "supplier", "former_client")
+# Health establishments (issue 5 §4). A GHT (groupement hospitalier de territoire) is an
+# organisation of category "ght"; its member establishments point at it through parent_id.
+ESTABLISHMENT_CATEGORIES = ("chu", "ch", "clinic", "ehpad", "other", "ght")
+ESTABLISHMENT_STATUSES = ("public", "private_non_profit", "private_for_profit")
+ESTABLISHMENT_CATEGORY_LABELS = {
+    "chu": "University hospital (CHU)",
+    "ch": "Hospital (CH)",
+    "clinic": "Private clinic",
+    "ehpad": "Nursing home (EHPAD)",
+    "other": "Other establishment",
+    "ght": "Hospital group (GHT)",
+}
+ESTABLISHMENT_STATUS_LABELS = {
+    "public": "Public",
+    "private_non_profit": "Private non-profit (ESPIC)",
+    "private_for_profit": "Private for-profit",
+}
 SIZE_CATEGORIES = ("TPE", "PME", "ETI", "GE")
 HEADCOUNT_BRACKETS = (
     "0",
@@ -58,5 +75,9 @@ class Organisation(RecordMixin, Base):
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )
+    # FINESS géographique (ET): the site; `finess_ej` is the legal entity's number.
     finess: Mapped[str | None] = mapped_column(String(9))
+    finess_ej: Mapped[str | None] = mapped_column(String(9))
+    establishment_category: Mapped[str | None] = mapped_column(String(12), index=True)
+    establishment_status: Mapped[str | None] = mapped_column(String(20))
     description: Mapped[str | None] = mapped_column(Text)

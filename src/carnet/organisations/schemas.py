@@ -35,6 +35,9 @@ class OrganisationWrite(BaseModel):
     source: str | None = Field(default=None, max_length=80)
     parent_id: int | None = None
     finess: str | None = Field(default=None, max_length=12)
+    finess_ej: str | None = Field(default=None, max_length=12)
+    establishment_category: str | None = Field(default=None, max_length=12)
+    establishment_status: str | None = Field(default=None, max_length=20)
     description: str | None = Field(default=None, max_length=20000)
     owner_id: int | None = None
     department_id: int | None = None
@@ -75,6 +78,9 @@ class OrganisationRead(BaseModel):
     source: str | None
     parent_id: int | None
     finess: str | None
+    finess_ej: str | None
+    establishment_category: str | None
+    establishment_status: str | None
     description: str | None
     owner_id: int | None
     department_id: int | None

@@ -25,7 +25,13 @@ from carnet.core.identifiers import (
     clean_vat,
 )
 from carnet.core.listing import Listing, ListParams, page
-from carnet.organisations.models import HEADCOUNT_BRACKETS, ORGANISATION_TYPES, Organisation
+from carnet.organisations.models import (
+    ESTABLISHMENT_CATEGORIES,
+    ESTABLISHMENT_STATUSES,
+    HEADCOUNT_BRACKETS,
+    ORGANISATION_TYPES,
+    Organisation,
+)
 from carnet.organisations.schemas import OrganisationRead
 
 RECORD_TYPE = "organisation"
@@ -79,6 +85,9 @@ LISTING = Listing(
         "source": Organisation.source,
         "parent_id": Organisation.parent_id,
         "finess": Organisation.finess,
+        "finess_ej": Organisation.finess_ej,
+        "establishment_category": Organisation.establishment_category,
+        "establishment_status": Organisation.establishment_status,
         "owner_id": Organisation.owner_id,
         "department_id": Organisation.department_id,
         "created_at": Organisation.created_at,
@@ -163,6 +172,9 @@ def snapshot(org: Organisation) -> dict[str, Any]:
         type=org.type,
         parent_id=org.parent_id,
         finess=org.finess,
+        finess_ej=org.finess_ej,
+        establishment_category=org.establishment_category,
+        establishment_status=org.establishment_status,
         owner_id=org.owner_id,
         department_id=org.department_id,
         custom_fields=dict(org.custom_fields or {}),
@@ -208,6 +220,17 @@ def _apply(
         org.naf_code = clean_naf(data["naf_code"], errors)
     if "finess" in data:
         org.finess = clean_finess(data["finess"], errors)
+    if "finess_ej" in data:
+        org.finess_ej = clean_finess(data["finess_ej"], errors, "finess_ej")
+    for field, choices in (
+        ("establishment_category", ESTABLISHMENT_CATEGORIES),
+        ("establishment_status", ESTABLISHMENT_STATUSES),
+    ):
+        if field in data:
+            value = data[field] or None
+            if value is not None and value not in choices:
+                errors.add(field, "Choose one of: {values}", "invalid_choice", values=", ".join(choices))
+            setattr(org, field, value)
     if "website" in data:
         org.website = clean_url(data["website"], errors, "website")
     if "emails" in data:
@@ -295,7 +318,7 @@ def _document(org: Organisation) -> search.Document:
         org.postal_code,
         *(org.emails or []),
         org.website,
-        numbers=(org.siren, org.siret, *(org.phones or [])),
+        numbers=(org.siren, org.siret, org.finess, org.finess_ej, *(org.phones or [])),
     )
     subtitle = " · ".join(x for x in (org.city, org.siren) if x)
     return search.Document(org.id, org.name, subtitle, body, org.owner_id, org.department_id)
@@ -484,6 +507,36 @@ def establishments(db: Session, actor: Actor, org: Organisation) -> list[Organis
             select(Organisation)
             .where(Organisation.parent_id == org.id, visible_clause(db, actor))
             .order_by(Organisation.name)
+        )
+    )
+
+
+def ght_of(db: Session, actor: Actor, org: Organisation) -> Organisation | None:
+    """The GHT this establishment belongs to: its parent when that parent is a visible GHT."""
+    if org.parent_id is None:
+        return None
+    return db.scalar(
+        select(Organisation).where(
+            Organisation.id == org.parent_id,
+            Organisation.establishment_category == "ght",
+            visible_clause(db, actor),
+        )
+    )
+
+
+def health_establishments(db: Session, actor: Actor, limit: int = 500) -> list[Organisation]:
+    """Visible organisations with an establishment category other than GHT, by name (pickers)."""
+    lifecycle.require(actor, RECORD_TYPE, "read")
+    return list(
+        db.scalars(
+            select(Organisation)
+            .where(
+                Organisation.establishment_category.is_not(None),
+                Organisation.establishment_category != "ght",
+                visible_clause(db, actor),
+            )
+            .order_by(Organisation.name, Organisation.id)
+            .limit(limit)
         )
     )
 

@@ -20,9 +20,31 @@ from carnet.core.context import Actor
 from carnet.core.errors import DomainError, ValidationFailed
 from carnet.core.importing import CellError, ImportField, choice, digits_padded, parse_int, split_list
 from carnet.organisations import service
-from carnet.organisations.models import Organisation
+from carnet.organisations.models import ESTABLISHMENT_CATEGORIES, ESTABLISHMENT_STATUSES, Organisation
 from carnet.organisations.schemas import OrganisationRead
 
+# Import spellings of the health-establishment choices (codes, English and French names).
+ESTABLISHMENT_CATEGORY_NAMES = {
+    **{code: code for code in ESTABLISHMENT_CATEGORIES},
+    "centre hospitalier universitaire": "chu",
+    "centre hospitalier": "ch",
+    "clinique": "clinic",
+    "clinique privée": "clinic",
+    "private clinic": "clinic",
+    "autre": "other",
+    "groupement hospitalier de territoire": "ght",
+}
+ESTABLISHMENT_STATUS_NAMES = {
+    **{code: code for code in ESTABLISHMENT_STATUSES},
+    "public": "public",
+    "privé non lucratif": "private_non_profit",
+    "espic": "private_non_profit",
+    "privé à but non lucratif": "private_non_profit",
+    "privé lucratif": "private_for_profit",
+    "privé à but lucratif": "private_for_profit",
+    "private non-profit": "private_non_profit",
+    "private for-profit": "private_for_profit",
+}
 TYPES = {
     "prospect": "prospect",
     "lead": "prospect",
@@ -230,7 +252,28 @@ FIELDS = (
         "Owner (email)",
         aliases=("Owner email", "Company owner email", "E-mail du propriétaire"),
     ),
-    ImportField("finess", "FINESS", aliases=("N° FINESS", "Numéro FINESS")),
+    ImportField(
+        "finess",
+        "FINESS (ET)",
+        aliases=("FINESS", "N° FINESS", "Numéro FINESS", "FINESS ET", "FINESS géographique", "N° FINESS ET"),
+    ),
+    ImportField(
+        "finess_ej",
+        "FINESS (EJ)",
+        aliases=("FINESS EJ", "N° FINESS EJ", "FINESS juridique", "FINESS entité juridique"),
+    ),
+    ImportField(
+        "establishment_category",
+        "Establishment category",
+        aliases=("Catégorie d'établissement", "Type d'établissement"),
+        parse=choice(ESTABLISHMENT_CATEGORY_NAMES),
+    ),
+    ImportField(
+        "establishment_status",
+        "Establishment status",
+        aliases=("Statut de l'établissement", "Statut juridique de l'établissement"),
+        parse=choice(ESTABLISHMENT_STATUS_NAMES),
+    ),
 )
 
 

@@ -10,7 +10,13 @@ from carnet.api.deps import DbDep
 from carnet.core import customfields, listing, tags
 from carnet.core.errors import ValidationFailed
 from carnet.organisations import service
-from carnet.organisations.models import HEADCOUNT_BRACKETS, ORGANISATION_TYPES, Organisation
+from carnet.organisations.models import (
+    ESTABLISHMENT_CATEGORY_LABELS,
+    ESTABLISHMENT_STATUS_LABELS,
+    HEADCOUNT_BRACKETS,
+    ORGANISATION_TYPES,
+    Organisation,
+)
 from carnet.web.forms import form_to_data
 from carnet.web.lists import list_query, saved_views_context
 from carnet.web.shell import WebActor, form_errors, redirect, render
@@ -37,6 +43,9 @@ FORM_FIELDS = (
     "source",
     "parent_id",
     "finess",
+    "finess_ej",
+    "establishment_category",
+    "establishment_status",
     "description",
     "owner_id",
     "tags",
@@ -47,6 +56,8 @@ def _form_context(db: DbDep, request: Request, org: Organisation | None) -> dict
     return {
         "types": ORGANISATION_TYPES,
         "brackets": HEADCOUNT_BRACKETS,
+        "categories": ESTABLISHMENT_CATEGORY_LABELS,
+        "statuses": ESTABLISHMENT_STATUS_LABELS,
         "users": accounts.list_users(db, active_only=True),
         "definitions": customfields.definitions(db, service.RECORD_TYPE),
     }
@@ -65,6 +76,9 @@ COLUMNS = [
     ("postal_code", "Postal code"),
     ("headcount_bracket", "Headcount"),
     ("source", "Source"),
+    ("establishment_category", "Establishment category"),
+    ("establishment_status", "Establishment status"),
+    ("finess", "FINESS géographique (ET)"),
     ("created_at", "Created"),
     ("updated_at", "Updated"),
 ]
@@ -86,6 +100,8 @@ def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
         tag_map=tag_map,
         params=query.params,
         types=ORGANISATION_TYPES,
+        categories=ESTABLISHMENT_CATEGORY_LABELS,
+        statuses=ESTABLISHMENT_STATUS_LABELS,
         total=service.count_organisations(db, actor, params),
         columns=query.columns,
         all_columns=COLUMNS,
@@ -140,6 +156,9 @@ def detail_page(org_id: int, request: Request, db: DbDep, actor: WebActor) -> Re
         "organisations/detail.html",
         org=org,
         parent_name=parent_name,
+        ght=service.ght_of(db, actor, org),
+        categories=ESTABLISHMENT_CATEGORY_LABELS,
+        statuses=ESTABLISHMENT_STATUS_LABELS,
         tag_names=tags.tags_for(db, service.RECORD_TYPE, [org.id]).get(org.id, []),
         establishments=service.establishments(db, actor, org),
         definitions=customfields.definitions(db, service.RECORD_TYPE),
