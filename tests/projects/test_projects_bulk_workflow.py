@@ -27,6 +27,12 @@ def _siren(seed: int) -> str:
     return base + luhn.calc_check_digit(base)
 
 
+def _finess(seed: int) -> str:
+    """A FINESS of the Drôme (26) with its Luhn key."""
+    base = f"26000{seed:03d}"
+    return base + luhn.calc_check_digit(base)
+
+
 @pytest.fixture
 def actor(db, personas):
     return lambda key: accounts.actor_for(db.get(User, personas[key].id))
@@ -67,7 +73,8 @@ def test_bulk_creation_of_six_projects_by_organisation_ids(api, db, template_id,
 
 def test_bulk_by_pasted_numbers_reports_unknown_invalid_and_duplicates(api, db, template_id, make_org):
     by_siren = [make_org(f"Clinique {i}", siren=_siren(10000 + i)) for i in range(4)]
-    by_finess = [make_org(f"EHPAD {i}", finess=f"26000{i:03d}0") for i in range(2)]
+    # a site (FINESS ET) and a legal entity (FINESS EJ)
+    by_finess = [make_org("EHPAD 0", finess=_finess(0)), make_org("EHPAD 1", finess_ej=_finess(1))]
     # One of them already has an open project of the template.
     r = api("alice").post(
         "/api/v1/projects", json={"template_id": template_id, "organisation_id": by_siren[0]}
@@ -78,8 +85,8 @@ def test_bulk_by_pasted_numbers_reports_unknown_invalid_and_duplicates(api, db, 
         [
             _siren(10000),
             f"{_siren(10001)[:3]} {_siren(10001)[3:6]} {_siren(10001)[6:]}",  # spaces inside a number
-            f"{_siren(10002)}, {_siren(10003)}; 260000000",
-            "260000010",
+            f"{_siren(10002)}, {_siren(10003)}; {_finess(0)}",
+            _finess(1),
             unknown,
             "ABC",
             _siren(10002),

@@ -1933,15 +1933,18 @@ def _tokens(text: str) -> list[str]:
 
 def _resolve_number(db: Session, actor: Actor, token: str) -> tuple[Organisation | None, str | None]:
     """(organisation, None) or (None, reason) for one pasted SIREN / SIRET / FINESS number."""
-    errors = FieldErrors()
-    finess = identifiers.clean_finess(token, errors)
-    if not finess and not re.fullmatch(r"\d{14}", token):
+    finess = identifiers.clean_finess(token, FieldErrors())
+    # 9 digits may be a SIREN or a FINESS (legal entity or site); 14 digits a SIRET.
+    if not finess and not re.fullmatch(r"\d{9}|\d{14}", token):
         return None, "Not a SIREN, SIRET or FINESS number"
     org = None
     if finess:
         org = db.scalar(
             select(Organisation)
-            .where(Organisation.finess == finess, organisations.visible_clause(db, actor))
+            .where(
+                or_(Organisation.finess == finess, Organisation.finess_ej == finess),
+                organisations.visible_clause(db, actor),
+            )
             .order_by(Organisation.id)
             .limit(1)
         )
