@@ -319,4 +319,64 @@ def load(size: str = "small", seed: int = 42, if_empty: bool = False) -> LoadRes
         with database.write_engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
+    # Through the projects service, once the id sequences are past the inserted rows.
+    with database.session() as db:
+        ctx.created["projects"] = _projects(db)
     return LoadResult(size=size, created=ctx.created, seconds=time.perf_counter() - started)
+
+
+DEMO_PROJECTS = 6
+
+
+def _projects(db: Session) -> int:
+    """Six "Centre Hospitalier" projects for public hospitals, owned by the demo salesperson with a
+    trainer in the team; the first three have closed their qualification phase."""
+    from datetime import timedelta
+
+    from carnet.accounts.service import actor_for
+    from carnet.contacts.models import ContactOrganisation
+    from carnet.organisations.models import Organisation
+    from carnet.projects import service as projects
+    from carnet.projects.models import ProjectTemplate
+
+    admin = db.scalar(select(User).where(User.email == DEMO_ADMIN))
+    sales = db.scalar(select(User).where(User.email == "sales@carnet.demo"))
+    trainer = db.scalar(select(User).where(User.email == "manager@carnet.demo"))
+    template_id = db.scalar(select(ProjectTemplate.id).where(ProjectTemplate.name == "Centre Hospitalier"))
+    if admin is None or sales is None or template_id is None:
+        return 0
+    hospitals = list(
+        db.scalars(
+            select(Organisation.id)
+            .where(Organisation.establishment_category.in_(("chu", "ch")))
+            .order_by(Organisation.id)
+            .limit(DEMO_PROJECTS)
+        )
+    )
+    actor = actor_for(admin)
+    start = projects.today() - timedelta(days=45)
+    result = projects.bulk_create(
+        db,
+        actor,
+        template_id=template_id,
+        organisation_ids=hospitals,
+        owner_id=sales.id,
+        start_date=start.isoformat(),
+        target_date=(start + timedelta(days=240)).isoformat(),
+    )
+    for i, project in enumerate(result.created):
+        if trainer is not None:
+            projects.add_member(db, actor, project, trainer.id, "Formateur")
+        contact_id = db.scalar(
+            select(ContactOrganisation.contact_id)
+            .where(ContactOrganisation.organisation_id == project.organisation_id)
+            .order_by(ContactOrganisation.contact_id)
+            .limit(1)
+        )
+        if i >= 3 or contact_id is None:
+            continue
+        projects.add_contact(db, actor, project, contact_id, "head_of_department")
+        for item in projects.phases_overview(db, actor, project)[0].checklist:
+            projects.set_checklist_item(db, actor, project, 0, item.item, True)
+        projects.close_phase(db, actor, project, 0, "Besoin confirmé en réunion de service")
+    return len(result.created)
