@@ -105,8 +105,11 @@ def test_project_journey(page, login, live_database_url, browser, live_server): 
     )
     shot(page, "project-page")
 
-    # Board: a drag to "Essai / Évaluation" is refused with what "Présentation" still needs...
+    # Board, filtered on my projects (the demo data has others): a drag to "Essai / Évaluation" is
+    # refused with what "Présentation" still needs...
     page.goto(f"/projects/board?template_id={template_id}")
+    me = page.locator("select[name=owner_id] option", has_text="Agnès Navigateur").get_attribute("value")
+    page.goto(f"/projects/board?template_id={template_id}&owner_id={me}")
     card = page.locator(f'.kanban-card[data-project-id="{project_id}"]')
     card.wait_for()
     assert card.locator("xpath=ancestor::section").get_attribute("data-phase-key") == "presentation"
@@ -117,6 +120,7 @@ def test_project_journey(page, login, live_database_url, browser, live_server): 
     page.locator(f'.kanban-cards[data-position="1"] .kanban-card[data-project-id="{project_id}"]').wait_for()
     shot(page, "board-refused")
     # ...and a drag back to "Qualification" reopens that phase.
+    page.goto(f"/projects/board?template_id={template_id}&owner_id={me}")
     card = page.locator(f'.kanban-card[data-project-id="{project_id}"]')
     with page.expect_response(lambda r: f"/projects/{project_id}/move" in r.url):
         drag(page, card, page.locator('.kanban-cards[data-position="0"]'))

@@ -329,21 +329,26 @@ DEMO_PROJECTS = 6
 
 
 def _projects(db: Session) -> int:
-    """Six "Centre Hospitalier" projects for public hospitals, owned by the demo salesperson with a
-    trainer in the team; the first three have closed their qualification phase."""
-    from datetime import timedelta
+    """Six "Centre Hospitalier" projects for public hospitals, started 40 to 10 days ago and owned by
+    the demo salesperson, with a trainer in each team; the three oldest closed their qualification
+    phase twelve days in (key contact named, checklist ticked, its tasks done). The clock is moved
+    to each of those days, so dates, history and health read as they would have."""
+    from datetime import UTC, datetime, time, timedelta
+    from zoneinfo import ZoneInfo
 
     from carnet.accounts.service import actor_for
     from carnet.contacts.models import ContactOrganisation
+    from carnet.core import clock
     from carnet.organisations.models import Organisation
     from carnet.projects import service as projects
     from carnet.projects.models import ProjectTemplate
+    from carnet.tasks import service as tasks
 
     admin = db.scalar(select(User).where(User.email == DEMO_ADMIN))
     sales = db.scalar(select(User).where(User.email == "sales@carnet.demo"))
     trainer = db.scalar(select(User).where(User.email == "manager@carnet.demo"))
     template_id = db.scalar(select(ProjectTemplate.id).where(ProjectTemplate.name == "Centre Hospitalier"))
-    if admin is None or sales is None or template_id is None:
+    if admin is None or sales is None or trainer is None or template_id is None:
         return 0
     hospitals = list(
         db.scalars(
@@ -354,29 +359,46 @@ def _projects(db: Session) -> int:
         )
     )
     actor = actor_for(admin)
-    start = projects.today() - timedelta(days=45)
-    result = projects.bulk_create(
-        db,
-        actor,
-        template_id=template_id,
-        organisation_ids=hospitals,
-        owner_id=sales.id,
-        start_date=start.isoformat(),
-        target_date=(start + timedelta(days=240)).isoformat(),
-    )
-    for i, project in enumerate(result.created):
-        if trainer is not None:
-            projects.add_member(db, actor, project, trainer.id, "Formateur")
-        contact_id = db.scalar(
-            select(ContactOrganisation.contact_id)
-            .where(ContactOrganisation.organisation_id == project.organisation_id)
-            .order_by(ContactOrganisation.contact_id)
-            .limit(1)
-        )
-        if i >= 3 or contact_id is None:
-            continue
-        projects.add_contact(db, actor, project, contact_id, "head_of_department")
-        for item in projects.phases_overview(db, actor, project)[0].checklist:
-            projects.set_checklist_item(db, actor, project, 0, item.item, True)
-        projects.close_phase(db, actor, project, 0, "Besoin confirmé en réunion de service")
-    return len(result.created)
+    paris = ZoneInfo("Europe/Paris")
+
+    def at(day: Any, hour: int) -> datetime:
+        return datetime.combine(day, time(hour), tzinfo=paris).astimezone(UTC)
+
+    today = projects.today()
+    created = 0
+    try:
+        for i, org_id in enumerate(hospitals):
+            start = today - timedelta(days=40 - 6 * i)
+            clock.freeze(at(start, 9))
+            project = projects.create_project(
+                db,
+                actor,
+                {
+                    "organisation_id": org_id,
+                    "template_id": template_id,
+                    "owner_id": sales.id,
+                    "start_date": start.isoformat(),
+                    "target_date": (start + timedelta(days=240)).isoformat(),
+                    "members": [{"user_id": trainer.id, "role": "Formateur"}],
+                },
+            )
+            created += 1
+            contact_id = db.scalar(
+                select(ContactOrganisation.contact_id)
+                .where(ContactOrganisation.organisation_id == org_id)
+                .order_by(ContactOrganisation.contact_id)
+                .limit(1)
+            )
+            if i >= 3 or contact_id is None:
+                continue
+            clock.freeze(at(start + timedelta(days=12), 16))
+            projects.add_contact(db, actor, project, contact_id, "head_of_department")
+            phase = projects.phases_overview(db, actor, project)[0]
+            for item in phase.checklist:
+                projects.set_checklist_item(db, actor, project, 0, item.item, True)
+            for task in phase.tasks:
+                tasks.complete_task(db, actor, task)
+            projects.close_phase(db, actor, project, 0, "Besoin confirmé en réunion de service")
+    finally:
+        clock.reset()
+    return created
