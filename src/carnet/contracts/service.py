@@ -15,7 +15,7 @@ Events: `contract.created`, `contract.updated` (amendments too), `contract.renew
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,6 +48,7 @@ from carnet.core import (
     clock,
     events,
     i18n,
+    inputs,
     lifecycle,
     money,
     ownership,
@@ -318,46 +319,6 @@ def _collect(errors: FieldErrors, func_: Any, *args: Any, **kwargs: Any) -> Any:
         return None
 
 
-def _int(
-    value: Any, name: str, errors: FieldErrors, low: int = 1, high: int = lifecycle.MAX_ID
-) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        errors.add(name, "Must be a number", "invalid_type")
-        return None
-    if not low <= number <= high:
-        errors.add(name, "Must be between {min} and {max}", "out_of_range", min=low, max=high)
-        return None
-    return number
-
-
-def _date(value: Any, name: str, errors: FieldErrors) -> date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        errors.add(name, "Enter a date as YYYY-MM-DD", "invalid_date")
-        return None
-
-
-def _text(value: Any, name: str, max_len: int, errors: FieldErrors) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        errors.add(name, "Enter text", "invalid_type")
-        return None
-    value = value.strip()
-    if len(value) > max_len:
-        errors.add(name, "At most {max} characters", "too_long", max=max_len)
-    return value or None
-
-
 def _bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "on", "yes")
@@ -374,12 +335,12 @@ def _choice(value: Any, choices: tuple[str, ...], name: str, errors: FieldErrors
 def _links(db: Session, actor: Actor, contract: Contract, data: dict[str, Any], errors: FieldErrors) -> dict:
     v: dict[str, Any] = {}
     if "organisation_id" in data:
-        org_id = _int(data["organisation_id"], "organisation_id", errors)
+        org_id = inputs.number_in_range(data["organisation_id"], "organisation_id", errors)
         if org_id is not None and org_id != contract.organisation_id:
             organisations.require_visible_id(db, actor, org_id, "organisation_id", errors)
         v["organisation_id"] = org_id
     if "deal_id" in data:
-        deal_id = _int(data["deal_id"], "deal_id", errors)
+        deal_id = inputs.number_in_range(data["deal_id"], "deal_id", errors)
         if deal_id is not None and deal_id != contract.deal_id:
             try:
                 deal = deals.get_deal(db, actor, deal_id)
@@ -390,7 +351,7 @@ def _links(db: Session, actor: Actor, contract: Contract, data: dict[str, Any], 
                     v["organisation_id"] = deal.organisation_id
         v["deal_id"] = deal_id
     if "quote_id" in data:
-        quote_id = _int(data["quote_id"], "quote_id", errors)
+        quote_id = inputs.number_in_range(data["quote_id"], "quote_id", errors)
         if quote_id is not None and quote_id != contract.quote_id:
             try:
                 quote = quotes.get_quote(db, actor, quote_id)
@@ -417,16 +378,16 @@ def _clean_terms(data: dict[str, Any], base: dict[str, Any], errors: FieldErrors
     if "tacit_renewal" in data:
         v["tacit_renewal"] = _bool(data["tacit_renewal"])
     if "notice_days" in data:
-        v["notice_days"] = _int(data["notice_days"], "notice_days", errors, 0, 730) or 0
+        v["notice_days"] = inputs.number_in_range(data["notice_days"], "notice_days", errors, 0, 730) or 0
     if "renewal_months" in data and data["renewal_months"] not in (None, ""):
-        v["renewal_months"] = _int(data["renewal_months"], "renewal_months", errors, 1, 120)
+        v["renewal_months"] = inputs.number_in_range(data["renewal_months"], "renewal_months", errors, 1, 120)
     if "end_date" in data:
-        v["end_date"] = _date(data["end_date"], "end_date", errors)
+        v["end_date"] = inputs.day(data["end_date"], "end_date", errors)
     return {**base, **{k: val for k, val in v.items() if val is not None or k == "end_date"}}
 
 
 def _clean_email(value: Any, errors: FieldErrors) -> str | None:
-    text = _text(value, "client_email", 254, errors)
+    text = inputs.text(value, "client_email", 254, errors)
     if not text:
         return None
     try:
@@ -441,9 +402,9 @@ def _clean_options(
 ) -> dict[str, Any]:
     v: dict[str, Any] = {}
     if "title" in data:
-        v["title"] = _text(data["title"], "title", 200, errors)
+        v["title"] = inputs.text(data["title"], "title", 200, errors)
     if "notes" in data:
-        v["notes"] = _text(data["notes"], "notes", 10000, errors)
+        v["notes"] = inputs.text(data["notes"], "notes", 10000, errors)
     if "client_email" in data:
         v["client_email"] = _clean_email(data["client_email"], errors)
     if "notify_client" in data:
@@ -451,9 +412,9 @@ def _clean_options(
     if "auto_invoice" in data:
         v["auto_invoice"] = _bool(data["auto_invoice"])
     if "next_billing_date" in data:
-        v["next_billing_date"] = _date(data["next_billing_date"], "next_billing_date", errors)
+        v["next_billing_date"] = inputs.day(data["next_billing_date"], "next_billing_date", errors)
     if "signed_attachment_id" in data:
-        att_id = _int(data["signed_attachment_id"], "signed_attachment_id", errors)
+        att_id = inputs.number_in_range(data["signed_attachment_id"], "signed_attachment_id", errors)
         if att_id is not None:
             att = db.get(Attachment, att_id)
             if att is None or att.record_type != RECORD_TYPE or att.record_id != contract.id:
@@ -527,7 +488,7 @@ def create_contract(db: Session, actor: Actor, data: dict[str, Any]) -> Contract
             "end_date": None,
         }
         terms = _clean_terms(data, base, errors)
-        start = _date(data.get("start_date"), "start_date", errors)
+        start = inputs.day(data.get("start_date"), "start_date", errors)
         if start is None and not any(e.field == "start_date" for e in errors.errors):
             errors.add("start_date", "This field is required", "required")
         if terms["amount"] is None and not any(e.field == "amount" for e in errors.errors):
@@ -617,10 +578,10 @@ def amend_contract(
     lifecycle.check_version(contract, expected_version)
     _require_running(contract, "An ended contract cannot be amended")
     errors = FieldErrors()
-    reason = _text(data.get("reason"), "reason", 2000, errors)
+    reason = inputs.text(data.get("reason"), "reason", 2000, errors)
     if not reason and not any(e.field == "reason" for e in errors.errors):
         errors.add("reason", "Say what the amendment changes", "required")
-    effective = _date(data.get("effective_date"), "effective_date", errors) or today()
+    effective = inputs.day(data.get("effective_date"), "effective_date", errors) or today()
     unknown = [k for k in data if k not in (*TERM_FIELDS, "reason", "effective_date")]
     for name in unknown:
         errors.add(name, "An amendment changes the terms only", "not_a_term")
@@ -735,7 +696,7 @@ def renew_contract(
     if contract.status not in (*RUNNING_STATUSES, EXPIRED):
         raise Conflict("A terminated contract cannot be renewed", code="contract_terminated")
     errors = FieldErrors()
-    months = _int(data.get("months"), "months", errors, 1, 120) or contract.renewal_months
+    months = inputs.number_in_range(data.get("months"), "months", errors, 1, 120) or contract.renewal_months
     amount = None
     if data.get("amount") not in (None, ""):
         amount = _collect(errors, money.parse_money, data["amount"], "amount")
@@ -765,10 +726,10 @@ def terminate_contract(
     _require_running(contract, "This contract has already ended")
     errors = FieldErrors()
     reason = _choice(data.get("reason"), TERMINATION_REASONS, "reason", errors)
-    effective = _date(data.get("effective_date"), "effective_date", errors)
+    effective = inputs.day(data.get("effective_date"), "effective_date", errors)
     if effective is None and not any(e.field == "effective_date" for e in errors.errors):
         errors.add("effective_date", "This field is required", "required")
-    note = _text(data.get("note"), "note", 2000, errors)
+    note = inputs.text(data.get("note"), "note", 2000, errors)
     if effective is not None:
         if effective <= contract.start_date:
             errors.add(

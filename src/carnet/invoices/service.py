@@ -39,6 +39,7 @@ from carnet.core import (
     audit,
     clock,
     events,
+    inputs,
     jobs,
     lifecycle,
     money,
@@ -51,8 +52,8 @@ from carnet.core.context import Actor
 from carnet.core.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page
 from carnet.deals import service as deals
-from carnet.documents import inputs, terms
 from carnet.documents import lines as doc_lines
+from carnet.documents import terms
 from carnet.invoices import facturx, rendering
 from carnet.invoices.models import (
     CANCELLED,

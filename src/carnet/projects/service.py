@@ -37,6 +37,7 @@ from carnet.core import (
     events,
     i18n,
     identifiers,
+    inputs,
     lifecycle,
     ownership,
     permissions,
@@ -496,7 +497,9 @@ def update_settings(db: Session, actor: Actor, data: dict[str, Any]) -> ProjectS
         else:
             after["one_active_per_establishment"] = value
     if "portal_link_days" in data:
-        after["portal_link_days"] = _int(data["portal_link_days"], "portal_link_days", errors, 1, 730)
+        after["portal_link_days"] = inputs.number_in_range(
+            data["portal_link_days"], "portal_link_days", errors, 1, 730
+        )
     errors.raise_if_any()
     changes = audit.diff(before, after)
     if not changes:
@@ -516,55 +519,12 @@ def update_settings(db: Session, actor: Actor, data: dict[str, Any]) -> ProjectS
 # -- validation ------------------------------------------------------------------------------------
 
 
-def _int(
-    value: Any, name: str, errors: FieldErrors, low: int = 1, high: int = lifecycle.MAX_ID
-) -> int | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, bool):
-        errors.add(name, "Must be a number", "invalid_type")
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        errors.add(name, "Must be a number", "invalid_type")
-        return None
-    if not low <= number <= high:
-        errors.add(name, "Must be between {min} and {max}", "out_of_range", min=low, max=high)
-        return None
-    return number
-
-
-def _date(value: Any, name: str, errors: FieldErrors) -> date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        errors.add(name, "Enter a date as YYYY-MM-DD", "invalid_date")
-        return None
-
-
-def _text(value: Any, name: str, max_len: int, errors: FieldErrors) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        errors.add(name, "Enter text", "invalid_type")
-        return None
-    value = value.strip()
-    if len(value) > max_len:
-        errors.add(name, "At most {max} characters", "too_long", max=max_len)
-    return value or None
-
-
 def _active_user(db: Session, user_id: int) -> bool:
     return db.scalar(select(User.id).where(User.id == user_id, User.active.is_(True))) is not None
 
 
 def _clean_role(value: Any, name: str, errors: FieldErrors) -> str | None:
-    role = _text(value, name, 60, errors)
+    role = inputs.text(value, name, 60, errors)
     if role is None and not any(e.field == name for e in errors.errors):
         errors.add(name, "This field is required", "required")
     return role
@@ -589,7 +549,7 @@ def _clean_members(db: Session, value: Any, errors: FieldErrors) -> list[tuple[i
         if not isinstance(row, dict):
             errors.add(f"members[{i}]", "Must be an object", "invalid_type")
             continue
-        user_id = _int(row.get("user_id"), f"members[{i}].user_id", errors)
+        user_id = inputs.number_in_range(row.get("user_id"), f"members[{i}].user_id", errors)
         role = _clean_role(row.get("role"), f"members[{i}].role", errors)
         if user_id is None:
             if not any(e.field == f"members[{i}].user_id" for e in errors.errors):
@@ -615,7 +575,7 @@ def _clean_contacts(db: Session, actor: Actor, value: Any, errors: FieldErrors) 
             errors.add(f"contacts[{i}]", "Must be an object", "invalid_type")
             continue
         name = f"contacts[{i}].contact_id"
-        contact_id = _int(row.get("contact_id"), name, errors)
+        contact_id = inputs.number_in_range(row.get("contact_id"), name, errors)
         role = _clean_contact_role(row.get("role"), f"contacts[{i}].role", errors)
         if contact_id is None:
             if not any(e.field == name for e in errors.errors):
@@ -635,7 +595,7 @@ def _clean_deal_ids(db: Session, actor: Actor, value: Any, errors: FieldErrors) 
         return []
     out: set[int] = set()
     for i, raw in enumerate(value):
-        deal_id = _int(raw, f"deal_ids[{i}]", errors)
+        deal_id = inputs.number_in_range(raw, f"deal_ids[{i}]", errors)
         if deal_id is None:
             continue
         links.require_visible(db, actor, "deal", deal_id, f"deal_ids[{i}]", errors)
@@ -823,18 +783,18 @@ def _create(db: Session, actor: Actor, data: dict[str, Any], *, allow_duplicate:
     errors = FieldErrors()
     with db.no_autoflush:
         template, version = _clean_template(db, data.get("template_id"), errors)
-        org_id = _int(data.get("organisation_id"), "organisation_id", errors)
+        org_id = inputs.number_in_range(data.get("organisation_id"), "organisation_id", errors)
         if org_id is None and not any(e.field == "organisation_id" for e in errors.errors):
             errors.add("organisation_id", "Choose the establishment", "required")
         elif org_id is not None:
             organisations.require_visible_id(db, actor, org_id, "organisation_id", errors)
-        name = _text(data.get("name"), "name", 200, errors)
-        start = _date(data.get("start_date"), "start_date", errors) or today()
-        target = _date(data.get("target_date"), "target_date", errors)
+        name = inputs.text(data.get("name"), "name", 200, errors)
+        start = inputs.day(data.get("start_date"), "start_date", errors) or today()
+        target = inputs.day(data.get("target_date"), "target_date", errors)
         if target is not None and target < start:
             errors.add("target_date", "The target date is before the start date", "before_start")
-        description = _text(data.get("description"), "description", 10000, errors)
-        notes = _text(data.get("notes"), "notes", 10000, errors)
+        description = inputs.text(data.get("description"), "description", 10000, errors)
+        notes = inputs.text(data.get("notes"), "notes", 10000, errors)
         owner_id, dept_id = ownership.resolve(db, actor, data, None, None, errors)
         member_rows = _clean_members(db, data.get("members"), errors)
         contact_rows = _clean_contacts(db, actor, data.get("contacts"), errors)
@@ -896,7 +856,7 @@ def _create(db: Session, actor: Actor, data: dict[str, Any], *, allow_duplicate:
 def _clean_template(
     db: Session, value: Any, errors: FieldErrors
 ) -> tuple[ProjectTemplate | None, ProjectTemplateVersion | None]:
-    template_id = _int(value, "template_id", errors)
+    template_id = inputs.number_in_range(value, "template_id", errors)
     if template_id is None:
         if not any(e.field == "template_id" for e in errors.errors):
             errors.add("template_id", "Choose a template", "required")
@@ -932,18 +892,18 @@ def update_project(
     values: dict[str, Any] = {}
     with db.no_autoflush:
         if "name" in data:
-            values["name"] = _text(data["name"], "name", 200, errors)
+            values["name"] = inputs.text(data["name"], "name", 200, errors)
             if values["name"] is None and not any(e.field == "name" for e in errors.errors):
                 errors.add("name", "This field is required", "required")
         for key in ("description", "notes"):
             if key in data:
-                values[key] = _text(data[key], key, 10000, errors)
+                values[key] = inputs.text(data[key], key, 10000, errors)
         if "start_date" in data:
-            values["start_date"] = _date(data["start_date"], "start_date", errors)
+            values["start_date"] = inputs.day(data["start_date"], "start_date", errors)
             if values["start_date"] is None and not any(e.field == "start_date" for e in errors.errors):
                 errors.add("start_date", "This field is required", "required")
         if "target_date" in data:
-            values["target_date"] = _date(data["target_date"], "target_date", errors)
+            values["target_date"] = inputs.day(data["target_date"], "target_date", errors)
         if "status" in data and data["status"] != project.status:
             if data["status"] == COMPLETED:
                 errors.add("status", "A project is completed by closing its last phase", "close_last_phase")
@@ -1018,7 +978,7 @@ def add_member(db: Session, actor: Actor, project: Project, user_id: Any, role: 
     """Add a team member (or change their role)."""
     lifecycle.require(actor, RECORD_TYPE, "update")
     errors = FieldErrors()
-    uid = _int(user_id, "user_id", errors)
+    uid = inputs.number_in_range(user_id, "user_id", errors)
     clean_role = _clean_role(role, "role", errors)
     if uid is not None and not _active_user(db, uid):
         errors.add("user_id", "Unknown user", "unknown")
@@ -1058,7 +1018,7 @@ def add_contact(db: Session, actor: Actor, project: Project, contact_id: Any, ro
     """Link a key contact with their role in the project (or change the role)."""
     lifecycle.require(actor, RECORD_TYPE, "update")
     errors = FieldErrors()
-    cid = _int(contact_id, "contact_id", errors)
+    cid = inputs.number_in_range(contact_id, "contact_id", errors)
     clean_role = _clean_contact_role(role, "role", errors)
     if cid is None and not errors:
         errors.add("contact_id", "This field is required", "required")
@@ -1099,7 +1059,7 @@ def remove_contact(db: Session, actor: Actor, project: Project, contact_id: Any)
 def link_deal(db: Session, actor: Actor, project: Project, deal_id: Any) -> None:
     lifecycle.require(actor, RECORD_TYPE, "update")
     errors = FieldErrors()
-    did = _int(deal_id, "deal_id", errors)
+    did = inputs.number_in_range(deal_id, "deal_id", errors)
     if did is None and not errors:
         errors.add("deal_id", "This field is required", "required")
     elif did is not None:
@@ -1325,7 +1285,7 @@ def close_phase(
 
 def _clean_note(note: Any) -> str | None:
     errors = FieldErrors()
-    clean = _text(note, "note", 2000, errors)
+    clean = inputs.text(note, "note", 2000, errors)
     errors.raise_if_any()
     return clean
 
@@ -1980,8 +1940,8 @@ def bulk_create(
     if owner_id not in (None, ""):
         common["owner_id"] = owner_id
     _clean_template(db, template_id, errors)
-    _date(start_date, "start_date", errors)
-    _date(target_date, "target_date", errors)
+    inputs.day(start_date, "start_date", errors)
+    inputs.day(target_date, "target_date", errors)
     if owner_id not in (None, ""):
         ownership.resolve(db, actor, {"owner_id": owner_id}, None, None, errors)
     if not organisation_ids and not (identifiers or "").strip():

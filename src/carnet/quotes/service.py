@@ -32,15 +32,26 @@ from carnet.catalogue.models import Product
 from carnet.company import service as company_service
 from carnet.contacts import service as contacts
 from carnet.contacts.models import Contact
-from carnet.core import audit, clock, events, lifecycle, money, ownership, permissions, records, sequences
+from carnet.core import (
+    audit,
+    clock,
+    events,
+    inputs,
+    lifecycle,
+    money,
+    ownership,
+    permissions,
+    records,
+    sequences,
+)
 from carnet.core.context import Actor
 from carnet.core.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page
 from carnet.deals import pipelines as deal_pipelines
 from carnet.deals import service as deals
 from carnet.deals.models import Pipeline, Stage
-from carnet.documents import inputs, terms
 from carnet.documents import lines as doc_lines
+from carnet.documents import terms
 from carnet.organisations import service as organisations
 from carnet.organisations.models import Organisation
 from carnet.quotes import rendering

@@ -7,7 +7,7 @@ Writes are audited; no domain event is emitted (these records are not in the web
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from carnet.contacts import service as contacts
 from carnet.contacts.models import Contact
-from carnet.core import audit, clock, i18n, lifecycle, money, ownership, permissions, records
+from carnet.core import audit, clock, i18n, inputs, lifecycle, money, ownership, permissions, records
 from carnet.core.context import Actor
 from carnet.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page
@@ -101,30 +101,6 @@ def today() -> date:
 # -- parsing -----------------------------------------------------------------------------------------
 
 
-def _date(value: Any, name: str, errors: FieldErrors) -> date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        errors.add(name, "Enter a date as YYYY-MM-DD", "invalid_date")
-        return None
-
-
-def _text(value: Any, name: str, max_len: int, errors: FieldErrors) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        errors.add(name, "Enter text", "invalid_type")
-        return None
-    value = value.strip()
-    if len(value) > max_len:
-        errors.add(name, "At most {max} characters", "too_long", max=max_len)
-    return value or None
-
-
 def _id(value: Any, name: str, errors: FieldErrors) -> int | None:
     if value in (None, ""):
         return None
@@ -183,14 +159,14 @@ def _values(db: Session, actor: Actor, obj: Any, data: dict[str, Any], errors: F
     if "amount" in data:
         v["amount"] = _amount(data["amount"], errors)
     if "event" in data:
-        v["event"] = _text(data["event"], "event", 200, errors)
+        v["event"] = inputs.text(data["event"], "event", 200, errors)
     if "formality_status" in data:
         v["formality_status"] = _choice(
             data["formality_status"] or "not_required", FORMALITY_STATUSES, "formality_status", errors
         )
     for name in FORMALITY_FIELDS[1:]:
         if name in data:
-            v[name] = _date(data[name], name, errors)
+            v[name] = inputs.day(data[name], name, errors)
     return v
 
 
@@ -303,13 +279,13 @@ def _apply_threshold(db: Session, t: TransparencyThreshold, data: dict[str, Any]
     if "amount" in data or creating:
         t.amount = _amount(data.get("amount"), errors)  # type: ignore[assignment]
     if "valid_from" in data or creating:
-        t.valid_from = _date(data.get("valid_from"), "valid_from", errors)  # type: ignore[assignment]
+        t.valid_from = inputs.day(data.get("valid_from"), "valid_from", errors)  # type: ignore[assignment]
         if t.valid_from is None and not any(e.field == "valid_from" for e in errors.errors):
             errors.add("valid_from", "This field is required", "required")
     if "valid_to" in data:
-        t.valid_to = _date(data["valid_to"], "valid_to", errors)
+        t.valid_to = inputs.day(data["valid_to"], "valid_to", errors)
     if "source" in data or creating:
-        t.source = _text(data.get("source"), "source", 500, errors) or ""
+        t.source = inputs.text(data.get("source"), "source", 500, errors) or ""
         if not t.source:
             errors.add("source", "Give the legal source of this amount", "required")
     if t.valid_from and t.valid_to and t.valid_to < t.valid_from:
@@ -394,8 +370,8 @@ def get_benefit(db: Session, actor: Actor, benefit_id: Any) -> Benefit:
 def period(raw: dict[str, Any]) -> tuple[date | None, date | None]:
     """The `from` and `to` dates of a request (both included); field errors when malformed."""
     errors = FieldErrors()
-    start = _date(raw.get("from"), "from", errors)
-    end = _date(raw.get("to"), "to", errors)
+    start = inputs.day(raw.get("from"), "from", errors)
+    end = inputs.day(raw.get("to"), "to", errors)
     if start and end and end < start:
         errors.add("to", "The end is before the start", "before_start")
     errors.raise_if_any()
@@ -573,12 +549,12 @@ def _apply_agreement(
     with db.no_autoflush:
         values = _values(db, actor, agreement, data, errors)
         if "reference" in data or creating:
-            values["reference"] = _text(data.get("reference"), "reference", 60, errors)
+            values["reference"] = inputs.text(data.get("reference"), "reference", 60, errors)
         if "purpose" in data or creating:
-            values["purpose"] = _text(data.get("purpose"), "purpose", 10000, errors)
+            values["purpose"] = inputs.text(data.get("purpose"), "purpose", 10000, errors)
         for name in ("signed_on", "start_date", "end_date"):
             if name in data:
-                values[name] = _date(data[name], name, errors)
+                values[name] = inputs.day(data[name], name, errors)
         owner_id, dept_id = ownership.resolve(
             db,
             actor,
@@ -686,9 +662,9 @@ def _apply_benefit(db: Session, actor: Actor, benefit: Benefit, data: dict[str, 
     with db.no_autoflush:
         values = _values(db, actor, benefit, data, errors)
         if "granted_on" in data:
-            values["granted_on"] = _date(data["granted_on"], "granted_on", errors)
+            values["granted_on"] = inputs.day(data["granted_on"], "granted_on", errors)
         if "description" in data:
-            values["description"] = _text(data["description"], "description", 10000, errors)
+            values["description"] = inputs.text(data["description"], "description", 10000, errors)
         agreement: Agreement | None = None
         if "agreement_id" in data:
             values["agreement_id"] = _id(data["agreement_id"], "agreement_id", errors)

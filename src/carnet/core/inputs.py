@@ -1,5 +1,6 @@
-"""Field parsing shared by the quote and invoice services: each helper adds a field error to
-`errors` and returns None rather than raising, so a form reports every wrong field at once."""
+"""Field parsing shared by the services (quotes, invoices, contracts, projects, the transparency
+register...): each helper adds a field error to `errors` and returns None rather than raising, so a
+form reports every wrong field at once."""
 
 from __future__ import annotations
 
@@ -28,6 +29,26 @@ def whole_number(value: Any, name: str, errors: FieldErrors) -> int | None:
     except (TypeError, ValueError):
         errors.add(name, "Enter a whole number", "invalid_type")
         return None
+
+
+def number_in_range(
+    value: Any, name: str, errors: FieldErrors, low: int = 1, high: int = lifecycle.MAX_ID
+) -> int | None:
+    """A whole number between `low` and `high` (a day count, a position...); booleans are refused."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        errors.add(name, "Must be a number", "invalid_type")
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        errors.add(name, "Must be a number", "invalid_type")
+        return None
+    if not low <= number <= high:
+        errors.add(name, "Must be between {min} and {max}", "out_of_range", min=low, max=high)
+        return None
+    return number
 
 
 def record_id(value: Any, name: str, errors: FieldErrors) -> int | None:
