@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from carnet.core import money
+from carnet.core import inputs, money
 from carnet.core.errors import FieldErrors, ValidationFailed
 
 ITEM, SECTION = "item", "section"
@@ -187,26 +187,6 @@ def compute(lines: Iterable[LineInput], global_discount: Discount | None = None)
 # -- parsing what users send ------------------------------------------------------------------------
 
 
-def _collect(errors: FieldErrors, func: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return func(*args, **kwargs)
-    except ValidationFailed as exc:
-        errors.errors.extend(exc.errors)
-        return None
-
-
-def _text(raw: Any, name: str, max_len: int, errors: FieldErrors) -> str | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, str):
-        errors.add(name, "Enter text", "invalid_type")
-        return None
-    value = raw.strip()
-    if len(value) > max_len:
-        errors.add(name, "At most {max} characters", "too_long", max=max_len)
-    return value or None
-
-
 def parse_line(
     raw: Any, index: int, errors: FieldErrors, *, allow_negative: bool = False
 ) -> LineInput | None:
@@ -219,34 +199,34 @@ def parse_line(
     if kind not in LINE_KINDS:
         errors.add(f"{prefix}.kind", "A line is an item or a section", "invalid_choice")
         return None
-    description = _text(raw.get("description"), f"{prefix}.description", 2000, errors)
+    description = inputs.text(raw.get("description"), f"{prefix}.description", 2000, errors)
     if not description:
         errors.add(f"{prefix}.description", "This field is required", "required")
     if kind == SECTION:
         return LineInput(description=description or "", kind=SECTION)
     found = FieldErrors()
-    quantity = _collect(
+    quantity = inputs.collect(
         found,
         money.parse_quantity,
         raw.get("quantity", 1),
         f"{prefix}.quantity",
         allow_negative=allow_negative,
     )
-    unit_price = _collect(
+    unit_price = inputs.collect(
         found, money.parse_money, raw.get("unit_price"), f"{prefix}.unit_price", allow_negative=allow_negative
     )
-    vat_rate = _collect(found, money.rate, raw.get("vat_rate"), f"{prefix}.vat_rate")
+    vat_rate = inputs.collect(found, money.rate, raw.get("vat_rate"), f"{prefix}.vat_rate")
     percent = raw.get("discount_percent")
     amount = raw.get("discount_amount")
     percent = (
         None
         if percent in (None, "")
-        else _collect(found, money.percent, percent, f"{prefix}.discount_percent")
+        else inputs.collect(found, money.percent, percent, f"{prefix}.discount_percent")
     )
     amount = (
         None
         if amount in (None, "")
-        else _collect(found, money.parse_money, amount, f"{prefix}.discount_amount")
+        else inputs.collect(found, money.parse_money, amount, f"{prefix}.discount_amount")
     )
     if percent is not None and amount is not None:
         found.add(
@@ -257,7 +237,7 @@ def parse_line(
             found.add(
                 f"{prefix}.discount_amount", "The discount is larger than the line", "discount_too_large"
             )
-    reason = _text(raw.get("vat_exemption_reason"), f"{prefix}.vat_exemption_reason", 200, found)
+    reason = inputs.text(raw.get("vat_exemption_reason"), f"{prefix}.vat_exemption_reason", 200, found)
     if vat_rate is not None and vat_rate == 0 and not reason:
         # france.md §1.2 item 15: a line without VAT states why.
         found.add(
@@ -265,8 +245,8 @@ def parse_line(
             "Give the VAT exemption reason (such as: TVA non applicable, art. 293 B du CGI)",
             "exemption_reason_required",
         )
-    unit = _text(raw.get("unit"), f"{prefix}.unit", 20, found)
-    reference = _text(raw.get("reference"), f"{prefix}.reference", 60, found)
+    unit = inputs.text(raw.get("unit"), f"{prefix}.unit", 20, found)
+    reference = inputs.text(raw.get("reference"), f"{prefix}.reference", 60, found)
     product_id = raw.get("product_id")
     if product_id in ("", None):
         product_id = None

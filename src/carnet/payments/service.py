@@ -10,14 +10,13 @@ payment through `record_payment`.
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from carnet.core import audit, lifecycle, money, ownership, permissions, records
+from carnet.core import audit, inputs, lifecycle, money, ownership, permissions, records
 from carnet.core.context import Actor
 from carnet.core.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page
@@ -170,19 +169,6 @@ def open_invoices(db: Session, actor: Actor, organisation_id: int) -> list[Invoi
 # -- writes ----------------------------------------------------------------------------------------
 
 
-def _date(value: Any, name: str, errors: FieldErrors) -> date | None:
-    if value in (None, ""):
-        errors.add(name, "This field is required", "required")
-        return None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        errors.add(name, "Enter a date as YYYY-MM-DD", "invalid_date")
-        return None
-
-
 def _allocated_to(db: Session, invoice_id: int) -> Decimal:
     total = db.scalar(
         select(func.coalesce(func.sum(PaymentAllocation.amount), 0)).where(
@@ -293,7 +279,9 @@ def record_payment(db: Session, actor: Actor, data: dict[str, Any], *, commit: b
             org_id = None
         else:
             organisations.require_visible_id(db, actor, org_id, "organisation_id", errors)
-    paid_on = _date(data.get("paid_on"), "paid_on", errors)
+    paid_on = inputs.day(data.get("paid_on"), "paid_on", errors)
+    if paid_on is None and data.get("paid_on") in (None, ""):
+        errors.add("paid_on", "This field is required", "required")
     amount = None
     try:
         amount = money.parse_money(data.get("amount"), "amount")

@@ -101,20 +101,6 @@ def today() -> date:
 # -- parsing -----------------------------------------------------------------------------------------
 
 
-def _id(value: Any, name: str, errors: FieldErrors) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        errors.add(name, "Must be a number", "invalid_type")
-        return None
-    if not 0 < number <= lifecycle.MAX_ID:
-        errors.add(name, "Unknown record", "unknown")
-        return None
-    return number
-
-
 def _choice(value: Any, choices: tuple[str, ...], name: str, errors: FieldErrors) -> str | None:
     if value not in choices:
         errors.add(name, "Choose one of: {values}", "invalid_choice", values=", ".join(choices))
@@ -139,7 +125,7 @@ def _values(db: Session, actor: Actor, obj: Any, data: dict[str, Any], errors: F
     v: dict[str, Any] = {}
     for name in ("contact_id", "organisation_id", "project_id"):
         if name in data:
-            v[name] = _id(data[name], name, errors)
+            v[name] = inputs.record_id(data[name], name, errors)
     if v.get("contact_id") is not None and v["contact_id"] != obj.contact_id:
         if not actor.can("contacts:read") or not contacts.names_by_id(db, actor, {v["contact_id"]}):
             errors.add("contact_id", "Unknown contact", "unknown")
@@ -667,7 +653,7 @@ def _apply_benefit(db: Session, actor: Actor, benefit: Benefit, data: dict[str, 
             values["description"] = inputs.text(data["description"], "description", 10000, errors)
         agreement: Agreement | None = None
         if "agreement_id" in data:
-            values["agreement_id"] = _id(data["agreement_id"], "agreement_id", errors)
+            values["agreement_id"] = inputs.record_id(data["agreement_id"], "agreement_id", errors)
         agreement_id = values.get("agreement_id", benefit.agreement_id)
         if agreement_id is not None:
             try:
