@@ -22,7 +22,7 @@ def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
 def test_contract_amendment_renewal_and_mrr(page, login):  # type: ignore[no-untyped-def]
     login(page)
     page.goto("/organisations/new")
-    page.fill("#f-name", "Résidence Les Tilleuls")
+    page.fill("#f-name", "Résidence Les Tilleuls de Valmorel")
     page.click("form.form button[type=submit]")
     page.wait_for_url(re.compile(r"/organisations/\d+$"))
     org_id = page.url.rsplit("/", 1)[1]
@@ -30,9 +30,11 @@ def test_contract_amendment_renewal_and_mrr(page, login):  # type: ignore[no-unt
     page.goto("/contracts/new")
     page.fill("#f-title", "Maintenance des lits")
     # The organisation is picked by searching its name: the best match is selected.
-    page.fill('[data-record-picker="organisation"] input[name=pick_q]', "Tilleuls")
+    page.fill('[data-record-picker="organisation"] input[name=pick_q]', "Tilleuls Valmorel")
     page.wait_for_function(f"document.querySelector('#f-organisation_id').value === '{org_id}'")
-    assert "Résidence Les Tilleuls" in page.locator("#f-organisation_id option:checked").inner_text()
+    assert (
+        "Résidence Les Tilleuls de Valmorel" in page.locator("#f-organisation_id option:checked").inner_text()
+    )
     page.fill("#f-start_date", "2025-01-01")
     page.fill("#f-amount", "600")
     page.select_option("#f-contract_type", "maintenance")

@@ -140,7 +140,9 @@ def test_create_and_edit_a_user(web, db, personas):
         None,
     )
     changes = db.scalars(
-        select(AuditEntry.changes).where(AuditEntry.record_type == "user", AuditEntry.record_id == user.id)
+        select(AuditEntry.changes)
+        .where(AuditEntry.record_type == "user", AuditEntry.record_id == user.id)
+        .order_by(AuditEntry.seq)
     ).all()[-1]
     assert changes["active"] == {"old": True, "new": False}
 
