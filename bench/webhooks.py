@@ -24,9 +24,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 RECEIVER = """
 import sys
@@ -65,6 +67,30 @@ def fresh_database(kind: str) -> str:
     return url
 
 
+def count_statements(engine: Any, *, inline: bool) -> dict[str, int]:
+    """Statements and committed transactions on `engine`, by the runner's threads only (inline: all),
+    so the bench's own polling is not counted."""
+    from sqlalchemy import event
+
+    counts = {"statements": 0, "transactions": 0}
+    main = threading.main_thread()
+
+    def counted() -> bool:
+        return inline or threading.current_thread() is not main
+
+    def on_statement(*_args: Any) -> None:
+        if counted():
+            counts["statements"] += 1
+
+    def on_commit(*_args: Any) -> None:
+        if counted():
+            counts["transactions"] += 1
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "commit", on_commit)
+    return counts
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -78,6 +104,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="embedded runner job threads")
     parser.add_argument("--latency-events", type=int, default=200)
     parser.add_argument("--rate", type=float, default=50.0, help="events per second in the latency phase")
+    parser.add_argument("--runner", choices=("embedded", "inline"), default="embedded",
+                        help="inline: dispatch and run jobs in this thread (deterministic counts, no figure)")
     args = parser.parse_args()
 
     url = fresh_database(args.db)
@@ -92,7 +120,7 @@ def main() -> int:
     import carnet.models  # noqa: F401 - every table, job and consumer
     from carnet.accounts import service as accounts
     from carnet.contacts import service as contacts
-    from carnet.core import migrate, runner
+    from carnet.core import events, jobs, migrate, runner
     from carnet.core.context import SYSTEM
     from carnet.core.db import get_database
     from carnet.core.events import Event
@@ -138,14 +166,34 @@ def main() -> int:
             for n in range(args.events):
                 contacts.create_contact(db, admin, {"first_name": "Bench", "last_name": f"Contact {n}"})
         expected = args.events * args.endpoints
-        embedded = runner.EmbeddedRunner(threads=args.threads, poll_seconds=0.05)
+        counts = count_statements(database.write_engine, inline=args.runner == "inline")
+        print(f"db={args.db} runner={args.runner} threads={args.threads} endpoints={args.endpoints}")
+        cpu_started = time.process_time()
         started = time.perf_counter()
+        if args.runner == "inline":
+            while events.dispatch_pending() + jobs.run_due(limit=100):
+                pass  # no tick: periodic jobs would be counted too
+            if delivered() != expected:
+                raise SystemExit(f"only {delivered()} of {expected} deliveries succeeded")
+            elapsed = time.perf_counter() - started
+            print(
+                f"inline: {expected} deliveries, {counts['statements'] / expected:.2f} statements and "
+                f"{counts['transactions'] / expected:.2f} transactions per delivery "
+                f"({elapsed / expected * 1000:.2f} ms wall per delivery, one thread)"
+            )
+            return 0
+        embedded = runner.EmbeddedRunner(threads=args.threads, poll_seconds=0.05)
         embedded.start()
         while delivered() < expected:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
-        print(f"db={args.db} threads={args.threads} endpoints={args.endpoints}")
-        print(f"throughput: {expected} deliveries in {elapsed:.2f} s = {expected / elapsed:.0f} deliveries/s")
+        cpu = time.process_time() - cpu_started
+        print(
+            f"throughput: {expected} deliveries in {elapsed:.2f} s = {expected / elapsed:.0f} deliveries/s "
+            f"(load average {os.getloadavg()[0]:.2f}; this process {cpu / expected * 1000:.2f} ms CPU per "
+            f"delivery; {counts['statements'] / expected:.2f} statements and "
+            f"{counts['transactions'] / expected:.2f} transactions per delivery)"
+        )
 
         # 2. latency: one event at a time, with the runner running
         commits: dict[str, datetime] = {}
