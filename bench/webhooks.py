@@ -67,7 +67,7 @@ def fresh_database(kind: str) -> str:
     return url
 
 
-def count_statements(engine: Any, *, inline: bool) -> dict[str, int]:
+def count_statements(engine: Any, *, inline: bool, log: Any = None) -> dict[str, int]:
     """Statements and committed transactions on `engine`, by the runner's threads only (inline: all),
     so the bench's own polling is not counted."""
     from sqlalchemy import event
@@ -78,13 +78,17 @@ def count_statements(engine: Any, *, inline: bool) -> dict[str, int]:
     def counted() -> bool:
         return inline or threading.current_thread() is not main
 
-    def on_statement(*_args: Any) -> None:
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if counted():
             counts["statements"] += 1
+            if log is not None:
+                log.write(" ".join(statement.split())[:200] + "\n")
 
     def on_commit(*_args: Any) -> None:
         if counted():
             counts["transactions"] += 1
+            if log is not None:
+                log.write("COMMIT\n")
 
     event.listen(engine, "before_cursor_execute", on_statement)
     event.listen(engine, "commit", on_commit)
@@ -104,8 +108,13 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="embedded runner job threads")
     parser.add_argument("--latency-events", type=int, default=200)
     parser.add_argument("--rate", type=float, default=50.0, help="events per second in the latency phase")
-    parser.add_argument("--runner", choices=("embedded", "inline"), default="embedded",
-                        help="inline: dispatch and run jobs in this thread (deterministic counts, no figure)")
+    parser.add_argument(
+        "--runner",
+        choices=("embedded", "inline"),
+        default="embedded",
+        help="inline: dispatch and run jobs in this thread (deterministic counts, no figure)",
+    )
+    parser.add_argument("--log-statements", metavar="FILE", help="write every counted statement to FILE")
     args = parser.parse_args()
 
     url = fresh_database(args.db)
@@ -166,7 +175,8 @@ def main() -> int:
             for n in range(args.events):
                 contacts.create_contact(db, admin, {"first_name": "Bench", "last_name": f"Contact {n}"})
         expected = args.events * args.endpoints
-        counts = count_statements(database.write_engine, inline=args.runner == "inline")
+        log = open(args.log_statements, "w") if args.log_statements else None  # noqa: SIM115
+        counts = count_statements(database.write_engine, inline=args.runner == "inline", log=log)
         print(f"db={args.db} runner={args.runner} threads={args.threads} endpoints={args.endpoints}")
         cpu_started = time.process_time()
         started = time.perf_counter()
@@ -174,12 +184,20 @@ def main() -> int:
             while events.dispatch_pending() + jobs.run_due(limit=100):
                 pass  # no tick: periodic jobs would be counted too
             if delivered() != expected:
-                raise SystemExit(f"only {delivered()} of {expected} deliveries succeeded")
+                with database.session(write=False) as db:
+                    states = db.execute(
+                        select(WebhookDelivery.status, WebhookDelivery.last_error, func.count()).group_by(
+                            WebhookDelivery.status, WebhookDelivery.last_error
+                        )
+                    ).all()
+                raise SystemExit(f"only {delivered()} of {expected} deliveries succeeded: {states}")
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
             print(
                 f"inline: {expected} deliveries, {counts['statements'] / expected:.2f} statements and "
                 f"{counts['transactions'] / expected:.2f} transactions per delivery "
-                f"({elapsed / expected * 1000:.2f} ms wall per delivery, one thread)"
+                f"({elapsed / expected * 1000:.2f} ms wall and {cpu / expected * 1000:.2f} ms CPU per "
+                f"delivery, load average {os.getloadavg()[0]:.2f})"
             )
             return 0
         embedded = runner.EmbeddedRunner(threads=args.threads, poll_seconds=0.05)
