@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -95,6 +96,62 @@ def count_statements(engine: Any, *, inline: bool, log: Any = None) -> dict[str,
     return counts
 
 
+def celery_throughput(args: Any, expected: int, delivered: Any, counts: dict[str, int]) -> int:
+    """Workers started and answering first, then one dispatch message and beat (sweeps, ticks):
+    the clock runs from that message until every delivery succeeded. Statements are not counted
+    (they run in the worker processes)."""
+    from carnet.core import celery_app
+
+    carnet = str(Path(sys.executable).parent / "carnet")
+    env = {**os.environ, "CARNET_RUNNER": "celery"}
+    logs = Path(tempfile.mkdtemp(prefix="carnet-bench-celery-"))
+    workers = [
+        subprocess.Popen(
+            [carnet, "worker", f"--concurrency={args.celery_concurrency}", "--loglevel=WARNING"],
+            env=env,
+            stdout=(logs / f"worker-{n}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for n in range(args.celery_workers)
+    ]
+    beat: subprocess.Popen[bytes] | None = None
+    try:
+        deadline = time.monotonic() + 120
+        while len(celery_app.app.control.ping(timeout=1.0) or []) < args.celery_workers:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the Celery workers did not answer; logs in {logs}")
+        started = time.perf_counter()
+        celery_app.dispatch.delay()
+        beat = subprocess.Popen(
+            [carnet, "beat", "--loglevel=WARNING"],
+            env=env,
+            stdout=(logs / "beat.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        while delivered() < expected:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        print(
+            f"throughput: {expected} deliveries in {elapsed:.2f} s = {expected / elapsed:.0f} deliveries/s "
+            f"with {args.celery_workers} Celery worker(s) x {args.celery_concurrency} process(es) "
+            f"(load average {os.getloadavg()[0]:.2f})"
+        )
+    finally:
+        for process in [*workers, *([beat] if beat else [])]:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+    return 0
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -110,14 +167,23 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="events per second in the latency phase")
     parser.add_argument(
         "--runner",
-        choices=("embedded", "inline"),
+        choices=("embedded", "inline", "celery"),
         default="embedded",
-        help="inline: dispatch and run jobs in this thread (deterministic counts, no figure)",
+        help="inline: dispatch and run jobs in this thread (deterministic counts, no figure); "
+        "celery: `carnet worker` processes and `carnet beat` on Redis (CARNET_BENCH_REDIS_URL)",
     )
+    parser.add_argument("--celery-workers", type=int, default=2, help="`carnet worker` processes")
+    parser.add_argument("--celery-concurrency", type=int, default=1, help="pool processes per worker")
     parser.add_argument("--log-statements", metavar="FILE", help="write every counted statement to FILE")
     args = parser.parse_args()
 
     url = fresh_database(args.db)
+    if args.runner == "celery":
+        import redis
+
+        redis_url = os.environ.get("CARNET_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+        redis.Redis.from_url(redis_url).flushdb()
+        os.environ["CARNET_REDIS_URL"] = redis_url
     os.environ.update(
         CARNET_DATABASE_URL=url,
         CARNET_RUNNER="off",
@@ -200,6 +266,8 @@ def main() -> int:
                 f"delivery, load average {os.getloadavg()[0]:.2f})"
             )
             return 0
+        if args.runner == "celery":
+            return celery_throughput(args, expected, delivered, counts)
         embedded = runner.EmbeddedRunner(threads=args.threads, poll_seconds=0.05)
         embedded.start()
         while delivered() < expected:

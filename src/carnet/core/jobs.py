@@ -133,7 +133,8 @@ def batch_task(
     the due jobs of that name claimed together (one claim, one call, one finishing statement).
     Each row stays a job of its own (key, due time, lease, Celery message), so a lost or killed
     batch is run again job by job like any other. If the call raises, every job of the batch is
-    retried (or failed) by its own attempt count, as if each had raised."""
+    retried (or failed) by its own attempt count, as if each had raised; to fail some jobs only,
+    return a list with one outcome per payload (None, or the exception that job raised)."""
     if size < 2:
         raise ValueError("a batch task takes at least 2 jobs at a time")
 
@@ -419,15 +420,24 @@ def _execute(job: Claimed, worker: str) -> str:
 
 
 def _execute_batch(spec: TaskSpec, batch: list[Claimed], worker: str) -> str:
-    """Run claimed jobs of one batch task with one call; one statement finishes them all."""
+    """Run claimed jobs of one batch task with one call; one statement finishes those that
+    succeeded. The function may return one outcome per payload (None, or the exception that job
+    raised, e.g. a Retry); otherwise they all succeeded."""
     try:
-        spec.func([job.payload for job in batch])
+        outcomes = spec.func([job.payload for job in batch])
     except Exception as exc:
         for job in batch:
             _finish(job, worker, _failed(job, spec, exc))
         return QUEUED
-    _finish_many(batch, worker, {"status": DONE, "finished_at": clock.now(), "last_error": None})
-    return DONE
+    if not isinstance(outcomes, list) or len(outcomes) != len(batch):
+        outcomes = [None] * len(batch)
+    done = [job for job, outcome in zip(batch, outcomes, strict=True) if outcome is None]
+    if done:
+        _finish_many(done, worker, {"status": DONE, "finished_at": clock.now(), "last_error": None})
+    for job, outcome in zip(batch, outcomes, strict=True):
+        if outcome is not None:
+            _finish(job, worker, _failed(job, spec, outcome))
+    return DONE if len(done) == len(batch) else QUEUED
 
 
 def _run_claimed(claimed: list[Claimed], worker: str) -> None:
