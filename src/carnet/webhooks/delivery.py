@@ -82,6 +82,7 @@ class Prepared:
     headers: dict[str, str]
     endpoint_id: int = 0
     record: tuple[str | None, int | None] = (None, None)  # deliveries of one record go in order
+    slots: int = 1  # concurrency slots the endpoint lent this wave: at most that many at once
 
 
 def run(delivery_id: int, seq: int) -> None:
@@ -118,10 +119,14 @@ def post_all(prepared: list[Prepared]) -> list[client.PostResult]:
         groups.setdefault((item.endpoint_id, *item.record), []).append(index)
     results: list[client.PostResult | None] = [None] * len(prepared)
 
+    # At most the endpoint's lent slots in flight at once, whatever the number of its records.
+    gates = {item.endpoint_id: threading.BoundedSemaphore(item.slots) for item in prepared}
+
     def send(indexes: list[int]) -> None:
         for index in indexes:
             item = prepared[index]
-            results[index] = client.post(item.url, item.body, item.headers)
+            with gates[item.endpoint_id]:
+                results[index] = client.post(item.url, item.body, item.headers)
 
     if len(groups) == 1:
         send(next(iter(groups.values())))
@@ -148,10 +153,12 @@ def _pool() -> ThreadPoolExecutor:
 
 def _claim_slots(
     db: Session, endpoint: WebhookEndpoint, now: datetime, wanted: int
-) -> tuple[int, timedelta | None]:
-    """Take up to `wanted` rate-limit tokens and concurrency slots at once: how many were granted,
-    and the wait before trying again when none was. The throttle row is locked, so workers on
-    several machines share one bucket; the in-flight count is taken under that lock."""
+) -> tuple[int, int, timedelta | None]:
+    """Take up to `wanted` rate-limit tokens, and concurrency slots for them: (deliveries that may
+    go now, how many of them may be in flight at once, the wait before trying again when none may).
+    Slots are the endpoint's free ones, at most POST_THREADS (a wave never posts more at once), so
+    workers sending to one endpoint side by side each get a share. The throttle row is locked, so
+    workers on several machines share one bucket; the in-flight count is taken under that lock."""
     throttle = db.scalar(
         select(WebhookThrottle).where(WebhookThrottle.endpoint_id == endpoint.id).with_for_update()
     )
@@ -175,16 +182,16 @@ def _claim_slots(
     )
     free = endpoint.max_concurrency - in_flight
     if free <= 0:
-        return 0, BUSY_WAIT
+        return 0, 0, BUSY_WAIT
     rate = float(endpoint.rate_limit_per_second)
     elapsed = max(0.0, (now - throttle.refilled_at).total_seconds())
     tokens = min(rate, throttle.tokens + elapsed * rate)
-    granted = min(wanted, free, int(tokens))
+    granted = min(wanted, int(tokens))
     if granted < 1:
-        return 0, timedelta(seconds=(1.0 - tokens) / rate)
+        return 0, 0, timedelta(seconds=(1.0 - tokens) / rate)
     throttle.tokens = tokens - granted
     throttle.refilled_at = now
-    return granted, None
+    return granted, min(granted, free, POST_THREADS), None
 
 
 def bodies_of(
@@ -309,9 +316,10 @@ def prepare_many(db: Session, items: list[tuple[int, int]]) -> tuple[list[Prepar
                 sendable.append(delivery)
         if not sendable:
             continue
-        granted, wait = _claim_slots(db, endpoint, now, len(sendable))
-        for delivery in sendable[:granted]:
-            prepared.append(_signed(delivery, endpoint, bodies[delivery.id] or b"", now))
+        granted, slots, wait = _claim_slots(db, endpoint, now, len(sendable))
+        for n, delivery in enumerate(sendable[:granted]):
+            # Only `slots` of them are leased: no more than that are ever posted at once.
+            prepared.append(_signed(delivery, endpoint, bodies[delivery.id] or b"", now, slots, n < slots))
         rest = sendable[granted:]
         if granted and rest:
             later += [(d.id, d.schedule_seq) for d in rest]
@@ -321,10 +329,17 @@ def prepare_many(db: Session, items: list[tuple[int, int]]) -> tuple[list[Prepar
     return prepared, later
 
 
-def _signed(delivery: WebhookDelivery, endpoint: WebhookEndpoint, body: bytes, now: datetime) -> Prepared:
+def _signed(
+    delivery: WebhookDelivery,
+    endpoint: WebhookEndpoint,
+    body: bytes,
+    now: datetime,
+    slots: int,
+    leased: bool,
+) -> Prepared:
     delivery.attempts += 1
     delivery.first_attempt_at = delivery.first_attempt_at or now
-    delivery.sending_until = now + LEASE
+    delivery.sending_until = now + LEASE if leased else None
     timestamp = int(now.timestamp())
     headers = {str(k): str(v) for k, v in (endpoint.headers or {}).items()}
     headers.update(
@@ -346,6 +361,7 @@ def _signed(delivery: WebhookDelivery, endpoint: WebhookEndpoint, body: bytes, n
         headers,
         endpoint.id,
         (delivery.record_type, delivery.record_id),
+        slots,
     )
 
 
