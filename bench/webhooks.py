@@ -19,6 +19,7 @@ It prints the figures; it does not write bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import signal
 import statistics
@@ -41,6 +42,7 @@ class H(BaseHTTPRequestHandler):
         self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
     def log_message(self, *a): pass
 ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer.request_queue_size = 128  # concurrent senders: a backlog of 5 resets connections
 server = ThreadingHTTPServer(("127.0.0.1", 0), H)
 print(server.server_address[1], flush=True)
 server.serve_forever()
@@ -175,6 +177,7 @@ def main() -> int:
     parser.add_argument("--celery-workers", type=int, default=2, help="`carnet worker` processes")
     parser.add_argument("--celery-concurrency", type=int, default=1, help="pool processes per worker")
     parser.add_argument("--log-statements", metavar="FILE", help="write every counted statement to FILE")
+    parser.add_argument("--profile", metavar="FILE", help="inline: a cProfile of the delivery part (this thread)")
     args = parser.parse_args()
 
     url = fresh_database(args.db)
@@ -247,8 +250,14 @@ def main() -> int:
         cpu_started = time.process_time()
         started = time.perf_counter()
         if args.runner == "inline":
+            profiler = cProfile.Profile() if args.profile else None
+            if profiler is not None:
+                profiler.enable()
             while events.dispatch_pending() + jobs.run_due(limit=100):
                 pass  # no tick: periodic jobs would be counted too
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
             if delivered() != expected:
                 with database.session(write=False) as db:
                     states = db.execute(

@@ -467,17 +467,40 @@ def run_due(*, limit: int = 100, queues: list[str] | None = None) -> int:
 
 
 def run_job(job_id: int) -> bool:
-    """Run one job if it is still queued and due (the Celery path); False if someone else has it.
-    A batch task's job takes other due jobs of its name along (their own messages then find them
-    taken and do nothing)."""
+    """Run one job if it is still queued and due (the Celery path); False if nothing ran.
+    A batch task's job takes other due jobs of its name along; if someone else has it already,
+    the message still runs a batch of the due jobs of its name (one message stands for a batch:
+    see `message_ids`)."""
     worker = worker_name()
     with get_database().begin() as db:
         claimed = _claim(db, worker, 1, None, job_id)
-        claimed += _top_up(db, worker, claimed, None, full=True)
+        if claimed:
+            claimed += _top_up(db, worker, claimed, None, full=True)
+        else:
+            spec = _tasks.get(db.scalar(select(Job.name).where(Job.id == job_id)) or "")
+            if spec is not None and spec.batch_size > 1:
+                claimed = _claim(db, worker, spec.batch_size, None, None, spec.name)
     if not claimed:
         return False
     _run_claimed(claimed, worker)
     return True
+
+
+def message_ids(new_jobs: list[tuple[int, str]]) -> list[int]:
+    """The jobs (id, name) worth a message to the workers: every plain job, and one job per
+    batch-size of each batch task (the worker running it takes its due siblings along). A job
+    left without a message of its own is run by such a batch or found by the sweep."""
+    out: list[int] = []
+    seen: dict[str, int] = {}
+    for job_id, name in new_jobs:
+        spec = _tasks.get(name)
+        if spec is None or spec.batch_size < 2:
+            out.append(job_id)
+            continue
+        if seen.get(name, 0) % spec.batch_size == 0:
+            out.append(job_id)
+        seen[name] = seen.get(name, 0) + 1
+    return out
 
 
 def _current_slot(spec: PeriodicSpec, now: datetime) -> datetime:

@@ -30,7 +30,8 @@ _after_commit: list[Callable[[list[int]], None]] = []
 
 
 def on_commit(callback: Callable[[list[int]], None]) -> None:
-    """Call `callback(job_ids)` after each commit that emitted events or enqueued jobs."""
+    """Call `callback(job_ids)` after each commit that emitted events or enqueued jobs (the jobs
+    worth a message: see `jobs.message_ids`)."""
     _after_commit.append(callback)
 
 
@@ -47,7 +48,8 @@ events.on_emit(lambda session: session.info.__setitem__(WAKE, True))
 def _committed(session: Session) -> None:
     if not session.info.pop(WAKE, False):
         return
-    job_ids = [job.id for job in session.info.pop(JOB_IDS, []) if job.id is not None]
+    new_jobs = [(job.id, job.name) for job in session.info.pop(JOB_IDS, []) if job.id is not None]
+    job_ids = jobs.message_ids(new_jobs)  # a batch task's jobs: one id per batch
     for callback in _after_commit:
         try:
             callback(job_ids)
