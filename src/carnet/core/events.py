@@ -184,7 +184,10 @@ def _consume_batch(db: Session, name: str, handler: Any, batch: list[Event]) -> 
             )
 
 
-def dispatch_pending(limit: int = 500) -> int:
+DISPATCH_BATCH = 500
+
+
+def dispatch_pending(limit: int = DISPATCH_BATCH) -> int:
     """Hand the next undispatched events to every consumer; returns how many were dispatched."""
     with get_database().begin() as db:
         if db.get_bind().dialect.name == "postgresql":
