@@ -98,7 +98,15 @@ class PeriodicSpec:
 _tasks: dict[str, TaskSpec] = {}
 _periodic: dict[str, PeriodicSpec] = {}
 _last_slot: dict[str, datetime] = {}
-_enqueue_hooks: list[Callable[[Session, list[Job]], None]] = []
+_enqueue_hooks: list[Callable[[Session, list[Any]], None]] = []  # Job or Enqueued: .id, .name
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """A job added by `enqueue_many` (no ORM object is built for it)."""
+
+    id: int
+    name: str
 
 
 def task(
@@ -185,7 +193,7 @@ def periodic_specs() -> dict[str, PeriodicSpec]:
     return dict(_periodic)
 
 
-def on_enqueue(hook: Callable[[Session, list[Job]], None]) -> None:
+def on_enqueue(hook: Callable[[Session, list[Any]], None]) -> None:
     """Called with the jobs added by `enqueue` (the Celery mode publishes them after commit)."""
     _enqueue_hooks.append(hook)
 
@@ -278,7 +286,7 @@ def enqueue_many(
         statement = statement.on_conflict_do_nothing(index_elements=["key"])
     ids = list(db.scalars(statement.returning(table.c.id), rows))
     if ids:
-        new_jobs = [Job(id=job_id, name=name) for job_id in ids]  # ids for the after-commit hooks
+        new_jobs = [Enqueued(job_id, name) for job_id in ids]  # for the after-commit hooks
         for hook in _enqueue_hooks:
             hook(db, new_jobs)
     return ids

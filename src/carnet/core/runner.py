@@ -36,7 +36,7 @@ def on_commit(callback: Callable[[list[int]], None]) -> None:
     _after_commit.append(callback)
 
 
-def _mark(session: Session, new_jobs: list[jobs.Job]) -> None:
+def _mark(session: Session, new_jobs: list[Any]) -> None:  # Job or jobs.Enqueued
     session.info[WAKE] = True
     session.info.setdefault(JOB_IDS, []).extend(new_jobs)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from carnet.accounts.models import User
@@ -383,37 +383,63 @@ def record_many(db: Session, results: list[tuple[Prepared, client.PostResult]]) 
     endpoint_ids = {d.endpoint_id for d in deliveries}
     if endpoint_ids:
         db.scalars(select(WebhookEndpoint).where(WebhookEndpoint.id.in_(endpoint_ids))).all()
+    attempts: list[dict[str, Any]] = []
     for prepared, result in results:
-        record(db, prepared, result)  # rows now come from the session's identity map
+        record(db, prepared, result, attempts)  # rows now come from the session's identity map
+    if attempts:
+        db.execute(insert(WebhookAttempt.__table__), attempts)
 
 
-def record(db: Session, prepared: Prepared, result: client.PostResult) -> None:
+def record(
+    db: Session,
+    prepared: Prepared,
+    result: client.PostResult,
+    attempts: list[dict[str, Any]] | None = None,
+) -> None:
+    """Log the attempt (added to `attempts` for the caller to insert, else inserted now), then
+    succeed, schedule a retry, fail, or disable the endpoint."""
     now = clock.now()
     delivery = db.get(WebhookDelivery, prepared.delivery_id)
     if delivery is None:
         return  # the endpoint was deleted meanwhile
     endpoint = db.get(WebhookEndpoint, delivery.endpoint_id)
-    attempt = WebhookAttempt(
-        delivery_id=delivery.id,
-        number=prepared.number,
-        started_at=now - timedelta(milliseconds=result.duration_ms),
-        duration_ms=result.duration_ms,
-        status_code=result.status_code,
-        response_excerpt=result.excerpt,
-        error=result.error,
-        outcome="failed",
-    )
-    db.add(attempt)
+    attempt: dict[str, Any] = {
+        "delivery_id": delivery.id,
+        "number": prepared.number,
+        "started_at": now - timedelta(milliseconds=result.duration_ms),
+        "duration_ms": result.duration_ms,
+        "status_code": result.status_code,
+        "response_excerpt": result.excerpt,
+        "error": result.error,
+        "outcome": "failed",
+        "next_retry_at": None,
+    }
+    _record_outcome(db, prepared, result, delivery, endpoint, attempt, now)
+    if attempts is None:
+        db.execute(insert(WebhookAttempt.__table__), [attempt])
+    else:
+        attempts.append(attempt)
+
+
+def _record_outcome(
+    db: Session,
+    prepared: Prepared,
+    result: client.PostResult,
+    delivery: WebhookDelivery,
+    endpoint: WebhookEndpoint | None,
+    attempt: dict[str, Any],
+    now: datetime,
+) -> None:
     delivery.sending_until = None
     delivery.last_status_code = result.status_code
     delivery.last_error = result.error or (
         f"HTTP {result.status_code}" if result.status_code and result.status_code >= 300 else None
     )
     if delivery.schedule_seq != prepared.seq:
-        attempt.outcome = "superseded"  # redelivered while this attempt was in flight
+        attempt["outcome"] = "superseded"  # redelivered while this attempt was in flight
         return
     if result.status_code is not None and 200 <= result.status_code < 300:
-        attempt.outcome = "succeeded"
+        attempt["outcome"] = "succeeded"
         _finish(delivery, "succeeded", now)
         if endpoint is not None:
             endpoint.failing_since = None
@@ -427,8 +453,8 @@ def record(db: Session, prepared: Prepared, result: client.PostResult) -> None:
     first = delivery.first_attempt_at or now
     if _retryable(result) and now - first < RETRY_WINDOW:
         due = now + retry_delay(delivery.attempts, result.retry_after, now)
-        attempt.outcome = "retrying"
-        attempt.next_retry_at = due
+        attempt["outcome"] = "retrying"
+        attempt["next_retry_at"] = due
         delivery.status = "retrying"
         service.schedule(db, delivery, due)
     else:
