@@ -2,15 +2,27 @@
 event's commit to its first delivery attempt (p50/p95), with the embedded runner.
 
     PYTHONPATH=$PWD/src python bench/webhooks.py --db sqlite --events 2000
-    PYTHONPATH=$PWD/src python bench/webhooks.py --db postgresql --events 5000 --threads 8
+    PYTHONPATH=$PWD/src python bench/webhooks.py --db postgresql --events 5000 --threads 4
+    PYTHONPATH=$PWD/src python bench/webhooks.py --db postgresql --events 1000 --runner inline
+    PYTHONPATH=$PWD/src python bench/webhooks.py --db postgresql --events 2000 --runner celery
 
 A fresh database (SQLite file in var/bench, or CARNET_BENCH_DATABASE_URL emptied), one admin, N
 endpoints on a receiver in another process (127.0.0.1, answers 200 at once). Two phases:
 
 1. throughput: N events are committed while the runner is stopped, then the runner starts and the
-   time until every delivery succeeded gives deliveries/s (dispatch + job + signed POST + log);
+   time until every delivery succeeded gives deliveries/s (dispatch + job + signed POST + log),
+   with the load average, this process's CPU time per delivery, and the statements and committed
+   transactions per delivery of the runner's threads;
 2. latency: events are committed one by one at `--rate` per second with the runner running; for
    each, first attempt start minus commit time.
+
+`--runner inline` runs phase 1 in this thread (dispatch, then due jobs, until nothing is left) and
+reports statements and transactions per delivery: deterministic figures that do not move with the
+machine's load (`--log-statements FILE` lists them, `--profile FILE` writes a cProfile).
+`--runner celery` starts `--celery-workers` `carnet worker` processes (`--celery-concurrency` pool
+processes each) on the Redis of CARNET_BENCH_REDIS_URL (default db 15 of 127.0.0.1), waits until they
+answer, then sends one dispatch message and starts `carnet beat`: the clock runs from that message
+until every delivery succeeded (phase 2 is not run).
 
 Per-endpoint rate limits are raised for the bench (the default 10/s would be the figure measured).
 It prints the figures; it does not write bench/RESULTS.md.
@@ -177,7 +189,9 @@ def main() -> int:
     parser.add_argument("--celery-workers", type=int, default=2, help="`carnet worker` processes")
     parser.add_argument("--celery-concurrency", type=int, default=1, help="pool processes per worker")
     parser.add_argument("--log-statements", metavar="FILE", help="write every counted statement to FILE")
-    parser.add_argument("--profile", metavar="FILE", help="inline: a cProfile of the delivery part (this thread)")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="inline: a cProfile of the delivery part (this thread)"
+    )
     args = parser.parse_args()
 
     url = fresh_database(args.db)
