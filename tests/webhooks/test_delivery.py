@@ -408,3 +408,30 @@ def test_a_batch_keeps_to_the_endpoints_concurrency_limit(
     assert len(receiver.requests) == 7  # all in one drain: the batch goes on in waves of 2
     assert most == 2
     assert [(d.status, d.attempts) for d in _deliveries(db, endpoint.id)] == [("succeeded", 1)] * 7
+
+
+def test_a_delivery_that_cannot_be_sent_fails_alone_and_is_retried(
+    db: Session, receiver: Receiver, make_endpoint: Any, actor_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from carnet.webhooks import client
+
+    endpoint, _ = make_endpoint(receiver.url(), ["contact.created"])
+    alice = actor_of("alice")
+    for name in ("Un", "Deux", "Trois"):
+        _contact(db, alice, name)
+    real_post = client.post
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> client.PostResult:
+        if b'"Deux"' in body:
+            raise ValueError("unexpected")
+        return real_post(url, body, headers)
+
+    monkeypatch.setattr(client, "post", post)
+    jobs.drain()
+
+    assert len(receiver.requests) == 2
+    rows = _deliveries(db, endpoint.id)
+    assert [(d.status, d.attempts) for d in rows] == [("succeeded", 1), ("retrying", 1), ("succeeded", 1)]
+    failed = db.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == rows[1].id)).one()
+    assert (failed.outcome, failed.error) == ("retrying", "ValueError: unexpected")
+    assert rows[1].next_attempt_at is not None and rows[1].next_attempt_at > NOW

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,8 @@ from carnet.core.db import get_database
 from carnet.notifications import service as notifications
 from carnet.webhooks import catalogue, client, service, signing
 from carnet.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookThrottle
+
+log = logging.getLogger("carnet.webhooks")
 
 RETRY_BASE = timedelta(seconds=30)
 RETRY_CAP = timedelta(hours=6)
@@ -126,7 +129,11 @@ def post_all(prepared: list[Prepared]) -> list[client.PostResult]:
         for index in indexes:
             item = prepared[index]
             with gates[item.endpoint_id]:
-                results[index] = client.post(item.url, item.body, item.headers)
+                try:
+                    results[index] = client.post(item.url, item.body, item.headers)
+                except Exception as exc:  # one delivery's surprise must not sink its whole batch
+                    log.exception("webhook delivery %s could not be sent", item.delivery_id)
+                    results[index] = client.PostResult(None, 0, error=f"{type(exc).__name__}: {exc}"[:500])
 
     if len(groups) == 1:
         send(next(iter(groups.values())))
