@@ -184,6 +184,7 @@ def main() -> None:
             done = events_done + jobs.run_due(limit=200)
             if not done:
                 break
+        elapsed = time.perf_counter() - started
     else:
         with database.session() as db:
             total_events = db.scalar(select(func.count()).select_from(events.Event)) or 0
