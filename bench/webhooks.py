@@ -2,15 +2,27 @@
 event's commit to its first delivery attempt (p50/p95), with the embedded runner.
 
     PYTHONPATH=$PWD/src python bench/webhooks.py --db sqlite --events 2000
-    PYTHONPATH=$PWD/src python bench/webhooks.py --db postgresql --events 5000 --threads 8
+    PYTHONPATH=$PWD/src python bench/webhooks.py --db postgresql --events 5000 --threads 4
+    PYTHONPATH=$PWD/src python bench/webhooks.py --db postgresql --events 1000 --runner inline
+    PYTHONPATH=$PWD/src python bench/webhooks.py --db postgresql --events 2000 --runner celery
 
 A fresh database (SQLite file in var/bench, or CARNET_BENCH_DATABASE_URL emptied), one admin, N
 endpoints on a receiver in another process (127.0.0.1, answers 200 at once). Two phases:
 
 1. throughput: N events are committed while the runner is stopped, then the runner starts and the
-   time until every delivery succeeded gives deliveries/s (dispatch + job + signed POST + log);
+   time until every delivery succeeded gives deliveries/s (dispatch + job + signed POST + log),
+   with the load average, this process's CPU time per delivery, and the statements and committed
+   transactions per delivery of the runner's threads;
 2. latency: events are committed one by one at `--rate` per second with the runner running; for
    each, first attempt start minus commit time.
+
+`--runner inline` runs phase 1 in this thread (dispatch, then due jobs, until nothing is left) and
+reports statements and transactions per delivery: deterministic figures that do not move with the
+machine's load (`--log-statements FILE` lists them, `--profile FILE` writes a cProfile).
+`--runner celery` starts `--celery-workers` `carnet worker` processes (`--celery-concurrency` pool
+processes each) on the Redis of CARNET_BENCH_REDIS_URL (default db 15 of 127.0.0.1), waits until they
+answer, then sends one dispatch message and starts `carnet beat`: the clock runs from that message
+until every delivery succeeded (phase 2 is not run).
 
 Per-endpoint rate limits are raised for the bench (the default 10/s would be the figure measured).
 It prints the figures; it does not write bench/RESULTS.md.
@@ -19,14 +31,18 @@ It prints the figures; it does not write bench/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 RECEIVER = """
 import sys
@@ -38,6 +54,7 @@ class H(BaseHTTPRequestHandler):
         self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
     def log_message(self, *a): pass
 ThreadingHTTPServer.daemon_threads = True
+ThreadingHTTPServer.request_queue_size = 128  # concurrent senders: a backlog of 5 resets connections
 server = ThreadingHTTPServer(("127.0.0.1", 0), H)
 print(server.server_address[1], flush=True)
 server.serve_forever()
@@ -65,6 +82,90 @@ def fresh_database(kind: str) -> str:
     return url
 
 
+def count_statements(engine: Any, *, inline: bool, log: Any = None) -> dict[str, int]:
+    """Statements and committed transactions on `engine`, by the runner's threads only (inline: all),
+    so the bench's own polling is not counted."""
+    from sqlalchemy import event
+
+    counts = {"statements": 0, "transactions": 0}
+    main = threading.main_thread()
+
+    def counted() -> bool:
+        return inline or threading.current_thread() is not main
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if counted():
+            counts["statements"] += 1
+            if log is not None:
+                log.write(" ".join(statement.split())[:200] + "\n")
+
+    def on_commit(*_args: Any) -> None:
+        if counted():
+            counts["transactions"] += 1
+            if log is not None:
+                log.write("COMMIT\n")
+
+    event.listen(engine, "before_cursor_execute", on_statement)
+    event.listen(engine, "commit", on_commit)
+    return counts
+
+
+def celery_throughput(args: Any, expected: int, delivered: Any, counts: dict[str, int]) -> int:
+    """Workers started and answering first, then one dispatch message and beat (sweeps, ticks):
+    the clock runs from that message until every delivery succeeded. Statements are not counted
+    (they run in the worker processes)."""
+    from carnet.core import celery_app
+
+    carnet = str(Path(sys.executable).parent / "carnet")
+    env = {**os.environ, "CARNET_RUNNER": "celery"}
+    logs = Path(tempfile.mkdtemp(prefix="carnet-bench-celery-"))
+    workers = [
+        subprocess.Popen(
+            [carnet, "worker", f"--concurrency={args.celery_concurrency}", "--loglevel=WARNING"],
+            env=env,
+            stdout=(logs / f"worker-{n}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for n in range(args.celery_workers)
+    ]
+    beat: subprocess.Popen[bytes] | None = None
+    try:
+        deadline = time.monotonic() + 120
+        while len(celery_app.app.control.ping(timeout=1.0) or []) < args.celery_workers:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the Celery workers did not answer; logs in {logs}")
+        started = time.perf_counter()
+        celery_app.dispatch.delay()
+        beat = subprocess.Popen(
+            [carnet, "beat", "--loglevel=WARNING"],
+            env=env,
+            stdout=(logs / "beat.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        while delivered() < expected:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        print(
+            f"throughput: {expected} deliveries in {elapsed:.2f} s = {expected / elapsed:.0f} deliveries/s "
+            f"with {args.celery_workers} Celery worker(s) x {args.celery_concurrency} process(es) "
+            f"(load average {os.getloadavg()[0]:.2f})"
+        )
+    finally:
+        for process in [*workers, *([beat] if beat else [])]:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+    return 0
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -78,9 +179,28 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="embedded runner job threads")
     parser.add_argument("--latency-events", type=int, default=200)
     parser.add_argument("--rate", type=float, default=50.0, help="events per second in the latency phase")
+    parser.add_argument(
+        "--runner",
+        choices=("embedded", "inline", "celery"),
+        default="embedded",
+        help="inline: dispatch and run jobs in this thread (deterministic counts, no figure); "
+        "celery: `carnet worker` processes and `carnet beat` on Redis (CARNET_BENCH_REDIS_URL)",
+    )
+    parser.add_argument("--celery-workers", type=int, default=2, help="`carnet worker` processes")
+    parser.add_argument("--celery-concurrency", type=int, default=1, help="pool processes per worker")
+    parser.add_argument("--log-statements", metavar="FILE", help="write every counted statement to FILE")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="inline: a cProfile of the delivery part (this thread)"
+    )
     args = parser.parse_args()
 
     url = fresh_database(args.db)
+    if args.runner == "celery":
+        import redis
+
+        redis_url = os.environ.get("CARNET_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+        redis.Redis.from_url(redis_url).flushdb()
+        os.environ["CARNET_REDIS_URL"] = redis_url
     os.environ.update(
         CARNET_DATABASE_URL=url,
         CARNET_RUNNER="off",
@@ -92,7 +212,7 @@ def main() -> int:
     import carnet.models  # noqa: F401 - every table, job and consumer
     from carnet.accounts import service as accounts
     from carnet.contacts import service as contacts
-    from carnet.core import migrate, runner
+    from carnet.core import events, jobs, migrate, runner
     from carnet.core.context import SYSTEM
     from carnet.core.db import get_database
     from carnet.core.events import Event
@@ -138,14 +258,51 @@ def main() -> int:
             for n in range(args.events):
                 contacts.create_contact(db, admin, {"first_name": "Bench", "last_name": f"Contact {n}"})
         expected = args.events * args.endpoints
-        embedded = runner.EmbeddedRunner(threads=args.threads, poll_seconds=0.05)
+        log = open(args.log_statements, "w") if args.log_statements else None  # noqa: SIM115
+        counts = count_statements(database.write_engine, inline=args.runner == "inline", log=log)
+        print(f"db={args.db} runner={args.runner} threads={args.threads} endpoints={args.endpoints}")
+        cpu_started = time.process_time()
         started = time.perf_counter()
+        if args.runner == "inline":
+            profiler = cProfile.Profile() if args.profile else None
+            if profiler is not None:
+                profiler.enable()
+            while events.dispatch_pending() + jobs.run_due(limit=100):
+                pass  # no tick: periodic jobs would be counted too
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
+            if delivered() != expected:
+                with database.session(write=False) as db:
+                    states = db.execute(
+                        select(WebhookDelivery.status, WebhookDelivery.last_error, func.count()).group_by(
+                            WebhookDelivery.status, WebhookDelivery.last_error
+                        )
+                    ).all()
+                raise SystemExit(f"only {delivered()} of {expected} deliveries succeeded: {states}")
+            elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
+            print(
+                f"inline: {expected} deliveries, {counts['statements'] / expected:.2f} statements and "
+                f"{counts['transactions'] / expected:.2f} transactions per delivery "
+                f"({elapsed / expected * 1000:.2f} ms wall and {cpu / expected * 1000:.2f} ms CPU per "
+                f"delivery, load average {os.getloadavg()[0]:.2f})"
+            )
+            return 0
+        if args.runner == "celery":
+            return celery_throughput(args, expected, delivered, counts)
+        embedded = runner.EmbeddedRunner(threads=args.threads)  # the default poll: commits wake it
         embedded.start()
         while delivered() < expected:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
-        print(f"db={args.db} threads={args.threads} endpoints={args.endpoints}")
-        print(f"throughput: {expected} deliveries in {elapsed:.2f} s = {expected / elapsed:.0f} deliveries/s")
+        cpu = time.process_time() - cpu_started
+        print(
+            f"throughput: {expected} deliveries in {elapsed:.2f} s = {expected / elapsed:.0f} deliveries/s "
+            f"(load average {os.getloadavg()[0]:.2f}; this process {cpu / expected * 1000:.2f} ms CPU per "
+            f"delivery; {counts['statements'] / expected:.2f} statements and "
+            f"{counts['transactions'] / expected:.2f} transactions per delivery)"
+        )
 
         # 2. latency: one event at a time, with the runner running
         commits: dict[str, datetime] = {}

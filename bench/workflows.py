@@ -9,8 +9,16 @@ With `--no-match` the enabled workflow triggers on another record type, so the f
 dispatched per second when no workflow matches (the workflows consumer's cost on unrelated events).
 `--profile FILE` writes a cProfile of the timed part; queries are counted on every run.
 
+`--runner` picks who runs the work once the deals exist: `loop` (default: this thread alternates
+dispatch and due jobs, as one runner thread would), `embedded` (the embedded runner with `--threads`
+job threads, clock stopped when every run completed) or `celery` (`--celery-workers` `carnet worker`
+processes started and answering first, then `carnet beat`, on the Redis of CARNET_BENCH_REDIS_URL,
+default db 15 of 127.0.0.1; queries are not counted there, they run in the workers).
+
     PYTHONPATH=$PWD/src python bench/workflows.py --db sqlite --deals 500
     PYTHONPATH=$PWD/src python bench/workflows.py --db postgresql --deals 2000
+    PYTHONPATH=$PWD/src python bench/workflows.py --db postgresql --deals 2000 --runner embedded
+    PYTHONPATH=$PWD/src python bench/workflows.py --db postgresql --deals 2000 --runner celery
     PYTHONPATH=$PWD/src python bench/workflows.py --db postgresql --deals 5000 --no-match
 """
 
@@ -19,8 +27,13 @@ from __future__ import annotations
 import argparse
 import cProfile
 import os
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/carnet_bench_workflows"
@@ -34,11 +47,26 @@ def main() -> None:
     parser.add_argument("--no-match", action="store_true", help="events/s when no workflow matches")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the timed part to FILE")
     parser.add_argument("--log-queries", metavar="FILE", help="write every statement of the timed part")
+    parser.add_argument(
+        "--runner",
+        choices=("loop", "embedded", "celery"),
+        default="loop",
+        help="loop: dispatch and run jobs in this thread (the embedded runner's loop, one thread); "
+        "embedded: the embedded runner with --threads job threads; celery: `carnet worker` processes "
+        "(--celery-workers) and `carnet beat` on Redis (CARNET_BENCH_REDIS_URL)",
+    )
+    parser.add_argument("--threads", type=int, default=4, help="embedded runner job threads")
+    parser.add_argument("--celery-workers", type=int, default=2)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="carnet-bench-wf-"))
     url = f"sqlite:///{tmp}/bench.db" if args.db == "sqlite" else args.database_url
     os.environ["CARNET_DATABASE_URL"] = url
     os.environ.setdefault("CARNET_LOG_LEVEL", "WARNING")
+    if args.runner == "celery":
+        import redis
+
+        os.environ["CARNET_REDIS_URL"] = os.environ.get("CARNET_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+        redis.Redis.from_url(os.environ["CARNET_REDIS_URL"]).flushdb()
 
     from sqlalchemy import create_engine, func, select, text
     from sqlalchemy import event as sa_event
@@ -133,8 +161,12 @@ def main() -> None:
     queries = 0
     query_log = open(args.log_queries, "w") if args.log_queries else None  # noqa: SIM115
 
+    main_thread = threading.main_thread()
+
     def count_query(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
         nonlocal queries
+        if args.runner != "loop" and threading.current_thread() is main_thread:
+            return  # the bench's own polling
         queries += 1
         if query_log is not None:
             query_log.write(" ".join(statement.split())[:160] + "\n")
@@ -145,13 +177,45 @@ def main() -> None:
         profiler.enable()
     started = time.perf_counter()
     dispatched = 0
-    while True:
-        events_done = events.dispatch_pending()
-        dispatched += events_done
-        done = events_done + jobs.run_due(limit=200)
-        if not done:
-            break
-    elapsed = time.perf_counter() - started
+    if args.runner == "loop":
+        while True:
+            events_done = events.dispatch_pending()
+            dispatched += events_done
+            done = events_done + jobs.run_due(limit=200)
+            if not done:
+                break
+        elapsed = time.perf_counter() - started
+    else:
+        with database.session() as db:
+            total_events = db.scalar(select(func.count()).select_from(events.Event)) or 0
+
+        def finished() -> bool:
+            with database.session(write=False) as db:
+                if args.no_match:
+                    return (
+                        db.scalar(
+                            select(func.count())
+                            .select_from(events.Event)
+                            .where(events.Event.dispatched_at.is_(None))
+                        )
+                        == 0
+                    )
+                done_runs = select(func.count()).select_from(WorkflowRun)
+                return db.scalar(done_runs.where(WorkflowRun.status == "completed")) == args.deals
+
+        stop = start_runner(args)
+        try:
+            started = time.perf_counter()
+            if args.runner == "celery":
+                from carnet.core import celery_app
+
+                celery_app.dispatch.delay()
+            while not finished():
+                time.sleep(0.02)
+        finally:
+            elapsed = time.perf_counter() - started
+            stop()
+        dispatched = total_events
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(args.profile)
@@ -163,7 +227,16 @@ def main() -> None:
             db.scalar(select(func.count()).select_from(WorkflowRun).where(WorkflowRun.status == "completed"))
             or 0
         )
-    print(f"database: {args.db}; deals created in {created:.1f}s")
+    where = f"runner {args.runner}" + (
+        f" ({args.threads} threads)"
+        if args.runner == "embedded"
+        else f" ({args.celery_workers} workers)"
+        if args.runner == "celery"
+        else ""
+    )
+    print(
+        f"database: {args.db}; {where}; load average {os.getloadavg()[0]:.2f}; deals created in {created:.1f}s"
+    )
     if args.no_match:
         print(
             f"events dispatched with no matching workflow: {dispatched} in {elapsed:.2f}s "
@@ -174,8 +247,64 @@ def main() -> None:
     print(
         f"workflow runs completed: {completed}/{args.deals} in {elapsed:.2f}s "
         f"→ {completed / elapsed:.0f} runs/s (2 steps each: condition + update through the deals service); "
-        f"{queries / max(completed, 1):.1f} queries per run (events dispatch and jobs included)"
+        + (
+            "queries run in the worker processes (not counted)"
+            if args.runner == "celery"
+            else f"{queries / max(completed, 1):.1f} queries per run (events dispatch and jobs included)"
+        )
     )
+
+
+def start_runner(args: argparse.Namespace) -> Callable[[], None]:
+    """The runner under test, started and ready; returns how to stop it."""
+    if args.runner == "embedded":
+        from carnet.core import runner
+
+        embedded = runner.EmbeddedRunner(threads=args.threads)  # the default poll: commits wake it
+        embedded.start()
+        return embedded.stop
+    from carnet.core import celery_app
+
+    carnet = str(Path(sys.executable).parent / "carnet")
+    env = {**os.environ, "CARNET_RUNNER": "celery"}
+    logs = Path(tempfile.mkdtemp(prefix="carnet-bench-wf-celery-"))
+    processes = [
+        subprocess.Popen(
+            [carnet, "worker", "--concurrency=1", "--loglevel=WARNING"],
+            env=env,
+            stdout=(logs / f"worker-{n}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for n in range(args.celery_workers)
+    ]
+    deadline = time.monotonic() + 120
+    while len(celery_app.app.control.ping(timeout=1.0) or []) < args.celery_workers:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the Celery workers did not answer; logs in {logs}")
+    processes.append(
+        subprocess.Popen(
+            [carnet, "beat", "--loglevel=WARNING"],
+            env=env,
+            stdout=(logs / "beat.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    )
+
+    def stop() -> None:
+        for process in processes:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+    return stop
 
 
 if __name__ == "__main__":

@@ -289,3 +289,87 @@ def test_a_consumer_can_load_its_configuration_once_per_batch(db: Session) -> No
     assert events.dispatch_pending(limit=3) == 2
     assert seen == [["endpoint"]] * 5
     assert len(loads) == 2  # once per batch
+
+
+batches: list[list[int]] = []
+
+
+@jobs.batch_task("test.batch", size=3, max_attempts=2)
+def _batch(payloads: list[dict[str, Any]]) -> list[Exception | None]:
+    batches.append([p["n"] for p in payloads])
+    return [RuntimeError("odd one out") if p.get("fail") else None for p in payloads]
+
+
+def test_a_batch_task_runs_its_due_jobs_together_and_fails_only_its_failing_jobs(db: Session) -> None:
+    batches.clear()
+    ids = jobs.enqueue_many(
+        db,
+        "test.batch",
+        [({"n": n, "fail": n == 4}, clock.now(), None) for n in range(5)]
+        + [({"n": 9}, clock.now() + timedelta(hours=1), None)],
+    )
+    db.commit()
+
+    assert jobs.run_due(limit=1) == 3  # one claimed, topped up to the batch size
+    assert jobs.run_due(limit=1) == 2
+    assert batches == [[0, 1, 2], [3, 4]]
+    states = {i: (_job(db, i).status, _job(db, i).attempts) for i in ids}
+    assert [states[i] for i in ids[:4]] == [("done", 1)] * 4
+    assert states[ids[4]][0] == "queued" and "odd one out" in (_job(db, ids[4]).last_error or "")
+    assert states[ids[5]] == ("queued", 0)  # not due yet
+
+
+def test_enqueue_many_skips_existing_keys_like_enqueue(db: Session) -> None:
+    first = jobs.enqueue(db, "test.record", {"n": 1}, key="same")
+    new_ids = jobs.enqueue_many(
+        db, "test.record", [({"n": 2}, clock.now(), "same"), ({"n": 3}, clock.now(), "other")]
+    )
+    db.commit()
+    assert len(new_ids) == 1 and first.id not in new_ids
+    rows = db.scalars(select(jobs.Job).where(jobs.Job.name == "test.record").order_by(jobs.Job.id)).all()
+    assert [(r.key, r.payload) for r in rows] == [("same", {"n": 1}), ("other", {"n": 3})]
+
+
+def test_one_message_stands_for_a_batch_of_a_batch_tasks_jobs() -> None:
+    new = [(1, "test.batch"), (2, "test.record"), (3, "test.batch"), (4, "test.batch"), (5, "test.batch")]
+    assert jobs.message_ids(new) == [1, 2, 5]
+
+
+def test_a_message_whose_job_was_taken_still_runs_a_batch_of_its_name(db: Session) -> None:
+    batches.clear()
+    ids = jobs.enqueue_many(db, "test.batch", [({"n": n}, clock.now(), None) for n in range(4)])
+    db.commit()
+    assert jobs.run_job(ids[0]) is True  # its own job and two siblings
+    assert batches == [[0, 1, 2]]
+    assert jobs.run_job(ids[1]) is True  # taken already: the last due one runs
+    assert batches == [[0, 1, 2], [3]]
+    assert jobs.run_job(ids[2]) is False  # nothing left
+
+
+def test_a_batch_consumer_gets_the_whole_batch_and_event_by_event_when_it_fails(db: Session) -> None:
+    received: list[list[int | None]] = []
+    broken = {"on": True}
+
+    def consume(session: Session, batch: list[events.Event]) -> None:
+        received.append([e.record_id for e in batch])
+        if broken["on"] and any(e.record_id == 2 for e in batch):
+            raise RuntimeError("receiver down")
+        for event in batch:
+            jobs.enqueue(session, "test.record", {"event": event.record_id})
+
+    events.consumer("batched", batch=True)(consume)
+    for n in (1, 2, 3):
+        events.emit(db, SYSTEM, "thing.created", "thing", n, {})
+    db.commit()
+
+    assert events.dispatch_pending() == 3
+    assert received == [[1, 2, 3], [1], [2], [3]]  # the batch failed: then one by one
+    done = db.scalars(select(jobs.Job.payload).where(jobs.Job.name == "test.record")).all()
+    assert sorted(p["event"] for p in done) == [1, 3]
+
+    broken["on"] = False
+    clock.advance(timedelta(minutes=2))
+    jobs.drain()  # the failed event comes back alone, through the events.consume job
+    assert received[-1] == [2]
+    done = db.scalars(select(jobs.Job.payload).where(jobs.Job.name == "test.record")).all()
+    assert sorted(p["event"] for p in done) == [1, 2, 3]

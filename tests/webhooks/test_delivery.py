@@ -335,3 +335,103 @@ def test_old_finished_deliveries_are_purged_after_thirty_days(
     remaining = _deliveries(db, endpoint.id)
     assert [d.id for d in remaining] == [_recent.id]
     assert db.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == old.id)).all() == []
+
+
+def test_a_batch_sends_each_records_events_in_order_and_logs_every_attempt(
+    db: Session, receiver: Receiver, make_endpoint: Any, actor_of: Any
+) -> None:
+    endpoint, _ = make_endpoint(receiver.url(), ["contact.created", "contact.updated"])
+    alice = actor_of("alice")
+    first = contacts.create_contact(db, alice, {"first_name": "Anne", "last_name": "Un"})
+    second = contacts.create_contact(db, alice, {"first_name": "Bruno", "last_name": "Deux"})
+    for n in range(1, 4):  # interleaved updates of the two contacts
+        for contact in (first, second):
+            contacts.update_contact(db, alice, contact, {"job_title": f"Poste {n}"})
+    jobs.drain()  # every delivery is due at once: they go out in one batch
+
+    bodies = [r.json for r in receiver.requests]
+    assert len(bodies) == 8
+    for contact in (first, second):
+        mine = [
+            (b["type"], b.get("changes", {}).get("job_title"))
+            for b in bodies
+            if b["data"]["id"] == contact.id
+        ]
+        assert mine == [
+            ("contact.created", None),
+            ("contact.updated", {"old": None, "new": "Poste 1"}),
+            ("contact.updated", {"old": "Poste 1", "new": "Poste 2"}),
+            ("contact.updated", {"old": "Poste 2", "new": "Poste 3"}),
+        ]
+    rows = _deliveries(db, endpoint.id)
+    assert [(d.status, d.attempts) for d in rows] == [("succeeded", 1)] * 8
+    attempts = db.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id.in_([d.id for d in rows])))
+    assert sorted((a.delivery_id, a.number, a.outcome) for a in attempts) == [
+        (d.id, 1, "succeeded") for d in rows
+    ]
+    # one webhook-id per event and endpoint
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 8
+
+
+def test_a_batch_keeps_to_the_endpoints_concurrency_limit(
+    db: Session, receiver: Receiver, make_endpoint: Any, actor_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from carnet.webhooks import client
+
+    endpoint, _ = make_endpoint(receiver.url(), ["contact.created"], max_concurrency=2)
+    alice = actor_of("alice")
+    for n in range(7):
+        _contact(db, alice, f"Nom {n}")
+    in_flight = 0
+    most = 0
+    lock = threading.Lock()
+    real_post = client.post
+
+    def counting_post(url: str, body: bytes, headers: dict[str, str]) -> client.PostResult:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        time.sleep(0.02)  # long enough for concurrent posts to overlap
+        try:
+            return real_post(url, body, headers)
+        finally:
+            with lock:
+                in_flight -= 1
+
+    monkeypatch.setattr(client, "post", counting_post)
+    jobs.drain()
+
+    assert len(receiver.requests) == 7  # all in one drain: the batch goes on in waves of 2
+    assert most == 2
+    assert [(d.status, d.attempts) for d in _deliveries(db, endpoint.id)] == [("succeeded", 1)] * 7
+
+
+def test_a_delivery_that_cannot_be_sent_fails_alone_and_is_retried(
+    db: Session, receiver: Receiver, make_endpoint: Any, actor_of: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from carnet.webhooks import client
+
+    endpoint, _ = make_endpoint(receiver.url(), ["contact.created"])
+    alice = actor_of("alice")
+    for name in ("Un", "Deux", "Trois"):
+        _contact(db, alice, name)
+    real_post = client.post
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> client.PostResult:
+        if b'"Deux"' in body:
+            raise ValueError("unexpected")
+        return real_post(url, body, headers)
+
+    monkeypatch.setattr(client, "post", post)
+    jobs.drain()
+
+    assert len(receiver.requests) == 2
+    rows = _deliveries(db, endpoint.id)
+    assert [(d.status, d.attempts) for d in rows] == [("succeeded", 1), ("retrying", 1), ("succeeded", 1)]
+    failed = db.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == rows[1].id)).one()
+    assert (failed.outcome, failed.error) == ("retrying", "ValueError: unexpected")
+    assert rows[1].next_attempt_at is not None and rows[1].next_attempt_at > NOW

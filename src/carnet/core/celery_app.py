@@ -83,12 +83,15 @@ def sweep() -> int:
     retries whose time has come, jobs enqueued by a process that could not reach the broker)."""
     now = clock.now()
     with get_database().begin() as db:
-        due = select(jobs.Job.id).where(
+        due = select(jobs.Job.id, jobs.Job.name).where(
             jobs.Job.status == jobs.QUEUED,
             jobs.Job.due_at <= now,
             or_(jobs.Job.locked_until.is_(None), jobs.Job.locked_until < now),
         )
-        ids = list(db.scalars(due.order_by(jobs.Job.due_at).limit(SWEEP_BATCH)))
+        found = db.execute(due.order_by(jobs.Job.due_at).limit(SWEEP_BATCH)).tuples().all()
+        # Held from the next sweeps: the jobs messaged. A batch task's jobs get one message per
+        # batch (its worker takes the siblings along); the next sweep messages any left over.
+        ids = jobs.message_ids(list(found))
         if ids:
             db.execute(
                 update(jobs.Job)

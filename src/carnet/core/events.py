@@ -108,24 +108,41 @@ def emit_many(db: Session, actor: Actor, items: list[tuple[str, str, int | None,
 
 
 Handler = Callable[[Session, Event], None]
-_consumers: dict[str, Handler] = {}
+BatchHandler = Callable[[Session, list[Event]], None]
+_consumers: dict[str, Handler | BatchHandler] = {}
+_batch_consumers: set[str] = set()  # consumers that take the whole batch of events in one call
 
 
-def consumer(name: str) -> Callable[[Handler], Handler]:
-    """Register `handler(db, event)`, called once per event inside the dispatcher's transaction.
+def consumer(name: str, *, batch: bool = False) -> Callable[[Any], Any]:
+    """Register `handler(db, event)`, called once per event inside the dispatcher's transaction;
+    with `batch=True`, `handler(db, events)` takes the dispatch batch's events (in order) at once,
+    so it can read and write for all of them with a few statements. If it raises, it is called
+    again event by event (`[event]`) to isolate the culprit.
 
     Do only database work there (rows, `jobs.enqueue`) and deduplicate by `event.event_id`."""
 
-    def register(handler: Handler) -> Handler:
+    def register(handler: Any) -> Any:
         if name in _consumers and _consumers[name] is not handler:
             raise ValueError(f"event consumer {name!r} is already registered")
         _consumers[name] = handler
+        if batch:
+            _batch_consumers.add(name)
+        else:
+            _batch_consumers.discard(name)
         return handler
 
     return register
 
 
-def consumers() -> dict[str, Handler]:
+def _call(db: Session, name: str, handler: Any, batch: list[Event]) -> None:
+    if name in _batch_consumers:
+        handler(db, batch)
+    else:
+        for event in batch:
+            handler(db, event)
+
+
+def consumers() -> dict[str, Handler | BatchHandler]:
     return dict(_consumers)
 
 
@@ -134,26 +151,28 @@ BATCH_CACHE = "carnet.dispatch_cache"
 
 def batch_cached(db: Session, key: str, load: Callable[[], Any]) -> Any:
     """Memoise `load()` for the current dispatch batch (e.g. the active webhook endpoints or the
-    enabled workflows), so a consumer costs one query per batch rather than one per event."""
-    cache: dict[str, Any] = db.info.setdefault(BATCH_CACHE, {})
+    enabled workflows), so a consumer costs one query per batch rather than one per event.
+    Outside a dispatch batch (a consumer called directly, a retried event) it just loads."""
+    cache: dict[str, Any] | None = db.info.get(BATCH_CACHE)
+    if cache is None:
+        return load()
     if key not in cache:
         cache[key] = load()
     return cache[key]
 
 
-def _consume_batch(db: Session, name: str, handler: Handler, batch: list[Event]) -> None:
+def _consume_batch(db: Session, name: str, handler: Any, batch: list[Event]) -> None:
     """The whole batch in one savepoint (cheap); if it fails, event by event to isolate the culprit."""
     try:
         with db.begin_nested():
-            for event in batch:
-                handler(db, event)
+            _call(db, name, handler, batch)
         return
     except Exception:
         pass
     for event in batch:
         try:
             with db.begin_nested():
-                handler(db, event)
+                _call(db, name, handler, [event])
         except Exception as exc:
             log.warning("consumer %s failed on event %s (%s): %s", name, event.id, event.type, exc)
             jobs.enqueue(
@@ -165,7 +184,10 @@ def _consume_batch(db: Session, name: str, handler: Handler, batch: list[Event])
             )
 
 
-def dispatch_pending(limit: int = 500) -> int:
+DISPATCH_BATCH = 500
+
+
+def dispatch_pending(limit: int = DISPATCH_BATCH) -> int:
     """Hand the next undispatched events to every consumer; returns how many were dispatched."""
     with get_database().begin() as db:
         if db.get_bind().dialect.name == "postgresql":
@@ -201,4 +223,4 @@ def _consume_again(payload: dict[str, Any]) -> None:
     with get_database().begin() as db:
         event = db.get(Event, payload["event_id"])
         if event is not None:
-            handler(db, event)
+            _call(db, payload["consumer"], handler, [event])

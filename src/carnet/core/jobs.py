@@ -79,11 +79,12 @@ class Retry(Exception):
 @dataclass(frozen=True)
 class TaskSpec:
     name: str
-    func: Callable[[dict[str, Any]], Any]
+    func: Callable[[Any], Any]  # a payload, or a list of payloads when batch_size > 1
     queue: str
     max_attempts: int
     backoff_base: timedelta
     backoff_cap: timedelta
+    batch_size: int = 1
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,15 @@ class PeriodicSpec:
 _tasks: dict[str, TaskSpec] = {}
 _periodic: dict[str, PeriodicSpec] = {}
 _last_slot: dict[str, datetime] = {}
-_enqueue_hooks: list[Callable[[Session, list[Job]], None]] = []
+_enqueue_hooks: list[Callable[[Session, list[Any]], None]] = []  # Job or Enqueued: .id, .name
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    """A job added by `enqueue_many` (no ORM object is built for it)."""
+
+    id: int
+    name: str
 
 
 def task(
@@ -114,6 +123,33 @@ def task(
         if name in _tasks and _tasks[name].func is not func:
             raise ValueError(f"job {name!r} is already registered")
         _tasks[name] = TaskSpec(name, func, queue, max_attempts, backoff_base, backoff_cap)
+        return func
+
+    return register
+
+
+def batch_task(
+    name: str,
+    *,
+    size: int,
+    queue: str = "default",
+    max_attempts: int = 10,
+    backoff_base: timedelta = timedelta(seconds=30),
+    backoff_cap: timedelta = timedelta(hours=6),
+) -> Callable[[Callable[[list[dict[str, Any]]], Any]], Callable[[list[dict[str, Any]]], Any]]:
+    """Register a job whose rows are run up to `size` at a time: the function gets the payloads of
+    the due jobs of that name claimed together (one claim, one call, one finishing statement).
+    Each row stays a job of its own (key, due time, lease, Celery message), so a lost or killed
+    batch is run again job by job like any other. If the call raises, every job of the batch is
+    retried (or failed) by its own attempt count, as if each had raised; to fail some jobs only,
+    return a list with one outcome per payload (None, or the exception that job raised)."""
+    if size < 2:
+        raise ValueError("a batch task takes at least 2 jobs at a time")
+
+    def register(func: Callable[[list[dict[str, Any]]], Any]) -> Callable[[list[dict[str, Any]]], Any]:
+        if name in _tasks and _tasks[name].func is not func:
+            raise ValueError(f"job {name!r} is already registered")
+        _tasks[name] = TaskSpec(name, func, queue, max_attempts, backoff_base, backoff_cap, size)
         return func
 
     return register
@@ -157,7 +193,7 @@ def periodic_specs() -> dict[str, PeriodicSpec]:
     return dict(_periodic)
 
 
-def on_enqueue(hook: Callable[[Session, list[Job]], None]) -> None:
+def on_enqueue(hook: Callable[[Session, list[Any]], None]) -> None:
     """Called with the jobs added by `enqueue` (the Celery mode publishes them after commit)."""
     _enqueue_hooks.append(hook)
 
@@ -212,6 +248,50 @@ def enqueue(
     return job
 
 
+def enqueue_many(
+    db: Session,
+    name: str,
+    items: list[tuple[dict[str, Any], datetime, str | None]],
+) -> list[int]:
+    """Add many jobs of one name in one INSERT: (payload, due time, key) each. A key that already
+    exists is skipped, as `enqueue` would return the existing job. Returns the new jobs' ids."""
+    spec = _tasks.get(name)
+    if spec is None:
+        raise ValueError(f"unknown job {name!r}")
+    if not items:
+        return []
+    now = clock.now()
+    rows = [
+        {
+            "name": name,
+            "queue": spec.queue,
+            "payload": payload,
+            "key": key,
+            "status": QUEUED,
+            "due_at": due_at,
+            "attempts": 0,
+            "max_attempts": spec.max_attempts,
+            "created_at": now,
+        }
+        for payload, due_at, key in items
+    ]
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    table = Job.__table__
+    statement = dialect_insert(table)
+    if any(key is not None for _p, _d, key in items):
+        statement = statement.on_conflict_do_nothing(index_elements=["key"])
+    ids = list(db.scalars(statement.returning(table.c.id), rows))
+    if ids:
+        new_jobs = [Enqueued(job_id, name) for job_id in ids]  # for the after-commit hooks
+        for hook in _enqueue_hooks:
+            hook(db, new_jobs)
+    return ids
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
@@ -234,12 +314,19 @@ def lease() -> timedelta:
 
 
 def _claim(
-    db: Session, worker: str, limit: int, queues: list[str] | None, job_id: int | None
+    db: Session,
+    worker: str,
+    limit: int,
+    queues: list[str] | None,
+    job_id: int | None,
+    name: str | None = None,
 ) -> list[Claimed]:
     now = clock.now()
     due = select(Job.id).where(Job.status == QUEUED, Job.due_at <= now)
     if job_id is not None:
         due = due.where(Job.id == job_id)
+    if name is not None:
+        due = due.where(Job.name == name)
     if queues:
         due = due.where(Job.queue.in_(queues))
     due = due.order_by(Job.due_at, Job.id).limit(limit)
@@ -262,11 +349,33 @@ def _claim(
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
 
 
+def _top_up(
+    db: Session, worker: str, claimed: list[Claimed], queues: list[str] | None, full: bool
+) -> list[Claimed]:
+    """More due jobs of each batch task among `claimed`, up to its batch size, in the same
+    transaction. `full`: the first claim filled its limit (otherwise nothing else is due)."""
+    if not full:
+        return []
+    extra: list[Claimed] = []
+    counts: dict[str, int] = {}
+    for job in claimed:
+        counts[job.name] = counts.get(job.name, 0) + 1
+    for name, count in counts.items():
+        spec = _tasks.get(name)
+        if spec is not None and count < spec.batch_size:
+            extra += _claim(db, worker, spec.batch_size - count, queues, None, name)
+    return extra
+
+
 def _finish(job: Claimed, worker: str, values: dict[str, Any]) -> None:
+    _finish_many([job], worker, values)
+
+
+def _finish_many(claimed: list[Claimed], worker: str, values: dict[str, Any]) -> None:
     with get_database().begin() as db:
         db.execute(
             update(Job)
-            .where(Job.id == job.id, Job.locked_by == worker, Job.status == RUNNING)
+            .where(Job.id.in_([job.id for job in claimed]), Job.locked_by == worker, Job.status == RUNNING)
             .values(locked_by=None, locked_until=None, **values)
             .execution_options(synchronize_session=False)
         )
@@ -277,58 +386,129 @@ def _error_text(exc: BaseException) -> str:
     return text[:ERROR_MAX_CHARS]
 
 
+def _failed(job: Claimed, spec: TaskSpec, exc: Exception) -> dict[str, Any]:
+    """The row's new values after its function raised `exc` (a Retry, or a crash)."""
+    now = clock.now
+    if isinstance(exc, Retry):
+        values: dict[str, Any] = {"status": QUEUED, "due_at": exc.at, "last_error": exc.reason or None}
+        if not exc.count_attempt:
+            values["attempts"] = job.attempts - 1
+        elif job.attempts >= job.max_attempts:
+            values = {"status": FAILED, "finished_at": now(), "last_error": exc.reason or "out of attempts"}
+        return values
+    log.warning(
+        "job %s #%s failed (attempt %s/%s): %s", job.name, job.id, job.attempts, job.max_attempts, exc
+    )
+    if job.attempts >= job.max_attempts:
+        return {"status": FAILED, "finished_at": now(), "last_error": _error_text(exc)}
+    delay = backoff(job.attempts, spec.backoff_base, spec.backoff_cap)
+    return {"status": QUEUED, "due_at": now() + delay, "last_error": _error_text(exc)}
+
+
 def _execute(job: Claimed, worker: str) -> str:
     """Run one claimed job and record its outcome; returns the new status."""
     spec = _tasks.get(job.name)
-    now = clock.now
     if spec is None:
         _finish(
-            job, worker, {"status": FAILED, "finished_at": now(), "last_error": f"unknown job {job.name}"}
+            job,
+            worker,
+            {"status": FAILED, "finished_at": clock.now(), "last_error": f"unknown job {job.name}"},
         )
         return FAILED
+    if spec.batch_size > 1:
+        return _execute_batch(spec, [job], worker)
     try:
         spec.func(job.payload)
-    except Retry as retry:
-        values: dict[str, Any] = {"status": QUEUED, "due_at": retry.at, "last_error": retry.reason or None}
-        if not retry.count_attempt:
-            values["attempts"] = job.attempts - 1
-        elif job.attempts >= job.max_attempts:
-            values = {"status": FAILED, "finished_at": now(), "last_error": retry.reason or "out of attempts"}
+    except Exception as exc:
+        values = _failed(job, spec, exc)
         _finish(job, worker, values)
         return values["status"]
-    except Exception as exc:
-        log.warning(
-            "job %s #%s failed (attempt %s/%s): %s", job.name, job.id, job.attempts, job.max_attempts, exc
-        )
-        if job.attempts >= job.max_attempts:
-            _finish(job, worker, {"status": FAILED, "finished_at": now(), "last_error": _error_text(exc)})
-            return FAILED
-        delay = backoff(job.attempts, spec.backoff_base, spec.backoff_cap)
-        _finish(job, worker, {"status": QUEUED, "due_at": now() + delay, "last_error": _error_text(exc)})
-        return QUEUED
-    _finish(job, worker, {"status": DONE, "finished_at": now(), "last_error": None})
+    _finish(job, worker, {"status": DONE, "finished_at": clock.now(), "last_error": None})
     return DONE
 
 
+def _execute_batch(spec: TaskSpec, batch: list[Claimed], worker: str) -> str:
+    """Run claimed jobs of one batch task with one call; one statement finishes those that
+    succeeded. The function may return one outcome per payload (None, or the exception that job
+    raised, e.g. a Retry); otherwise they all succeeded."""
+    try:
+        outcomes = spec.func([job.payload for job in batch])
+    except Exception as exc:
+        for job in batch:
+            _finish(job, worker, _failed(job, spec, exc))
+        return QUEUED
+    if not isinstance(outcomes, list) or len(outcomes) != len(batch):
+        outcomes = [None] * len(batch)
+    done = [job for job, outcome in zip(batch, outcomes, strict=True) if outcome is None]
+    if done:
+        _finish_many(done, worker, {"status": DONE, "finished_at": clock.now(), "last_error": None})
+    for job, outcome in zip(batch, outcomes, strict=True):
+        if outcome is not None:
+            _finish(job, worker, _failed(job, spec, outcome))
+    return DONE if len(done) == len(batch) else QUEUED
+
+
+def _run_claimed(claimed: list[Claimed], worker: str) -> None:
+    """Plain jobs one after the other; the jobs of a batch task together, `batch_size` at a time."""
+    batches: dict[str, list[Claimed]] = {}
+    for job in claimed:
+        spec = _tasks.get(job.name)
+        if spec is not None and spec.batch_size > 1:
+            batches.setdefault(job.name, []).append(job)
+        else:
+            _execute(job, worker)
+    for name, group in batches.items():
+        size = _tasks[name].batch_size
+        for start in range(0, len(group), size):
+            _execute_batch(_tasks[name], group[start : start + size], worker)
+
+
 def run_due(*, limit: int = 100, queues: list[str] | None = None) -> int:
-    """Claim the jobs due now and run them one after the other; returns how many ran."""
+    """Claim the jobs due now (batch tasks topped up to their batch size) and run them; returns
+    how many ran."""
     worker = worker_name()
     with get_database().begin() as db:
         claimed = _claim(db, worker, limit, queues, None)
-    for job in claimed:
-        _execute(job, worker)
+        claimed += _top_up(db, worker, claimed, queues, full=len(claimed) >= limit)
+    _run_claimed(claimed, worker)
     return len(claimed)
 
 
 def run_job(job_id: int) -> bool:
-    """Run one job if it is still queued and due (the Celery path); False if someone else has it."""
+    """Run one job if it is still queued and due (the Celery path); False if nothing ran.
+    A batch task's job takes other due jobs of its name along; if someone else has it already,
+    the message still runs a batch of the due jobs of its name (one message stands for a batch:
+    see `message_ids`)."""
     worker = worker_name()
     with get_database().begin() as db:
         claimed = _claim(db, worker, 1, None, job_id)
+        if claimed:
+            claimed += _top_up(db, worker, claimed, None, full=True)
+        else:
+            spec = _tasks.get(db.scalar(select(Job.name).where(Job.id == job_id)) or "")
+            if spec is not None and spec.batch_size > 1:
+                claimed = _claim(db, worker, spec.batch_size, None, None, spec.name)
     if not claimed:
         return False
-    _execute(claimed[0], worker)
+    _run_claimed(claimed, worker)
     return True
+
+
+def message_ids(new_jobs: list[tuple[int, str]]) -> list[int]:
+    """The jobs (id, name) worth a message to the workers: every plain job, and one job per
+    batch-size of each batch task (the worker running it takes its due siblings along). A job
+    left without a message of its own is run by such a batch or found by the sweep."""
+    out: list[int] = []
+    seen: dict[str, int] = {}
+    for job_id, name in new_jobs:
+        spec = _tasks.get(name)
+        if spec is None or spec.batch_size < 2:
+            out.append(job_id)
+            continue
+        if seen.get(name, 0) % spec.batch_size == 0:
+            out.append(job_id)
+        seen[name] = seen.get(name, 0) + 1
+    return out
 
 
 def _current_slot(spec: PeriodicSpec, now: datetime) -> datetime:

@@ -27,14 +27,16 @@ WAKE = "carnet.wake"  # session.info flag: this transaction emitted events or en
 JOB_IDS = "carnet.job_ids"  # session.info list: jobs enqueued in this transaction
 
 _after_commit: list[Callable[[list[int]], None]] = []
+DISPATCH_GATHER_SECONDS = 0.01
 
 
 def on_commit(callback: Callable[[list[int]], None]) -> None:
-    """Call `callback(job_ids)` after each commit that emitted events or enqueued jobs."""
+    """Call `callback(job_ids)` after each commit that emitted events or enqueued jobs (the jobs
+    worth a message: see `jobs.message_ids`)."""
     _after_commit.append(callback)
 
 
-def _mark(session: Session, new_jobs: list[jobs.Job]) -> None:
+def _mark(session: Session, new_jobs: list[Any]) -> None:  # Job or jobs.Enqueued
     session.info[WAKE] = True
     session.info.setdefault(JOB_IDS, []).extend(new_jobs)
 
@@ -47,7 +49,8 @@ events.on_emit(lambda session: session.info.__setitem__(WAKE, True))
 def _committed(session: Session) -> None:
     if not session.info.pop(WAKE, False):
         return
-    job_ids = [job.id for job in session.info.pop(JOB_IDS, []) if job.id is not None]
+    new_jobs = [(job.id, job.name) for job in session.info.pop(JOB_IDS, []) if job.id is not None]
+    job_ids = jobs.message_ids(new_jobs)  # a batch task's jobs: one id per batch
     for callback in _after_commit:
         try:
             callback(job_ids)
@@ -72,9 +75,12 @@ class EmbeddedRunner:
         self._jobs_wake = threading.Event()
         self._workers: list[threading.Thread] = []
 
-    def wake(self, _job_ids: Any = None) -> None:
+    def wake(self, job_ids: Any = None) -> None:
+        """After a commit: the dispatcher looks for events; the job threads only when the commit
+        enqueued jobs (a dispatch whose consumers enqueued some is such a commit)."""
         self._wake.set()
-        self._jobs_wake.set()
+        if job_ids is None or job_ids:
+            self._jobs_wake.set()
 
     def start(self) -> None:
         on_commit(self.wake)
@@ -109,10 +115,14 @@ class EmbeddedRunner:
                 log.exception("event dispatch failed; retrying in a second")
                 dispatched = 0
                 self._stop.wait(1.0)
-            if dispatched:
-                self.wake()  # consumers enqueued jobs: let the job threads look now
+            # Jobs the consumers enqueued woke the job threads when the batch committed. A full
+            # batch may have left events behind: look again at once; otherwise wait for a commit.
+            if dispatched >= events.DISPATCH_BATCH:
                 continue
-            self._wake.wait(self.poll_seconds)
+            if self._wake.wait(self.poll_seconds):
+                # Woken by a commit: let the events of concurrent commits gather, then dispatch
+                # them as one batch rather than one dispatch transaction per commit.
+                self._stop.wait(DISPATCH_GATHER_SECONDS)
 
     def _job_loop(self) -> None:
         while not self._stop.is_set():

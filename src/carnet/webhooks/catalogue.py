@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carnet.activities import service as activities
@@ -138,6 +139,10 @@ class RecordSource:
     read: Callable[[Session, Actor, Any], dict[str, Any]]
     load: Callable[[Session, Actor, int], Any]  # NotFound when missing or not visible
     snapshot_visible: Callable[[Session, Actor, dict[str, Any]], bool]
+    # Many records at once (deliveries sent in batches): the visible ones among ids, by id, and
+    # their API shapes in one go. None: read one by one.
+    load_many: Callable[[Session, Actor, list[int]], dict[int, Any]] | None = None
+    read_many: Callable[[Session, Actor, list[Any]], list[dict[str, Any]]] | None = None
 
 
 def _owned_snapshot_visible(record_type: str) -> Callable[[Session, Actor, dict[str, Any]], bool]:
@@ -149,12 +154,33 @@ def _owned_snapshot_visible(record_type: str) -> Callable[[Session, Actor, dict[
     return check
 
 
-def _owned(record_type: str, read: Callable[[Session, Actor, Any], dict[str, Any]]) -> RecordSource:
+def _visible_by_id(record_type: str) -> Callable[[Session, Actor, list[int]], dict[int, Any]]:
+    """The records among `ids` that `actor` may read: the same clause as `lifecycle.get_visible`."""
+
+    def load(db: Session, actor: Actor, ids: list[int]) -> dict[int, Any]:
+        rt = records.get(record_type)
+        model = rt.model
+        clause = (
+            rt.visible(db, actor)
+            if rt.visible
+            else permissions.visible_for_model(db, actor, record_type, model)
+        )
+        stmt = select(model).where(model.id.in_(ids), clause)
+        return {obj.id: obj for obj in db.scalars(stmt).unique()}
+
+    return load
+
+
+def _owned(
+    record_type: str, read_many: Callable[[Session, Actor, list[Any]], list[dict[str, Any]]]
+) -> RecordSource:
     return RecordSource(
         permission=f"{records.get(record_type).module}:read",
-        read=read,
+        read=lambda db, actor, obj: read_many(db, actor, [obj])[0],
         load=lambda db, actor, record_id: lifecycle.get_visible(db, actor, record_type, record_id),
         snapshot_visible=_owned_snapshot_visible(record_type),
+        load_many=_visible_by_id(record_type),
+        read_many=read_many,
     )
 
 
@@ -164,11 +190,11 @@ def _as_api(schema: type[BaseModel], record: dict[str, Any]) -> dict[str, Any]:
 
 
 SOURCES: dict[str, RecordSource] = {
-    "organisation": _owned("organisation", lambda db, actor, obj: organisations.reads(db, [obj])[0]),
-    "contact": _owned("contact", lambda db, actor, obj: contacts.reads(db, [obj])[0]),
-    "deal": _owned("deal", lambda db, actor, obj: deals.reads(db, [obj])[0]),
-    "activity": _owned("activity", lambda db, actor, obj: activities.reads(db, [obj])[0]),
-    "task": _owned("task", lambda db, actor, obj: tasks.reads(db, [obj], actor)[0]),
+    "organisation": _owned("organisation", lambda db, actor, objs: organisations.reads(db, objs)),
+    "contact": _owned("contact", lambda db, actor, objs: contacts.reads(db, objs)),
+    "deal": _owned("deal", lambda db, actor, objs: deals.reads(db, objs)),
+    "activity": _owned("activity", lambda db, actor, objs: activities.reads(db, objs)),
+    "task": _owned("task", lambda db, actor, objs: tasks.reads(db, objs, actor)),
     # Team members see their projects too: loaded through the projects service's own visibility.
     "project": RecordSource(
         permission="projects:read",
@@ -183,10 +209,18 @@ SOURCES: dict[str, RecordSource] = {
         # a deleted pipeline's department rules are gone with it: only pipeline managers hear of it
         snapshot_visible=lambda db, actor, snapshot: pipelines.can_manage(actor),
     ),
-    "quote": _owned("quote", lambda db, actor, obj: _as_api(QuoteRead, quotes.to_read(db, obj))),
-    "invoice": _owned("invoice", lambda db, actor, obj: _as_api(InvoiceRead, invoices.to_read(obj))),
-    "contract": _owned("contract", lambda db, actor, obj: _as_api(ContractRead, contracts.to_read(obj))),
-    "payment": _owned("payment", lambda db, actor, obj: _as_api(PaymentRead, payments.to_read(db, obj))),
+    "quote": _owned(
+        "quote", lambda db, actor, objs: [_as_api(QuoteRead, quotes.to_read(db, o)) for o in objs]
+    ),
+    "invoice": _owned(
+        "invoice", lambda db, actor, objs: [_as_api(InvoiceRead, invoices.to_read(o)) for o in objs]
+    ),
+    "contract": _owned(
+        "contract", lambda db, actor, objs: [_as_api(ContractRead, contracts.to_read(o)) for o in objs]
+    ),
+    "payment": _owned(
+        "payment", lambda db, actor, objs: [_as_api(PaymentRead, payments.to_read(db, o)) for o in objs]
+    ),
     # Products and the company settings are shared by everyone who may read them.
     "product": RecordSource(
         permission="products:read",
@@ -219,17 +253,63 @@ def event_data(
     """The `data` of a delivery as `actor` (the receiver) may see it, read now; None when the
     actor may not see the record. A deleted record, or one deleted since the event, is the
     event's snapshot, shown only if its owner and department are visible to the actor."""
-    source = SOURCES.get(record_type)
-    if source is None or not actor.can(source.permission):
-        return None
-    snapshot = {k: v for k, v in payload.items() if k != "changes"}
-    if not event_type.endswith(".deleted") and record_id is not None:
+    return event_data_many(db, actor, [(event_type, record_type, record_id, payload)])[0]
+
+
+def event_data_many(
+    db: Session, actor: Actor, items: list[tuple[str, str, int | None, dict[str, Any]]]
+) -> list[dict[str, Any] | None]:
+    """`event_data` for many (event type, record type, record id, payload) at once, in order: the
+    records of one type that are still there are read with one visibility-filtered query and one
+    call of their read serialiser."""
+    out: list[dict[str, Any] | None] = [None] * len(items)
+    live: dict[str, dict[int, list[int]]] = {}  # record type -> record id -> positions
+    for position, (event_type, record_type, record_id, payload) in enumerate(items):
+        source = SOURCES.get(record_type)
+        if source is None or not actor.can(source.permission):
+            continue
+        if event_type.endswith(".deleted") or record_id is None:
+            out[position] = _snapshot_data(db, actor, source, payload)
+        else:
+            live.setdefault(record_type, {}).setdefault(record_id, []).append(position)
+    for record_type, positions in live.items():
+        source = SOURCES[record_type]
+        found = _read_records(db, actor, source, list(positions))
+        for record_id, places in positions.items():
+            data = found.get(record_id)
+            if data is None:
+                # Gone since the event: its snapshot. Still there but not visible: nothing.
+                model = records.REGISTRY[record_type].model if record_type in records.REGISTRY else None
+                if model is not None and db.get(model, record_id) is None:
+                    for position in places:
+                        out[position] = _snapshot_data(db, actor, source, items[position][3])
+                continue
+            for position in places:
+                out[position] = data
+    return out
+
+
+def _read_records(
+    db: Session, actor: Actor, source: RecordSource, ids: list[int]
+) -> dict[int, dict[str, Any]]:
+    """{id: API shape} of the records among `ids` that `actor` may read now."""
+    if source.load_many is not None and source.read_many is not None:
+        objs = source.load_many(db, actor, ids)
+        ordered = [objs[i] for i in ids if i in objs]
+        return {obj.id: data for obj, data in zip(ordered, source.read_many(db, actor, ordered), strict=True)}
+    out: dict[int, dict[str, Any]] = {}
+    for record_id in ids:
         try:
-            return source.read(db, actor, source.load(db, actor, record_id))
+            out[record_id] = source.read(db, actor, source.load(db, actor, record_id))
         except NotFound:
-            model = records.REGISTRY[record_type].model if record_type in records.REGISTRY else None
-            if model is None or db.get(model, record_id) is not None:
-                return None  # it exists, and the actor may not see it
+            pass
+    return out
+
+
+def _snapshot_data(
+    db: Session, actor: Actor, source: RecordSource, payload: dict[str, Any]
+) -> dict[str, Any] | None:
+    snapshot = {k: v for k, v in payload.items() if k != "changes"}
     return snapshot if source.snapshot_visible(db, actor, snapshot) else None
 
 

@@ -8,7 +8,7 @@ from carnet.core import events
 from carnet.webhooks import service
 
 
-@events.consumer("webhooks")
-def on_event(db: Session, event: events.Event) -> None:
-    """A delivery (and its job) per subscribed endpoint, deduplicated by event id."""
-    service.fan_out(db, event)
+@events.consumer("webhooks", batch=True)
+def on_events(db: Session, batch: list[events.Event]) -> None:
+    """A delivery (and its job) per event and subscribed endpoint, deduplicated by event id."""
+    service.fan_out_many(db, batch)

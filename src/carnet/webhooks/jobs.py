@@ -8,8 +8,9 @@ from carnet.core import jobs
 from carnet.webhooks import delivery
 
 
-@jobs.task("webhooks.deliver", queue="webhooks", max_attempts=10)
-def deliver(payload: dict[str, Any]) -> None:
-    """One attempt of one delivery. Retries of the delivery are new jobs with their own due time
-    (backoff, Retry-After); the job's own retries only cover crashes of the runner."""
-    delivery.run(int(payload["delivery_id"]), int(payload["seq"]))
+@jobs.batch_task("webhooks.deliver", size=delivery.BATCH_SIZE, queue="webhooks", max_attempts=10)
+def deliver(payloads: list[dict[str, Any]]) -> None:
+    """One attempt of each delivery, run together (see `delivery.run_many`). Retries of a delivery
+    are new jobs with their own due time (backoff, Retry-After); the jobs' own retries only cover
+    crashes of the runner."""
+    delivery.run_many([(int(p["delivery_id"]), int(p["seq"])) for p in payloads])

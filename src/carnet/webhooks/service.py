@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from carnet.accounts import service as accounts
@@ -406,9 +406,23 @@ def schedule(db: Session, delivery: WebhookDelivery, due_at: datetime) -> None:
     )
 
 
-def _subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
-    chosen = endpoint.event_types or []
-    return ALL_EVENTS in chosen or event_type in chosen
+def schedule_many(db: Session, deliveries: list[WebhookDelivery], due_at: datetime) -> None:
+    """`schedule` for many deliveries due at the same time, with one INSERT for their jobs."""
+    for delivery in deliveries:
+        delivery.schedule_seq = (delivery.schedule_seq or 0) + 1
+        delivery.next_attempt_at = due_at
+    jobs.enqueue_many(
+        db,
+        DELIVER_JOB,
+        [
+            (
+                {"delivery_id": d.id, "seq": d.schedule_seq},
+                due_at,
+                f"{DELIVER_JOB}:{d.id}:{d.schedule_seq}",
+            )
+            for d in deliveries
+        ],
+    )
 
 
 def owner_actor(db: Session, owner_id: int | None) -> Actor | None:
@@ -423,55 +437,81 @@ def owner_actor(db: Session, owner_id: int | None) -> Actor | None:
 
 
 def fan_out(db: Session, event: events.Event) -> int:
-    """One delivery per active endpoint subscribed to the event, and a job for it. Runs in the
-    dispatcher's transaction; a second run for the same event adds nothing."""
-    if event.type not in catalogue.BY_NAME:
-        return 0
-    endpoints = [
-        e
-        for e in db.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True)))
-        if _subscribed(e, event.type)
-    ]
-    if not endpoints:
-        return 0
-    already = set(
-        db.scalars(
-            select(WebhookDelivery.endpoint_id).where(
-                WebhookDelivery.event_id == event.event_id,
-                WebhookDelivery.endpoint_id.in_([e.id for e in endpoints]),
-            )
+    """`fan_out_many` for one event."""
+    return fan_out_many(db, [event])
+
+
+def _active_endpoints(db: Session) -> list[tuple[int, int | None, tuple[str, ...]]]:
+    """(id, owner id, event types) of the active endpoints, read once per dispatch batch."""
+    rows = db.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.owner_id, WebhookEndpoint.event_types).where(
+            WebhookEndpoint.active.is_(True)
         )
     )
-    owners: dict[int | None, Actor | None] = {}
-    created = 0
+    return [(row.id, row.owner_id, tuple(row.event_types or ())) for row in rows]
+
+
+def fan_out_many(db: Session, batch: list[events.Event]) -> int:
+    """One delivery per (event, active endpoint subscribed to it), and a job for each, with one
+    INSERT for the deliveries and one for the jobs. Runs in the dispatcher's transaction; a second
+    run for the same events adds nothing."""
+    endpoints = events.batch_cached(db, "webhooks.endpoints", lambda: _active_endpoints(db))
+    if not endpoints:
+        return 0
+    wanted: list[tuple[events.Event, int, int | None]] = [
+        (event, endpoint_id, owner_id)
+        for event in batch
+        if event.type in catalogue.BY_NAME
+        for endpoint_id, owner_id, chosen in endpoints
+        if ALL_EVENTS in chosen or event.type in chosen
+    ]
+    if not wanted:
+        return 0
+    already = set(
+        db.execute(
+            select(WebhookDelivery.endpoint_id, WebhookDelivery.event_id).where(
+                WebhookDelivery.event_id.in_({event.event_id for event, _e, _o in wanted}),
+                WebhookDelivery.endpoint_id.in_({endpoint_id for _e, endpoint_id, _o in wanted}),
+            )
+        ).tuples()
+    )
+    owners: dict[int | None, Actor | None] = events.batch_cached(db, "webhooks.owners", dict)
     now = clock.now()
-    for endpoint in endpoints:
-        if endpoint.id in already:
+    rows: list[dict[str, Any]] = []
+    for event, endpoint_id, owner_id in wanted:
+        if (endpoint_id, event.event_id) in already:
             continue
-        if endpoint.owner_id not in owners:
-            owners[endpoint.owner_id] = owner_actor(db, endpoint.owner_id)
-        owner = owners[endpoint.owner_id]
+        if owner_id not in owners:
+            owners[owner_id] = owner_actor(db, owner_id)
+        owner = owners[owner_id]
         # Record-level visibility is judged when the delivery is sent; the record type here.
         if owner is None or not catalogue.readable_by(owner, event.record_type):
             continue
-        delivery = WebhookDelivery(
-            endpoint_id=endpoint.id,
-            event_id=event.event_id,
-            event_type=event.type,
-            event_row_id=event.id,
-            record_type=event.record_type,
-            record_id=event.record_id,
-            occurred_at=event.occurred_at,
-            status="pending",
-            attempts=0,
-            schedule_seq=0,
-            created_at=now,
+        already.add((endpoint_id, event.event_id))
+        rows.append(
+            {
+                "endpoint_id": endpoint_id,
+                "event_id": event.event_id,
+                "event_type": event.type,
+                "event_row_id": event.id,
+                "record_type": event.record_type,
+                "record_id": event.record_id,
+                "occurred_at": event.occurred_at,
+                "is_test": False,
+                "status": "pending",
+                "attempts": 0,
+                "schedule_seq": 1,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
         )
-        db.add(delivery)
-        db.flush()
-        schedule(db, delivery, now)
-        created += 1
-    return created
+    if not rows:
+        return 0
+    table = WebhookDelivery.__table__
+    ids = db.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).all()
+    # New deliveries: no job can exist for them yet, so no key is needed to deduplicate.
+    jobs.enqueue_many(db, DELIVER_JOB, [({"delivery_id": i, "seq": 1}, now, None) for i in ids])
+    return len(ids)
 
 
 def send_test(

@@ -49,6 +49,7 @@ RUN_STEP = "workflows.run_step"
 ORIGIN_KEY = "workflow_origin"
 MAX_SIMULATED_STEPS = 200
 MAX_INLINE_STEPS = 100  # steps one job runs before it hands the rest of the run to a new job
+RUN_BATCH = 20  # run_step jobs one claim takes together (see workflows.jobs)
 
 
 # -- loop protection: which run caused an event ---------------------------------------------------------
@@ -177,6 +178,88 @@ def start_run(
     if run.status == "running":
         _schedule(db, run.id, run.cursor_seq, keyed=False)
     return run
+
+
+@dataclass
+class Start:
+    """One run to start with `start_runs`."""
+
+    workflow: Workflow
+    version: WorkflowVersion
+    trigger_key: str
+    record_type: str | None
+    record_id: int | None
+    trigger: dict[str, Any]
+    depth: int = 0
+
+
+def start_runs(db: Session, starts: list[Start]) -> int:
+    """`start_run` for many runs at once (the events of a dispatch batch), in the caller's
+    transaction: one INSERT for the runs, skipping an occurrence that already started its
+    workflow (the same unique key), and one for their jobs. Returns how many runs were added."""
+    if not starts:
+        return 0
+    now = clock.now()
+    rows: list[dict[str, Any]] = []
+    for start in starts:
+        cursor = start.version.definition.get("start")
+        row: dict[str, Any] = {
+            "workflow_id": start.workflow.id,
+            "version_id": start.version.id,
+            "version_number": start.version.number,
+            "trigger_event_id": start.trigger_key,
+            "trigger": start.trigger,
+            "record_type": start.record_type,
+            "record_id": start.record_id,
+            "status": "running",
+            "depth": start.depth,
+            "test": False,
+            "started_by_id": None,
+            "started_at": now,
+            "finished_at": None,
+            "error": None,
+            "cursor": cursor,
+            "cursor_seq": 0,
+        }
+        if start.depth >= MAX_DEPTH:
+            row.update(status="skipped", finished_at=now, cursor=None)
+            row["error"] = (
+                f"Loop protection: started by a chain of {start.depth} workflow runs (limit {MAX_DEPTH})"
+            )
+            log.warning("workflow %s not started: %s", start.workflow.id, row["error"])
+        elif cursor is None:
+            row.update(status="completed", finished_at=now)
+        rows.append(row)
+    if db.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    table = WorkflowRun.__table__
+    statement = (
+        dialect_insert(table)
+        .on_conflict_do_nothing(index_elements=["workflow_id", "trigger_event_id"])
+        .returning(table.c.id, table.c.status)
+    )
+    added = db.execute(statement, rows).all()
+    for version in {id(s.version): s.version for s in starts}.values():
+        if not version.frozen:
+            version.frozen = True
+    running = [run_id for run_id, status in added if status == "running"]
+    # Runs just inserted: no job can exist for them yet, so no key is needed to deduplicate.
+    jobs.enqueue_many(db, RUN_STEP, [({"run_id": run_id, "seq": 0}, now, None) for run_id in running])
+    return len(added)
+
+
+def event_depths(db: Session, event_ids: list[str]) -> dict[str, int]:
+    """`event_depth` for many events with one query: only events written by a run have one."""
+    if not event_ids:
+        return {}
+    rows = db.execute(
+        select(WorkflowEventOrigin.event_id, WorkflowEventOrigin.depth).where(
+            WorkflowEventOrigin.event_id.in_(event_ids)
+        )
+    )
+    return {event_id: depth for event_id, depth in rows}
 
 
 # -- running steps --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from carnet.core import events
 from carnet.workflows import triggers
 
 
-@events.consumer("workflows")
-def on_event(db: Session, event: events.Event) -> None:
-    """Start the active workflows this event triggers (one run per workflow and event)."""
-    triggers.on_event(db, event)
+@events.consumer("workflows", batch=True)
+def on_events(db: Session, batch: list[events.Event]) -> None:
+    """Start the active workflows these events trigger (one run per workflow and event)."""
+    triggers.on_events(db, batch)

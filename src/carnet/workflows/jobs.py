@@ -10,10 +10,21 @@ from carnet.core.db import get_database
 from carnet.workflows import engine, triggers
 
 
-@jobs.task(engine.RUN_STEP, queue="workflows", max_attempts=engine.MAX_STEP_ATTEMPTS + 2)
-def run_step(payload: dict[str, Any]) -> None:
-    """Payload {"run_id", "seq"}: the step at the run's cursor (a no-op if the run moved on)."""
-    engine.run_step(payload)
+@jobs.batch_task(
+    engine.RUN_STEP, size=engine.RUN_BATCH, queue="workflows", max_attempts=engine.MAX_STEP_ATTEMPTS + 2
+)
+def run_step(payloads: list[dict[str, Any]]) -> list[Exception | None]:
+    """Payloads {"run_id", "seq"}: each run carried on from its cursor (a no-op if the run moved
+    on), one after the other, each in its own transactions; one claim and one finishing statement
+    for the batch. A run's failure (a step retry) is that job's outcome only."""
+    outcomes: list[Exception | None] = []
+    for payload in payloads:
+        try:
+            engine.run_step(payload)
+            outcomes.append(None)
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 @jobs.periodic("workflows.scan_time_triggers", every=timedelta(minutes=1), queue="workflows")

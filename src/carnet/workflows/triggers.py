@@ -103,41 +103,56 @@ def enabled_event_workflows(db: Session) -> Enabled:
 
 
 def on_event(db: Session, event: events.Event) -> None:
-    """The `workflows` consumer: start the active workflows this event triggers. Matching is done
-    in memory against the batch's enabled triggers: an event no workflow wants costs no query."""
-    record_type, trigger_types = candidate_triggers(event.type)
-    if not trigger_types or event.record_id is None:
-        return
-    enabled: Enabled = events.batch_cached(db, ENABLED_KEY, lambda: enabled_event_workflows(db))
-    candidates = sorted(
-        (pair for ttype in trigger_types for pair in enabled.get((record_type, ttype), ())),
-        key=lambda pair: pair[0].id,
-    )
-    matching = [
-        (workflow, version)
-        for workflow, version in candidates
-        if _matches(version.definition.get("trigger") or {}, event)
-    ]
-    if not matching:
-        return
-    depth = engine.event_depth(db, event.event_id)
-    payload = event.payload or {}
-    for workflow, version in matching:
-        engine.start_run(
-            db,
-            workflow,
-            event.event_id,
-            record_type,
-            event.record_id,
-            {
-                "type": event.type,
-                "event_id": event.event_id,
-                "changes": payload.get("changes") or {},
-                "payload": {k: v for k, v in payload.items() if k != "changes"},
-            },
-            depth=depth,
-            version=version,
+    """`on_events` for one event."""
+    on_events(db, [event])
+
+
+def on_events(db: Session, batch: list[events.Event]) -> None:
+    """The `workflows` consumer: start the active workflows the batch's events trigger. Matching is
+    done in memory against the batch's enabled triggers: an event no workflow wants costs no query;
+    the runs of the whole batch are inserted together."""
+    matched: list[tuple[events.Event, str, list[tuple[Workflow, WorkflowVersion]]]] = []
+    for event in batch:
+        record_type, trigger_types = candidate_triggers(event.type)
+        if not trigger_types or event.record_id is None or record_type is None:
+            continue
+        enabled: Enabled = events.batch_cached(db, ENABLED_KEY, lambda: enabled_event_workflows(db))
+        candidates = sorted(
+            (pair for ttype in trigger_types for pair in enabled.get((record_type, ttype), ())),
+            key=lambda pair: pair[0].id,
         )
+        matching = [
+            (workflow, version)
+            for workflow, version in candidates
+            if _matches(version.definition.get("trigger") or {}, event)
+        ]
+        if matching:
+            matched.append((event, record_type, matching))
+    if not matched:
+        return
+    depths = engine.event_depths(db, [event.event_id for event, _r, _m in matched])
+    starts: list[engine.Start] = []
+    for event, record_type, matching in matched:
+        payload = event.payload or {}
+        trigger = {
+            "type": event.type,
+            "event_id": event.event_id,
+            "changes": payload.get("changes") or {},
+            "payload": {k: v for k, v in payload.items() if k != "changes"},
+        }
+        for workflow, version in matching:
+            starts.append(
+                engine.Start(
+                    workflow,
+                    version,
+                    event.event_id,
+                    record_type,
+                    event.record_id,
+                    trigger,
+                    depth=depths.get(event.event_id, 0),
+                )
+            )
+    engine.start_runs(db, starts)
 
 
 # -- time triggers ------------------------------------------------------------------------------------------
