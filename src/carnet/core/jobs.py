@@ -332,9 +332,14 @@ def _claim(
     due = due.order_by(Job.due_at, Job.id).limit(limit)
     if db.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
+    # The ids first, then the update: PostgreSQL may run an `IN (SELECT … LIMIT n)` subquery more
+    # than once within one UPDATE, which would claim more than `limit` jobs.
+    ids = list(db.scalars(due))
+    if not ids:
+        return []
     statement = (
         update(Job)
-        .where(Job.id.in_(due.scalar_subquery()), Job.status == QUEUED)
+        .where(Job.id.in_(ids), Job.status == QUEUED)
         .values(
             status=RUNNING,
             locked_by=worker,
