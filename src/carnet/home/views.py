@@ -10,7 +10,6 @@ from carnet.api.deps import DbDep
 from carnet.core.listing import parse_params
 from carnet.deals import service as deals
 from carnet.projects import service as projects
-from carnet.projects.display import phase_names
 from carnet.tasks import service as tasks
 from carnet.web.shell import WebActor, render
 
@@ -38,6 +37,6 @@ def home(request: Request, db: DbDep, actor: WebActor) -> Response:
         recent=recent,
         open_total=open_total,
         my_projects=my_projects,
-        project_phases=phase_names(db, [p for p, _health in my_projects]),
+        project_phases=projects.phase_names(db, [p for p, _health in my_projects]),
         health_labels=projects.HEALTH_LABELS,
     )

@@ -17,7 +17,7 @@ from carnet.core.context import Actor
 from carnet.core.errors import ValidationFailed
 from carnet.organisations import service as organisations
 from carnet.projects import service
-from carnet.projects.display import as_int, paris_today
+from carnet.projects.display import as_int
 from carnet.web.shell import WebActor, form_errors, render
 
 router = APIRouter(prefix="/projects/bulk", include_in_schema=False)
@@ -47,7 +47,7 @@ def _ids(values: list[Any]) -> list[int]:
 @router.get("")
 def bulk_page(request: Request, db: DbDep, actor: WebActor) -> Response:
     lifecycle.require(actor, service.RECORD_TYPE, "create")
-    values = {"owner_id": actor.user_id, "start_date": paris_today().isoformat()}
+    values = {"owner_id": actor.user_id, "start_date": service.today().isoformat()}
     return render(request, "projects/bulk.html", **_form_context(db, actor, values, [], {}))
 
 
@@ -56,7 +56,7 @@ async def from_selection(request: Request, db: DbDep, actor: WebActor) -> Respon
     """The organisation list's "Create projects" button: the ticked rows, then the same form."""
     lifecycle.require(actor, service.RECORD_TYPE, "create")
     form = await request.form()
-    values = {"owner_id": actor.user_id, "start_date": paris_today().isoformat()}
+    values = {"owner_id": actor.user_id, "start_date": service.today().isoformat()}
     return render(
         request, "projects/bulk.html", **_form_context(db, actor, values, _ids(form.getlist("ids")), {})
     )

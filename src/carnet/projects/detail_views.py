@@ -21,13 +21,7 @@ from carnet.core.i18n import gettext
 from carnet.deals import service as deals_service
 from carnet.organisations import service as organisations
 from carnet.projects import service
-from carnet.projects.display import (
-    as_int,
-    incomplete_items,
-    labels_context,
-    required_text,
-    template_label,
-)
+from carnet.projects.display import as_int, incomplete_items, labels_context, required_text
 from carnet.projects.models import CONTACT_ROLES, PHASE_OPEN, Project
 from carnet.tasks import service as tasks_service
 from carnet.web.forms import form_to_data
@@ -89,7 +83,7 @@ def _detail(db: Session, actor: Actor, project: Project, **extra: Any) -> dict[s
     team = service.members(db, project)
     key_contacts = service.contacts(db, project)
     linked = service.deals(db, actor, project)
-    template_name, version_number = template_label(db, project)
+    template_name, version_number = service.template_label(db, project)
     org_name = organisations.names_by_id(db, actor, {project.organisation_id}).get(project.organisation_id)
     can_read_contacts = actor.can("contacts:read")
     contact_choices = (

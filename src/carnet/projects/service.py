@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, delete, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, delete, exists, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from carnet.accounts.models import User
@@ -2119,3 +2119,48 @@ def _task_items(db: Session, actor: Actor, ids: list[int], limit: int) -> list[t
             )
         )
     return items
+
+
+# -- display look-ups (names the pages show for rows they already hold) -----------------------
+
+
+def phase_names(db: Session, projects: list[Project]) -> dict[int, str]:
+    """The open phase's name of each project (absent for a completed project), in one query."""
+    if not projects:
+        return {}
+    wanted = {p.id: p.current_phase for p in projects}
+    rows = db.execute(
+        select(ProjectPhase.project_id, ProjectPhase.position, ProjectPhase.name).where(
+            ProjectPhase.project_id.in_(list(wanted))
+        )
+    ).all()
+    return {pid: name for pid, position, name in rows if wanted.get(pid) == position}
+
+
+def template_phases(db: Session, template_id: int | None) -> list[tuple[int, str, str]]:
+    """(position, key, name) of the phases of a template's current version."""
+    if not template_id:
+        return []
+    definition = db.scalar(
+        select(ProjectTemplateVersion.definition)
+        .join(
+            ProjectTemplate,
+            and_(
+                ProjectTemplate.id == ProjectTemplateVersion.template_id,
+                ProjectTemplate.current_version == ProjectTemplateVersion.number,
+            ),
+        )
+        .where(ProjectTemplate.id == template_id)
+    )
+    phases = (definition or {}).get("phases", [])
+    return [(i, str(p.get("key", "")), str(p.get("name", ""))) for i, p in enumerate(phases)]
+
+
+def template_label(db: Session, project: Project) -> tuple[str, int | None]:
+    """The project's template name and the number of the version it started from."""
+    row = db.execute(
+        select(ProjectTemplate.name, ProjectTemplateVersion.number)
+        .join(ProjectTemplateVersion, ProjectTemplateVersion.template_id == ProjectTemplate.id)
+        .where(ProjectTemplateVersion.id == project.template_version_id)
+    ).first()
+    return (row[0], row[1]) if row else ("", None)

@@ -21,15 +21,7 @@ from carnet.core.errors import DomainError, PermissionDenied, ValidationFailed
 from carnet.core.i18n import gettext
 from carnet.organisations import service as organisations
 from carnet.projects import bulk_views, detail_views, service, settings_views
-from carnet.projects.display import (
-    as_int,
-    as_position,
-    incomplete_items,
-    labels_context,
-    paris_today,
-    phase_names,
-    template_phases,
-)
+from carnet.projects.display import as_int, as_position, incomplete_items, labels_context
 from carnet.projects.models import HEALTH, STATUSES
 from carnet.web.forms import form_to_data
 from carnet.web.shell import WebActor, form_errors, redirect, render
@@ -109,7 +101,7 @@ def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
         db.rollback()
         rows, cursor = [], None
         error = "; ".join(form_errors(exc, actor.language).values())
-    phases = template_phases(db, template_id) if template_id else []
+    phases = service.template_phases(db, template_id) if template_id else []
     counts = service.counts_by_phase(db, actor, template_id) if template_id else {}
     return render(
         request,
@@ -123,7 +115,7 @@ def list_page(request: Request, db: DbDep, actor: WebActor) -> Response:
         health=service.health_many(db, rows),
         overdue=service.overdue_counts(db, [p.id for p in rows]),
         org_names=organisations.names_by_id(db, actor, {p.organisation_id for p in rows}),
-        current_phases=phase_names(db, rows),
+        current_phases=service.phase_names(db, rows),
         template_names={t.id: t.name for t in context["templates"]},
         **context,
     )
@@ -148,7 +140,7 @@ def new_page(request: Request, db: DbDep, actor: WebActor) -> Response:
     lifecycle.require(actor, service.RECORD_TYPE, "create")
     values: dict[str, Any] = {
         "owner_id": actor.user_id,
-        "start_date": paris_today().isoformat(),
+        "start_date": service.today().isoformat(),
         "organisation_id": request.query_params.get("organisation_id", ""),
         "template_id": request.query_params.get("template_id", ""),
     }
@@ -356,7 +348,7 @@ def timeline_page(request: Request, db: DbDep, actor: WebActor) -> Response:
         owner_id=as_int(filters.get("owner_id")),
         status=filters.get("status"),
     )
-    today = paris_today()
+    today = service.today()
     return render(
         request,
         "projects/timeline.html",
