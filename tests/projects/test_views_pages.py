@@ -115,3 +115,16 @@ def test_settings_page_is_for_managers(web):
     assert page.status_code == 200 and 'name="one_active_per_establishment" checked' in page.text
     r = post(manager, "/settings/projects", {"one_active_per_establishment": "on", "portal_link_days": "0"})
     assert r.status_code == 422 and 'data-error-for="portal_link_days"' in r.text
+
+
+def test_the_establishment_page_lists_its_projects(web, api, template_id):
+    org = make_org(api, "CH de Montélimar")
+    r = api("alice").post("/api/v1/projects", json={"template_id": template_id, "organisation_id": org})
+    assert r.status_code == 201, r.text
+    page = web("alice").get(f"/organisations/{org}")
+    assert f'hx-get="/projects/_for/organisation/{org}"' in page.text
+    panel = web("alice").get(f"/projects/_for/organisation/{org}")
+    assert panel.status_code == 200 and "<html" not in panel.text
+    assert f'href="/projects/{r.json()["id"]}"' in panel.text and "Qualification" in panel.text
+    assert f'href="/projects/new?organisation_id={org}"' in panel.text
+    assert web("outsider").get(f"/projects/_for/organisation/{org}").status_code == 404

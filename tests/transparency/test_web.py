@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
+
 
 def test_register_page_shows_rows_and_warnings(web: Any, doctor: int, make_benefit: Any) -> None:
     make_benefit(contact_id=doctor, granted_on="2026-01-08", nature="meal", amount="45.00")
@@ -94,3 +96,34 @@ def test_export_without_a_period_shows_the_error_next_to_the_field(web: Any) -> 
     assert r.status_code == 422 and 'data-error-for="to"' in r.text
     r = web("manager").get("/transparency/traceability.csv?from=&to=2026-01-31")
     assert r.status_code == 422 and 'data-error-for="from"' in r.text
+
+
+def test_benefit_form_offers_the_visible_projects_and_picks_organisations_by_search(
+    web: Any, db: Any, chu: int
+) -> None:
+    from datetime import date
+
+    from carnet.projects.models import Project, ProjectTemplate, ProjectTemplateVersion
+
+    template = db.query(ProjectTemplate).filter_by(name="Centre Hospitalier").one()  # shipped (0062)
+    version_id = db.query(ProjectTemplateVersion.id).filter_by(template_id=template.id).scalar()
+    owner = db.execute(text("SELECT id, department_id FROM users WHERE email LIKE 'alice%'")).first()
+    outsider = db.execute(text("SELECT id, department_id FROM users WHERE email LIKE 'outsider%'")).first()
+    for name, user in (("Projet de l'équipe", owner), ("Projet d'un autre pôle", outsider)):
+        db.add(
+            Project(
+                name=name,
+                organisation_id=chu,
+                template_id=template.id,
+                template_version_id=version_id,
+                start_date=date(2026, 1, 5),
+                owner_id=user.id,
+                department_id=user.department_id,
+                custom_fields={},
+            )
+        )
+    db.commit()
+    page = web("alice").get("/transparency/benefits/new")
+    assert page.status_code == 200
+    assert "Projet de l&#39;équipe" in page.text and "Projet d&#39;un autre pôle" not in page.text
+    assert 'data-record-picker="organisation"' in page.text

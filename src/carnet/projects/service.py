@@ -1807,6 +1807,24 @@ def my_projects(db: Session, actor: Actor, limit: int = 10) -> list[tuple[Projec
     return [(p, judged[p.id]) for p in projects]
 
 
+def for_organisation(
+    db: Session, actor: Actor, organisation_id: int, limit: int = 20
+) -> list[tuple[Project, Health]]:
+    """The visible projects of one establishment, open ones first, for the side panel of its page."""
+    if not actor.can("projects:read"):
+        return []
+    projects = list(
+        db.scalars(
+            select(Project)
+            .where(Project.organisation_id == organisation_id, visible_clause(db, actor))
+            .order_by(Project.status.not_in(OPEN_STATUSES), Project.start_date.desc(), Project.id.desc())
+            .limit(limit)
+        )
+    )
+    judged = health_many(db, projects)
+    return [(p, judged[p.id]) for p in projects]
+
+
 def to_read(db: Session, actor: Actor, project: Project) -> dict[str, Any]:
     """The API body of one project: phases with state and dates, current phase, health with its
     reasons (in the actor's language), members, contacts, deal ids, template and version number."""

@@ -359,6 +359,21 @@ def timeline_page(request: Request, db: DbDep, actor: WebActor) -> Response:
     )
 
 
+@projects.get("/_for/organisation/{org_id}")
+def organisation_panel(org_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
+    """The establishment's projects, for the side panel of its page."""
+    organisations.get_organisation(db, actor, org_id)  # 404 when not visible
+    rows = service.for_organisation(db, actor, org_id)
+    return render(
+        request,
+        "projects/_for_organisation.html",
+        rows=rows,
+        phase_names=service.phase_names(db, [p for p, _health in rows]),
+        add_url=f"/projects/new?organisation_id={org_id}" if actor.can("projects:create") else None,
+        **labels_context(),
+    )
+
+
 router.include_router(projects)
 router.include_router(bulk_views.router)
 router.include_router(detail_views.router)

@@ -22,7 +22,6 @@ from carnet.core.context import Actor
 from carnet.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page
 from carnet.organisations import service as organisations
-from carnet.organisations.models import Organisation
 from carnet.projects import service as projects
 from carnet.transparency import rules
 from carnet.transparency.models import (
@@ -776,18 +775,19 @@ def contact_choices(db: Session, actor: Actor, limit: int = 500) -> list[Contact
     )
 
 
-def organisation_choices(db: Session, actor: Actor, limit: int = 500) -> list[Organisation]:
-    """Visible organisations by name: establishments, associations, schools..."""
-    if not actor.can("organisations:read"):
+def project_choices(db: Session, actor: Actor, limit: int = 500) -> list[tuple[int, str]]:
+    """(id, name) of the projects `actor` may see, open ones first, for the register's forms."""
+    if not actor.can("projects:read"):
         return []
-    return list(
-        db.scalars(
-            select(Organisation)
-            .where(organisations.visible_clause(db, actor))
-            .order_by(Organisation.name, Organisation.id)
-            .limit(limit)
-        )
+    from carnet.projects.models import OPEN_STATUSES, Project
+
+    rows = db.execute(
+        select(Project.id, Project.name)
+        .where(projects.visible_clause(db, actor))
+        .order_by(Project.status.not_in(OPEN_STATUSES), Project.name, Project.id)
+        .limit(limit)
     )
+    return [(row.id, row.name) for row in rows]
 
 
 def agreement_choices(db: Session, actor: Actor, limit: int = 500) -> list[Agreement]:

@@ -91,7 +91,7 @@ def _form_data(form: Any, fields: tuple[str, ...]) -> dict[str, Any]:
 def _choices(db: DbDep, actor: WebActor) -> dict[str, Any]:
     return {
         "contacts": service.contact_choices(db, actor),
-        "organisations": service.organisation_choices(db, actor),
+        "project_choices": service.project_choices(db, actor),
         "agreements": service.agreement_choices(db, actor),
     }
 
