@@ -33,7 +33,6 @@ from sqlalchemy.orm import Session
 
 from carnet.catalogue.models import Product
 from carnet.company import service as company_service
-from carnet.contacts import service as contacts
 from carnet.contacts.models import Contact
 from carnet.core import (
     audit,
@@ -51,9 +50,8 @@ from carnet.core import (
 from carnet.core.context import Actor
 from carnet.core.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page
-from carnet.deals import service as deals
+from carnet.documents import clients, terms
 from carnet.documents import lines as doc_lines
-from carnet.documents import terms
 from carnet.invoices import facturx, rendering
 from carnet.invoices.models import (
     CANCELLED,
@@ -68,7 +66,6 @@ from carnet.invoices.models import (
     ZERO,
     Invoice,
 )
-from carnet.organisations import service as organisations
 from carnet.organisations.models import Organisation
 from carnet.quotes import service as quotes
 from carnet.quotes.models import ACCEPTED, Quote
@@ -275,31 +272,7 @@ def _clean(
     v: dict[str, Any] = {}
     if "title" in data:
         v["title"] = inputs.text(data["title"], "title", 200, errors)
-    if "organisation_id" in data:
-        org_id = inputs.record_id(data["organisation_id"], "organisation_id", errors)
-        if org_id is not None and org_id != invoice.organisation_id:
-            organisations.require_visible_id(db, actor, org_id, "organisation_id", errors)
-        v["organisation_id"] = org_id
-    if "contact_id" in data:
-        contact_id = inputs.record_id(data["contact_id"], "contact_id", errors)
-        if (
-            contact_id is not None
-            and contact_id != invoice.contact_id
-            and not contacts.is_visible(db, actor, contact_id)
-        ):
-            errors.add("contact_id", "Unknown contact", "unknown")
-        v["contact_id"] = contact_id
-    if "deal_id" in data:
-        deal_id = inputs.record_id(data["deal_id"], "deal_id", errors)
-        if deal_id is not None and deal_id != invoice.deal_id:
-            try:
-                deal = deals.get_deal(db, actor, deal_id)
-            except NotFound:
-                errors.add("deal_id", "Unknown deal", "unknown")
-            else:
-                if "organisation_id" not in data and invoice.organisation_id is None and deal.organisation_id:
-                    v["organisation_id"] = deal.organisation_id
-        v["deal_id"] = deal_id
+    v.update(clients.clean_links(db, actor, invoice, data, errors))
     org_after = v.get("organisation_id", invoice.organisation_id)
     if (creating or "organisation_id" in data) and not org_after:
         errors.add("organisation_id", "Choose the client organisation", "required")

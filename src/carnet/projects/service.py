@@ -1000,18 +1000,7 @@ def add_member(db: Session, actor: Actor, project: Project, user_id: Any, role: 
 
 
 def remove_member(db: Session, actor: Actor, project: Project, user_id: Any) -> None:
-    lifecycle.require(actor, RECORD_TYPE, "update")
-    member = db.scalar(
-        select(ProjectMember).where(
-            ProjectMember.project_id == project.id, ProjectMember.user_id == _id_or_404(user_id)
-        )
-    )
-    if member is None:
-        raise NotFound()
-    before = snapshot(db, project)
-    db.delete(member)
-    db.flush()
-    _touch(db, actor, project, before)
+    _remove_link(db, actor, project, ProjectMember.user_id, user_id)
 
 
 def add_contact(db: Session, actor: Actor, project: Project, contact_id: Any, role: Any) -> ProjectContact:
@@ -1042,18 +1031,7 @@ def add_contact(db: Session, actor: Actor, project: Project, contact_id: Any, ro
 
 
 def remove_contact(db: Session, actor: Actor, project: Project, contact_id: Any) -> None:
-    lifecycle.require(actor, RECORD_TYPE, "update")
-    link = db.scalar(
-        select(ProjectContact).where(
-            ProjectContact.project_id == project.id, ProjectContact.contact_id == _id_or_404(contact_id)
-        )
-    )
-    if link is None:
-        raise NotFound()
-    before = snapshot(db, project)
-    db.delete(link)
-    db.flush()
-    _touch(db, actor, project, before)
+    _remove_link(db, actor, project, ProjectContact.contact_id, contact_id)
 
 
 def link_deal(db: Session, actor: Actor, project: Project, deal_id: Any) -> None:
@@ -1075,12 +1053,14 @@ def link_deal(db: Session, actor: Actor, project: Project, deal_id: Any) -> None
 
 
 def unlink_deal(db: Session, actor: Actor, project: Project, deal_id: Any) -> None:
+    _remove_link(db, actor, project, ProjectDeal.deal_id, deal_id)
+
+
+def _remove_link(db: Session, actor: Actor, project: Project, key: Any, value: Any) -> None:
+    """Remove one team member, key contact or deal link (`key` is its column); 404 when absent."""
     lifecycle.require(actor, RECORD_TYPE, "update")
-    link = db.scalar(
-        select(ProjectDeal).where(
-            ProjectDeal.project_id == project.id, ProjectDeal.deal_id == _id_or_404(deal_id)
-        )
-    )
+    model = key.class_
+    link = db.scalar(select(model).where(model.project_id == project.id, key == _id_or_404(value)))
     if link is None:
         raise NotFound()
     before = snapshot(db, project)

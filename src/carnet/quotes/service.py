@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 
 from carnet.catalogue.models import Product
 from carnet.company import service as company_service
-from carnet.contacts import service as contacts
 from carnet.contacts.models import Contact
 from carnet.core import (
     audit,
@@ -50,9 +49,8 @@ from carnet.core.listing import Listing, ListParams, page
 from carnet.deals import pipelines as deal_pipelines
 from carnet.deals import service as deals
 from carnet.deals.models import Pipeline, Stage
+from carnet.documents import clients, terms
 from carnet.documents import lines as doc_lines
-from carnet.documents import terms
-from carnet.organisations import service as organisations
 from carnet.organisations.models import Organisation
 from carnet.quotes import rendering
 from carnet.quotes.models import (
@@ -305,31 +303,7 @@ def _plan(db: Session, actor: Actor, quote: Quote, base: QuoteVersion | None, da
     v: dict[str, Any] = {}
     if "title" in data:
         q["title"] = inputs.text(data["title"], "title", 200, errors)
-    if "organisation_id" in data:
-        org_id = inputs.record_id(data["organisation_id"], "organisation_id", errors)
-        if org_id is not None and org_id != quote.organisation_id:
-            organisations.require_visible_id(db, actor, org_id, "organisation_id", errors)
-        q["organisation_id"] = org_id
-    if "contact_id" in data:
-        contact_id = inputs.record_id(data["contact_id"], "contact_id", errors)
-        if (
-            contact_id is not None
-            and contact_id != quote.contact_id
-            and not contacts.is_visible(db, actor, contact_id)
-        ):
-            errors.add("contact_id", "Unknown contact", "unknown")
-        q["contact_id"] = contact_id
-    if "deal_id" in data:
-        deal_id = inputs.record_id(data["deal_id"], "deal_id", errors)
-        if deal_id is not None and deal_id != quote.deal_id:
-            try:
-                deal = deals.get_deal(db, actor, deal_id)
-            except NotFound:
-                errors.add("deal_id", "Unknown deal", "unknown")
-            else:
-                if "organisation_id" not in data and quote.organisation_id is None and deal.organisation_id:
-                    q["organisation_id"] = deal.organisation_id
-        q["deal_id"] = deal_id
+    q.update(clients.clean_links(db, actor, quote, data, errors))
     if (creating and not q.get("organisation_id")) or (
         "organisation_id" in data and not q.get("organisation_id")
     ):
