@@ -60,6 +60,14 @@ def on_emit(hook: Callable[[Session], None]) -> None:
     _emit_hooks.append(hook)
 
 
+_insert_hooks: list[Callable[[Session, list[dict[str, Any]]], None]] = []
+
+
+def on_insert_many(hook: Callable[[Session, list[dict[str, Any]]], None]) -> None:
+    """Called with the rows `emit_many` inserts (they bypass the ORM, so flush hooks miss them)."""
+    _insert_hooks.append(hook)
+
+
 def emit(
     db: Session,
     actor: Actor,
@@ -88,21 +96,21 @@ def emit_many(db: Session, actor: Actor, items: list[tuple[str, str, int | None,
     if not items:
         return
     now = clock.now()
-    db.execute(
-        insert(Event.__table__),
-        [
-            {
-                "event_id": str(uuid.uuid4()),
-                "type": event_type,
-                "record_type": record_type,
-                "record_id": record_id,
-                "actor_id": actor.user_id,
-                "occurred_at": now,
-                "payload": payload,
-            }
-            for event_type, record_type, record_id, payload in items
-        ],
-    )
+    rows = [
+        {
+            "event_id": str(uuid.uuid4()),
+            "type": event_type,
+            "record_type": record_type,
+            "record_id": record_id,
+            "actor_id": actor.user_id,
+            "occurred_at": now,
+            "payload": payload,
+        }
+        for event_type, record_type, record_id, payload in items
+    ]
+    db.execute(insert(Event.__table__), rows)
+    for insert_hook in _insert_hooks:
+        insert_hook(db, rows)
     for hook in _emit_hooks:
         hook(db)
 

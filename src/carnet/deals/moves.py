@@ -117,25 +117,22 @@ def money_str(amount: Decimal | None) -> str | None:
     return None if amount is None else f"{Decimal(amount):.2f}"
 
 
-def index(db: Session, deal: Deal, stage_name: str, org_names: dict[int, str] | None = None) -> None:
-    """Search document: title and organisation name are searchable; subtitle "stage · amount".
-    Batch callers pass `org_names` (organisation id -> name) to save a query per deal."""
-    org_name = ""
-    if deal.organisation_id is not None:
-        if org_names is None:
-            org_names = organisations.names_by_id(db, SYSTEM, {deal.organisation_id})
-        org_name = org_names.get(deal.organisation_id, "")
+def document(deal: Deal, stage_name: str, org_names: dict[int, str]) -> search.Document:
+    """Search document: title and organisation name are searchable; subtitle "stage · amount"."""
+    org_name = org_names.get(deal.organisation_id, "") if deal.organisation_id is not None else ""
     parts = [stage_name]
     if deal.amount is not None:
         parts.append(i18n.format_money(deal.amount, "fr"))
     body = search.document_text(deal.title, org_name, deal.source)
+    return search.Document(deal.id, deal.title, " · ".join(parts), body, deal.owner_id, deal.department_id)
+
+
+def index(db: Session, deal: Deal, stage_name: str, org_names: dict[int, str] | None = None) -> None:
+    """Write the deal's search document. Batch callers pass `org_names` (organisation id -> name)
+    to save a query per deal."""
+    if org_names is None and deal.organisation_id is not None:
+        org_names = organisations.names_by_id(db, SYSTEM, {deal.organisation_id})
+    doc = document(deal, stage_name, org_names or {})
     search.index_record(
-        db,
-        RECORD_TYPE,
-        deal.id,
-        deal.title,
-        " · ".join(parts),
-        body,
-        deal.owner_id,
-        deal.department_id,
+        db, RECORD_TYPE, doc.record_id, doc.title, doc.subtitle, doc.body, doc.owner_id, doc.department_id
     )

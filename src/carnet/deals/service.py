@@ -13,10 +13,10 @@ from sqlalchemy import BigInteger, ColumnElement, Select, cast, delete, exists, 
 from sqlalchemy.orm import Session, object_session
 
 from carnet.contacts.models import Contact, ContactOrganisation
-from carnet.core import clock, customfields, lifecycle, ownership, permissions, records, search, tags
+from carnet.core import clock, customfields, lifecycle, memo, ownership, permissions, records, search, tags
 from carnet.core.context import SYSTEM, Actor
 from carnet.core.db import in_ids
-from carnet.core.errors import FieldErrors, NotFound, ValidationFailed
+from carnet.core.errors import DomainError, FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page, parse_params
 from carnet.deals import moves, pipelines
 from carnet.deals.models import Deal, DealContact, DealStageHistory, Pipeline, Stage
@@ -510,6 +510,75 @@ def update_deal(
         moves.record_transition(db, actor, deal, plan.from_stage, plan.to_stage)
     db.commit()
     return deal
+
+
+def update_deals(
+    db: Session, actor: Actor, items: list[tuple[Deal, dict[str, Any]]]
+) -> list[lifecycle.Written | DomainError]:
+    """`update_deal` for many deals at once (a workflow step run for many records): each item is
+    validated exactly as alone (the result is its error, and nothing of it is written), then the
+    changed deals are written with a few statements per table; a stage move writes its history and
+    named events deal by deal, as `update_deal` does. A deal the data does not change comes back
+    with `before == after`, untouched. Each deal appears once; the caller commits."""
+    lifecycle.require(actor, RECORD_TYPE, "update")
+    ids = [deal.id for deal, _ in items]
+    contact_map = contacts_of(db, ids)
+    tag_map = tags.tags_for(db, RECORD_TYPE, ids)
+    now = clock.now()
+    results: list[lifecycle.Written | DomainError] = []
+    changed: list[tuple[lifecycle.Written, _Plan, list[int]]] = []
+    with memo.batch(db), db.no_autoflush:
+        for deal, data in items:
+            current_contacts = contact_map.get(deal.id, [])
+            current_tags = tag_map.get(deal.id, [])
+            before = snapshot(deal, current_contacts, current_tags)
+            try:
+                plan = _plan(db, actor, deal, data, current_contacts)
+                if plan.tag_names is not None:
+                    tags.require_can_create(db, actor, RECORD_TYPE, plan.tag_names)
+            except DomainError as exc:
+                results.append(exc)
+                continue
+            _carry_out(deal, plan, actor, now)
+            contact_ids = plan.contact_ids if plan.contact_ids is not None else current_contacts
+            names = current_tags if plan.tag_names is None else plan.tag_names
+            if sorted(n.lower() for n in names) == sorted(n.lower() for n in current_tags):
+                names = current_tags
+            after = snapshot(deal, contact_ids, names)
+            written = lifecycle.Written(deal, before, after, deal.title, {})
+            results.append(written)
+            if after == before:
+                db.expire(deal)  # not even updated_by changes
+            else:
+                deal.updated_at = now  # also bumps the version when only contacts or tags changed
+                changed.append((written, plan, current_contacts))
+    db.flush()
+    names_by_deal = tags.set_tags_many(
+        db,
+        actor,
+        RECORD_TYPE,
+        {w.obj.id: w.after["tags"] for w, _, _ in changed if w.after["tags"] != w.before["tags"]},
+    )
+    for w, plan, current_contacts in changed:
+        deal = w.obj
+        w.after["tags"] = names_by_deal.get(deal.id, w.after["tags"])
+        if plan.to_stage is not None:
+            moves.enter_stage(db, deal, plan.to_stage.id, actor, now)
+        _set_contacts(db, deal.id, current_contacts, w.after["contact_ids"])
+        w.payload = to_read(deal, w.after["tags"], w.after["contact_ids"])
+    db.flush()
+    deals = [w.obj for w, _, _ in changed]
+    stages = {sid: db.get(Stage, sid) for sid in {d.stage_id for d in deals}}  # loaded by _plan
+    stage_names = {sid: stage.name if stage else "" for sid, stage in stages.items()}
+    org_names = moves.organisation_names(db, deals)
+    search.index_records(
+        db, RECORD_TYPE, [moves.document(d, stage_names.get(d.stage_id, ""), org_names) for d in deals]
+    )
+    lifecycle.updated_many(db, actor, RECORD_TYPE, [w for w, _, _ in changed])
+    for w, plan, _ in changed:
+        if plan.to_stage is not None and plan.from_stage is not None:
+            moves.record_transition(db, actor, w.obj, plan.from_stage, plan.to_stage)
+    return results
 
 
 def move_deal(

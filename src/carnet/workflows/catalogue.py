@@ -42,6 +42,9 @@ class RecordKind:
     has_tags: bool
     # date/datetime fields a date_relative trigger may key on (plus date custom fields)
     date_fields: tuple[str, ...] = ()
+    # (db, actor, [(record, data)]) -> [lifecycle.Written | DomainError]: the set-based update
+    # that runs one step for many runs at once (see engine.run_batch); None: one by one
+    update_many: Any = None
 
 
 RECORD_KINDS: dict[str, RecordKind] = {
@@ -55,6 +58,7 @@ RECORD_KINDS: dict[str, RecordKind] = {
         organisations.reads,
         True,
         ("created_at", "updated_at"),
+        organisations.update_organisations,
     ),
     "contact": RecordKind(
         "contact",
@@ -66,6 +70,7 @@ RECORD_KINDS: dict[str, RecordKind] = {
         contacts.reads,
         True,
         ("created_at", "updated_at", "marketing_consent_at"),
+        contacts.update_contacts,
     ),
     "deal": RecordKind(
         "deal",
@@ -77,6 +82,7 @@ RECORD_KINDS: dict[str, RecordKind] = {
         deals.reads,
         True,
         ("expected_close_date", "closed_at", "stage_entered_at", "created_at", "updated_at"),
+        deals.update_deals,
     ),
     "task": RecordKind(
         "task",

@@ -169,13 +169,30 @@ def read_record(db: Session, actor: Actor, record_type: str, record_id: int) -> 
 
 
 def _as_variables(db: Session, record_type: str, obj: Any) -> tuple[Any, dict[str, Any]]:
-    kind = catalogue.RECORD_KINDS[record_type]
-    data = kind.reads(db, [obj])[0]
+    return obj, _with_extras(record_type, obj, catalogue.RECORD_KINDS[record_type].reads(db, [obj])[0])
+
+
+def _with_extras(record_type: str, obj: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """The API shape of a record plus what templates also read: `cf`, a deal's `name`, `url`."""
     data["cf"] = dict(data.get("custom_fields") or {})
     if record_type == "deal":
         data["name"] = data.get("title")
     data["url"] = f"{get_settings().base_url.rstrip('/')}{records.get(record_type).url_prefix}/{obj.id}"
-    return obj, data
+    return data
+
+
+def load_records(
+    db: Session, record_type: str, record_ids: set[int]
+) -> dict[int, tuple[Any, dict[str, Any]]]:
+    """The records and their variables for many runs of workflows (whose actor sees every record:
+    see `workflow_actor`), with a few queries; a deleted record is missing from the result."""
+    kind = catalogue.RECORD_KINDS[record_type]
+    model = records.get(record_type).model
+    objs = list(db.scalars(select(model).where(model.id.in_(record_ids)))) if record_ids else []
+    return {
+        obj.id: (obj, _with_extras(record_type, obj, data))
+        for obj, data in zip(objs, kind.reads(db, objs), strict=True)
+    }
 
 
 def _related_ids(record_type: str, data: dict[str, Any]) -> dict[str, int | None]:
@@ -202,9 +219,11 @@ def build(
     record_type: str | None,
     record_id: int | None,
     trigger: dict[str, Any],
+    preloaded: tuple[Any, dict[str, Any]] | None = None,
 ) -> RunContext:
     """Load the record (NotFound when it was deleted); every other variable the validator allows
-    is loaded when a step first reads it."""
+    is loaded when a step first reads it. `preloaded` is the record and its variables when the
+    caller read them in bulk (`load_records`)."""
     actor = workflow_actor(workflow)
     ctx = RunContext(db, workflow, actor, record_type, record_id)
     values: dict[str, Any] = {
@@ -225,8 +244,11 @@ def build(
         "manager": lambda: user_dict(ctx.manager),
     }
     if record_type in catalogue.RECORD_KINDS and record_id is not None:
-        ctx.record = catalogue.RECORD_KINDS[record_type].get(db, actor, record_id)
         loaded: dict[str, Any] = {}
+        if preloaded is not None:
+            ctx.record, loaded["data"] = preloaded
+        else:
+            ctx.record = catalogue.RECORD_KINDS[record_type].get(db, actor, record_id)
 
         def record_data() -> dict[str, Any]:
             if "data" not in loaded:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, inspect, select
+from sqlalchemy import delete, func, insert, inspect, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 from carnet.activities.inputs import start_of_day
 from carnet.core import clock, events, housekeeping, jobs
 from carnet.core.db import get_database
-from carnet.core.errors import NotFound
-from carnet.workflows import actions, context, definition
+from carnet.core.errors import DomainError, NotFound
+from carnet.workflows import actions, catalogue, context, definition
 from carnet.workflows.models import (
     OPEN_RUN_STATUSES,
     Workflow,
@@ -49,30 +49,53 @@ RUN_STEP = "workflows.run_step"
 ORIGIN_KEY = "workflow_origin"
 MAX_SIMULATED_STEPS = 200
 MAX_INLINE_STEPS = 100  # steps one job runs before it hands the rest of the run to a new job
-RUN_BATCH = 20  # run_step jobs one claim takes together (see workflows.jobs)
+RUN_BATCH = 50  # run_step jobs one claim takes together (see workflows.jobs and run_batch)
+BATCHED_ACTIONS = ("update_fields", "add_tag", "remove_tag")  # record updates `run_batch` sets
 
 
 # -- loop protection: which run caused an event ---------------------------------------------------------
 
 
+def _origin(session: Session, record_type: str, record_id: int | None) -> dict[str, Any] | None:
+    """The run that caused an event written now: the run of the step (one run at a time), or, for
+    a step run for many runs at once (`run_batch`), the run of the event's record."""
+    origin = session.info.get(ORIGIN_KEY)
+    if origin is None or "by_record" not in origin:
+        return origin
+    return origin["by_record"].get((record_type, record_id), origin["default"])
+
+
 @sa_event.listens_for(Session, "before_flush")
 def _tag_events(session: Session, _context: Any, _instances: Any) -> None:
     """Events written while a step runs get an origin row: the consumer reads the depth there."""
-    origin = session.info.get(ORIGIN_KEY)
-    if origin is None:
+    if session.info.get(ORIGIN_KEY) is None:
         return
     for obj in list(session.new):
         if isinstance(obj, events.Event):
             if obj.event_id is None:
                 obj.event_id = str(uuid.uuid4())
-            session.add(
-                WorkflowEventOrigin(
-                    event_id=obj.event_id,
-                    run_id=origin["run_id"],
-                    workflow_id=origin["workflow_id"],
-                    depth=origin["depth"],
-                )
-            )
+            origin = _origin(session, obj.record_type, obj.record_id)
+            assert origin is not None
+            session.add(WorkflowEventOrigin(event_id=obj.event_id, **_origin_values(origin)))
+
+
+def _tag_inserted_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    """The same for events a set-based write inserts without the ORM."""
+    if session.info.get(ORIGIN_KEY) is None:
+        return
+    values = []
+    for row in rows:
+        origin = _origin(session, row["record_type"], row["record_id"])
+        assert origin is not None
+        values.append({"event_id": row["event_id"], **_origin_values(origin)})
+    session.execute(insert(WorkflowEventOrigin.__table__), values)
+
+
+events.on_insert_many(_tag_inserted_events)
+
+
+def _origin_values(origin: dict[str, Any]) -> dict[str, Any]:
+    return {"run_id": origin["run_id"], "workflow_id": origin["workflow_id"], "depth": origin["depth"]}
 
 
 def _purge_origins(db: Session, settings: Any, dry_run: bool) -> int:
@@ -584,6 +607,264 @@ def _fail(
     unsaved.commit()
     if not final and first_of_job:
         raise jobs.Retry(after=retry_after, reason=message)
+
+
+# -- many runs at once ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _BatchRun:
+    """A run `run_batch` carries on: its position, the step rows to insert, the update it waits for."""
+
+    index: int  # of its job in the batch
+    run: WorkflowRun
+    workflow: Workflow
+    ctx: context.RunContext
+    position: _Position
+    steps: list[dict[str, Any]]
+    update: tuple[dict[str, Any], str, dict[str, Any], dict[str, Any]] | None = (
+        None  # row, action, plan, data
+    )
+
+
+def run_batch(payloads: list[dict[str, Any]]) -> list[Exception | None]:
+    """The `workflows.run_step` jobs of one claim. Runs at the start of their first job (the common
+    case: a dispatch batch started them) are carried on together in one transaction: their
+    records read in bulk, conditions evaluated in memory, and a record update step (update fields,
+    add or remove a tag) done for all of them with the record type's set-based update, with one
+    INSERT for the step rows and one UPDATE for the runs. What this path does not take (waits,
+    other actions, retries, resumed or waiting runs, a refused update, a record met twice) goes on
+    one run at a time through `run_step`, untouched by the batch. Outcomes as `jobs.batch_task`."""
+    database = get_database()
+    db = database.session()
+    try:
+        rest = _run_batch(db, payloads)
+    except Exception:
+        log.exception("workflow batch failed; its runs go on one by one")
+        db.rollback()
+        rest = list(range(len(payloads)))
+    finally:
+        db.info.pop(ORIGIN_KEY, None)
+        db.close()
+    outcomes: list[Exception | None] = [None] * len(payloads)
+    for index in rest:
+        try:
+            run_step(payloads[index])
+        except Exception as exc:
+            outcomes[index] = exc
+    return outcomes
+
+
+def _run_batch(db: Session, payloads: list[dict[str, Any]]) -> list[int]:
+    """Carry on the runs this path takes and commit; the indexes of the payloads it left."""
+    wanted: dict[int, tuple[int, int]] = {}
+    rest: list[int] = []
+    for index, payload in enumerate(payloads):
+        run_id = int(payload["run_id"])
+        if run_id in wanted:
+            rest.append(index)
+        else:
+            wanted[run_id] = (index, int(payload["seq"]))
+    recorded = select(WorkflowRunStep.id).where(WorkflowRunStep.run_id == WorkflowRun.id).exists()
+    rows = db.execute(
+        select(WorkflowRun, Workflow, WorkflowVersion, recorded)
+        .join(Workflow, Workflow.id == WorkflowRun.workflow_id)
+        .join(WorkflowVersion, WorkflowVersion.id == WorkflowRun.version_id)
+        .where(WorkflowRun.id.in_(wanted))
+        .order_by(WorkflowRun.id)  # a record's runs in the order they started
+    ).all()
+    fresh = []
+    for run, workflow, version, has_steps in rows:
+        index, seq = wanted.pop(run.id)
+        if has_steps or run.status != "running" or run.cursor_seq != seq or run.cursor is None:
+            rest.append(index)  # a retry, a resume, a wait over, a stale job: the careful path
+        else:
+            fresh.append((index, run, workflow, version))
+    rest += [index for index, _ in wanted.values()]  # runs that no longer exist: nothing to do
+    loaded: dict[str, dict[int, tuple[Any, dict[str, Any]]]] = {}
+    for record_type in {r.record_type for _, r, _, _ in fresh if r.record_type in catalogue.RECORD_KINDS}:
+        ids = {r.record_id for _, r, _, _ in fresh if r.record_type == record_type and r.record_id}
+        loaded[record_type] = context.load_records(db, record_type, ids)
+    walked: list[_BatchRun] = []
+    for index, run, workflow, version in fresh:
+        preloaded = None
+        if run.record_type in loaded and run.record_id is not None:
+            preloaded = loaded[run.record_type].get(run.record_id)
+            if preloaded is None:  # deleted: the careful path records the failure
+                rest.append(index)
+                continue
+        ctx = context.build(db, workflow, run.record_type, run.record_id, dict(run.trigger or {}), preloaded)
+        position = _Position(run.cursor, run.cursor_seq, run.status, run.error, run.finished_at)
+        item = _BatchRun(index, run, workflow, ctx, position, [])
+        if _walk(item, version.definition.get("steps") or {}):
+            walked.append(item)
+        else:
+            rest.append(index)
+    rest += _apply_updates(db, [item for item in walked if item.update is not None])
+    left = set(rest)
+    done = [item for item in walked if item.index not in left]
+    if not done:
+        db.rollback()
+        return rest
+    db.execute(insert(WorkflowRunStep.__table__), [row for item in done for row in item.steps])
+    db.execute(
+        update(WorkflowRun),
+        [
+            {
+                "id": item.run.id,
+                "cursor": item.position.cursor,
+                "cursor_seq": item.position.seq,
+                "status": item.position.status,
+                "error": item.position.error,
+                "finished_at": item.position.finished_at,
+            }
+            for item in done
+        ],
+    )
+    for item in done:
+        if item.position.status == "running":  # steps left after the update: a job of their own
+            _schedule(db, item.run.id, item.position.seq)
+    db.commit()
+    return rest
+
+
+def _walk(item: _BatchRun, steps: dict[str, Any]) -> bool:
+    """Run the run's steps without side effects (conditions, stop) up to its end or its first
+    step that writes. False when the run needs the careful path (nothing of it is kept)."""
+    position = item.position
+    attempts: Counter[str] = Counter()
+    for _ in range(MAX_INLINE_STEPS):
+        step_id = position.cursor
+        step = steps.get(step_id or "")
+        if step_id is None or step is None:
+            return False
+        attempts[step_id] += 1
+        started = time.perf_counter()
+        row: dict[str, Any] = {
+            "run_id": item.run.id,
+            "step_id": step_id,
+            "step_type": str(step.get("type")),
+            "seq": position.seq,
+            "attempt": attempts[step_id],
+            "status": "completed",
+            "input": _step_input(step),
+            "error": None,
+            "started_at": clock.now(),
+        }
+        stype = step.get("type")
+        try:
+            if stype == "condition":
+                result = context.evaluate(step.get("if") or {}, item.ctx.variables, item.ctx.record_type)
+                nxt = step.get("then") if result else step.get("else")
+                row["output"] = {"result": result, "next": nxt}
+                position.advance(nxt)
+            elif stype == "stop":
+                row["output"] = {"stopped": True}
+                position.finish("stopped")
+            elif stype == "action" and _batchable(item, step):
+                action = str(step.get("action"))
+                planned = actions.plan(item.ctx.db, item.ctx, action, step.get("params") or {})
+                row["input"] = {**row["input"], "rendered": planned}
+                if action == "update_fields":
+                    data = planned["data"]
+                elif planned["changed"]:
+                    data = {"tags": planned["tags"]}
+                else:  # the tag is already there (or not): nothing to write
+                    row["output"] = {"tags": planned["tags"], "changed": False}
+                    position.advance(step.get("next"))
+                    _finish_row(row, started)
+                    item.steps.append(row)
+                    continue
+                item.update = (row, action, planned, data)
+                position.advance(step.get("next"))
+                item.steps.append(row)
+                return True
+            else:
+                return False
+        except Exception:  # an error to record with its retries: the careful path does it
+            return False
+        _finish_row(row, started)
+        item.steps.append(row)
+        if position.status != "running":
+            return True
+    return False
+
+
+def _batchable(item: _BatchRun, step: dict[str, Any]) -> bool:
+    record_type = item.ctx.record_type
+    return (
+        step.get("action") in BATCHED_ACTIONS
+        and record_type in catalogue.RECORD_KINDS
+        and catalogue.RECORD_KINDS[record_type].update_many is not None
+        and item.ctx.record is not None
+    )
+
+
+def _finish_row(row: dict[str, Any], started: float) -> None:
+    row["duration_ms"] = int((time.perf_counter() - started) * 1000)
+    row["finished_at"] = clock.now()
+
+
+def _apply_updates(db: Session, items: list[_BatchRun]) -> list[int]:
+    """The record updates of the walked runs, one set-based update per workflow and record type,
+    each in a savepoint; the indexes of the runs left to the careful path (a record already
+    updated in this batch, an update refused for one record or for the whole set)."""
+    groups: dict[tuple[int, str], list[_BatchRun]] = {}
+    seen: set[tuple[str, int]] = set()
+    rest: list[int] = []
+    for item in items:
+        key = (item.ctx.record_type or "", item.ctx.record_id or 0)
+        if key in seen:
+            rest.append(item.index)  # after the first update: it must see it, so one at a time
+            continue
+        seen.add(key)
+        groups.setdefault((item.workflow.id, key[0]), []).append(item)
+    for (_, record_type), members in groups.items():
+        members.sort(key=lambda m: m.ctx.record_id or 0)  # rows locked in one order: no deadlock
+        origins = {
+            (record_type, m.ctx.record_id): {
+                "run_id": m.run.id,
+                "workflow_id": m.workflow.id,
+                "depth": m.run.depth + 1,
+            }
+            for m in members
+        }
+        db.info[ORIGIN_KEY] = {"by_record": origins, "default": next(iter(origins.values()))}
+        update_many = catalogue.RECORD_KINDS[record_type].update_many
+        started = time.perf_counter()
+        try:
+            with db.begin_nested():
+                assert all(m.update is not None for m in members)
+                results = update_many(
+                    db,
+                    members[0].ctx.actor,
+                    [(m.ctx.record, m.update[3]) for m in members],  # type: ignore[index]
+                )
+                db.flush()
+        except Exception:
+            log.exception(
+                "workflow %s: updating %s records together failed", members[0].workflow.id, record_type
+            )
+            rest += [m.index for m in members]
+            continue
+        finally:
+            db.info.pop(ORIGIN_KEY, None)
+        for member, result in zip(members, results, strict=True):
+            assert member.update is not None
+            row, action, planned, _ = member.update
+            if isinstance(result, DomainError):
+                rest.append(member.index)  # nothing of it was written; the careful path records why
+                continue
+            if action == "update_fields":
+                row["output"] = {
+                    "record_type": record_type,
+                    "record_id": member.ctx.record_id,
+                    "version": result.obj.version,
+                }
+            else:
+                row["output"] = {"tags": planned["tags"], "changed": True}
+            _finish_row(row, started)  # the time of the set-based write its runs shared
+    return rest
 
 
 # -- resume, cancel -----------------------------------------------------------------------------------------

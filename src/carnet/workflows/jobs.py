@@ -15,16 +15,9 @@ from carnet.workflows import engine, triggers
 )
 def run_step(payloads: list[dict[str, Any]]) -> list[Exception | None]:
     """Payloads {"run_id", "seq"}: each run carried on from its cursor (a no-op if the run moved
-    on), one after the other, each in its own transactions; one claim and one finishing statement
-    for the batch. A run's failure (a step retry) is that job's outcome only."""
-    outcomes: list[Exception | None] = []
-    for payload in payloads:
-        try:
-            engine.run_step(payload)
-            outcomes.append(None)
-        except Exception as exc:
-            outcomes.append(exc)
-    return outcomes
+    on); fresh runs together, the others one after the other (see `engine.run_batch`). A run's
+    failure (a step retry) is that job's outcome only."""
+    return engine.run_batch(payloads)
 
 
 @jobs.periodic("workflows.scan_time_triggers", every=timedelta(minutes=1), queue="workflows")
