@@ -79,10 +79,11 @@ def render_html(template: str, context: dict[str, Any]) -> str:
     return environment().get_template(template).render(**context)
 
 
-def render_pdf(template: str, context: dict[str, Any]) -> bytes:
+def render_pdf(template: str, context: dict[str, Any], variant: str | None = None) -> bytes:
     """The PDF of `template` rendered with `context` (a `company`, the brand colour and the logo
-    come from it in the base layout)."""
+    come from it in the base layout). `variant` is a WeasyPrint PDF variant, e.g. "pdf/a-3b" for
+    invoices: the sRGB output intent, PDF/A identification and embedded fonts PDF/A asks for."""
     from weasyprint import HTML  # imported late: loading Pango takes a moment
 
     html = render_html(template, context)
-    return HTML(string=html, base_url=str(PACKAGE)).write_pdf()
+    return HTML(string=html, base_url=str(PACKAGE)).write_pdf(pdf_variant=variant)

@@ -159,7 +159,9 @@ def pdf_context(invoice: Invoice, company: Any, references: dict[str, Any]) -> d
 
 
 def render_pdf(invoice: Invoice, company: Any, references: dict[str, Any]) -> bytes:
-    return pdf.render_pdf("invoices/pdf.html", pdf_context(invoice, company, references))
+    # PDF/A-3b before factur-x attaches the XML (its writer keeps the output intent): Factur-X
+    # is a PDF/A-3 file (france.md §4.3).
+    return pdf.render_pdf("invoices/pdf.html", pdf_context(invoice, company, references), "pdf/a-3b")
 
 
 def _address(lines: list[str], country: str = "FR") -> facturx.Address:
