@@ -270,3 +270,83 @@ def test_longest_allowed_number_passes() -> None:
     assert len(number) == 35
     xml = facturx.build_xml(mixed_invoice(number=number))
     assert schematron_failures(xml, FR_CTC_XSLT)[0] == []
+
+
+FOREIGN_BUYER = Party(
+    name="Cliniques universitaires Saint-Luc ASBL",
+    vat_number="BE0403019261",
+    address=Address("Avenue Hippocrate 10", None, "1200", "Woluwe-Saint-Lambert", "BE"),
+    electronic_address="BE0403019261",
+    electronic_scheme="9925",
+)
+
+
+def foreign_invoice(category: str, reason: str, code: str, **changes: object) -> FacturXInvoice:
+    """One 0 % line of 1 000.00 to a Belgian business, flagged international B2B."""
+    data: dict[str, object] = dict(
+        buyer=FOREIGN_BUYER,
+        bar_treatment=facturx.B2B_INTERNATIONAL,
+        operation_category="goods",
+        lines=[Line("1", "Lit médicalisé", D("1"), D("1000.00"), D("1000.00"), D("0.00"), category)],
+        vat_breakdown=[VatBreakdown(D("0.00"), D("1000.00"), D("0.00"), category, reason, code)],
+        allowances=[],
+        allowance_total=D("0.00"),
+        line_total=D("1000.00"),
+        tax_basis_total=D("1000.00"),
+        tax_total=D("0.00"),
+        grand_total=D("1000.00"),
+        due_payable=D("1000.00"),
+        delivery_address=None,
+        vat_on_debits=False,
+        extra_notes=[],
+    )
+    data.update(changes)
+    return mixed_invoice(**data)
+
+
+@pytest.mark.parametrize(
+    ("category", "reason", "code"),
+    [
+        ("AE", "Autoliquidation", "VATEX-EU-AE"),
+        ("K", "Exonération de TVA, article 262 ter I du CGI", "VATEX-EU-IC"),
+        ("G", "Exonération de TVA, article 262 I du CGI", "VATEX-EU-G"),
+    ],
+)
+def test_foreign_buyer_without_siren_passes_the_xsd_and_both_schematrons(category, reason, code) -> None:
+    xml = facturx.build_xml(foreign_invoice(category, reason, code))
+    assert all_problems(xml) == {"xsd": [], "en16931": [], "fr_ctc": []}
+    assert xpath(xml, "//ram:IncludedNote[ram:SubjectCode='BAR']/ram:Content/text()") == ["B2BINT"]
+    assert xpath(xml, "//ram:BuyerTradeParty/ram:SpecifiedLegalOrganization") == []
+    tax = "//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax"
+    assert xpath(xml, f"{tax}/ram:ExemptionReason/text()") == [reason]
+    assert xpath(xml, f"{tax}/ram:ExemptionReasonCode/text()") == [code]
+    # an intra-EU supply names the country delivered to (BR-IC-12): the buyer's, by default
+    ship_to = "//ram:ShipToTradeParty/ram:PostalTradeAddress/ram:CountryID/text()"
+    assert xpath(xml, ship_to) == (["BE"] if category == "K" else [])
+
+
+def test_the_rules_that_make_a_foreign_invoice_need_b2bint_and_a_vat_number() -> None:
+    """Flagged B2B, a buyer without SIREN breaks the French rules; without its VAT number, reverse
+    charge and an intra-EU supply break EN 16931: the issue check refuses both beforehand."""
+    as_b2b = facturx.build_xml(
+        foreign_invoice("AE", "Autoliquidation", "VATEX-EU-AE", bar_treatment=facturx.B2B)
+    )
+    fr, _ = schematron_failures(as_b2b, FR_CTC_XSLT)
+    assert {f.rule for f in fr} == {"BR-FR-11_BT-47", "BR-FR-21_BT-49"}
+    no_vat = Party(
+        name="Acme SA",
+        address=Address("Rue de la Loi 16", None, "1000", "Bruxelles", "BE"),
+        electronic_address="compta@acme.be",
+        electronic_scheme=facturx.EMAIL_SCHEME,
+    )
+    for category, rule in (("AE", "BR-AE-02"), ("K", "BR-IC-02")):
+        xml = facturx.build_xml(foreign_invoice(category, "Exonération", None, buyer=no_vat))
+        en, _ = schematron_failures(xml, EN16931_XSLT)
+        assert rule in {f.rule for f in en}
+
+
+def test_foreign_buyer_electronic_address() -> None:
+    assert facturx.electronic_address("BE", "BE0403019261", ["a@b.be"]) == ("BE0403019261", "9925")
+    assert facturx.electronic_address("DK", "DK13585628", ["a@b.dk"]) == ("a@b.dk", "EM")
+    assert facturx.electronic_address("CH", None, ["achats@la-tour.ch"]) == ("achats@la-tour.ch", "EM")
+    assert facturx.electronic_address("US", None, []) is None

@@ -1,4 +1,5 @@
-"""French identifiers, phones and emails: validated with their check digits, normalised for storage.
+"""French identifiers, foreign VAT numbers, phones and emails: validated with their check digits,
+normalised for storage.
 
 Each `clean_*` returns the normalised value or adds a field error (never stores a wrong value).
 """
@@ -13,12 +14,14 @@ from typing import Any
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
-from stdnum import luhn
+from stdnum import get_cc_module, luhn
+from stdnum.eu import vat as stdnum_eu_vat
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import siren as stdnum_siren
 from stdnum.fr import siret as stdnum_siret
 from stdnum.fr import tva as stdnum_tva
 
+from carnet.core import countries
 from carnet.core.errors import FieldErrors
 
 NAF_RE = re.compile(r"^\d{2}\.\d{2}[A-Z]$")
@@ -50,9 +53,14 @@ def clean_siret(value: Any, errors: FieldErrors, field: str = "siret") -> str | 
         return None
 
 
-def clean_vat(value: Any, errors: FieldErrors, field: str = "vat_number") -> str | None:
+def clean_vat(value: Any, errors: FieldErrors, field: str = "vat_number", country: str = "FR") -> str | None:
+    """A VAT number, checked for the organisation's `country`: French rules (the key computed from
+    the SIREN, france.md §6.3) for France and the Sirene territories, python-stdnum's check for
+    the country otherwise (`clean_foreign_vat`)."""
     if _blank(value):
         return None
+    if not countries.uses_siren(country):
+        return clean_foreign_vat(value, country, errors, field)
     text = re.sub(r"[\s.\-]", "", str(value)).upper()
     if text.startswith("FR"):
         try:
@@ -64,6 +72,50 @@ def clean_vat(value: Any, errors: FieldErrors, field: str = "vat_number") -> str
         errors.add(field, "This VAT number is not valid", "invalid_vat")
         return None
     return text
+
+
+# The VAT number prefix of a country when it is not its ISO code: Greece uses EL (EU VAT, BR-CO-09
+# of EN 16931 allows it); a United Kingdom business may hold a Northern Ireland (XI) number;
+# Monaco is in the French VAT territory and its numbers are French ones (france.md §6.3).
+VAT_PREFIXES = {"GR": ("EL", "GR"), "GB": ("GB", "XI"), "MC": ("FR",)}
+
+
+def clean_foreign_vat(value: Any, country: str, errors: FieldErrors, field: str = "vat_number") -> str | None:
+    """The VAT number of an organisation outside France, stored compact with its country prefix
+    (`BE0403019261`, `CHE107787577MWST`): the e-invoice declares it as is (BT-48, scheme VA).
+
+    EU member states: `stdnum.eu.vat` (the number must be of `country`); other countries with a
+    python-stdnum VAT module (CH, GB, NO...): that module; elsewhere no public check exists, so
+    only the shape is checked. The prefix may be left out: `0403.019.261` for a Belgian company."""
+    if _blank(value):
+        return None
+    prefixes = VAT_PREFIXES.get(country, (country,))
+    text = re.sub(r"[\s.\-/]", "", str(value)).upper()
+    if not text.startswith(prefixes):
+        text = prefixes[0] + text
+    used = next(p for p in prefixes if text.startswith(p))
+    module = stdnum_eu_vat if countries.in_eu(country) else get_cc_module(country.lower(), "vat")
+    compact = None
+    if module is None:
+        compact = text if re.fullmatch(r"[A-Z0-9]{4,20}", text) else None
+    else:
+        # Some national modules take the number without its country prefix (ca.bn, jp.cn...);
+        # an EU number always carries it, and it must be this country's.
+        for candidate in (text,) if module is stdnum_eu_vat else (text, text[len(used) :]):
+            try:
+                compact = module.validate(candidate)
+                break
+            except StdnumError:
+                continue
+    if compact is None:
+        errors.add(
+            field,
+            "This VAT number is not valid for this country ({country})",
+            "invalid_vat",
+            country=country,
+        )
+        return None
+    return compact if compact.startswith(prefixes) else used + compact
 
 
 def clean_naf(value: Any, errors: FieldErrors, field: str = "naf_code") -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from carnet.core.money import VAT_RATES
+from carnet.documents import exemptions
 
 LINE_FIELDS = (
     "kind",
@@ -38,6 +39,11 @@ def lines_from_form(form: Any) -> list[dict[str, Any]]:
             continue
         out.append({k: (v if v != "" else None) for k, v in row.items()})
     return out
+
+
+def exemption_mentions() -> tuple[str, ...]:
+    """The standard VAT exemption mentions offered for a 0 % line (documents/exemptions.py)."""
+    return tuple(m for m in exemptions.STANDARD_MENTIONS if m)
 
 
 def vat_rate_choices() -> list[tuple[str, str]]:

@@ -130,8 +130,9 @@ def line_net(line: LineInput) -> tuple[Decimal, Decimal, Decimal]:
     return gross, gross - net, net
 
 
-def _share_out(amount: Decimal, bases: dict[Decimal, Decimal]) -> dict[Decimal, Decimal]:
-    """`amount` split between rates in proportion to their bases; the shares add up to `amount`."""
+def share_out(amount: Decimal, bases: dict[Any, Decimal]) -> dict[Any, Decimal]:
+    """`amount` split between keys (VAT rates, categories) in proportion to their bases; the shares
+    add up to `amount`."""
     total = sum(bases.values(), ZERO)
     if not amount or not total:
         return {r: ZERO for r in bases}
@@ -164,7 +165,7 @@ def compute(lines: Iterable[LineInput], global_discount: Discount | None = None)
         nets_by_rate[rate] = nets_by_rate.get(rate, ZERO) + net
     lines_net = sum(nets_by_rate.values(), ZERO)
     discount = global_discount.value_on(lines_net) if global_discount else ZERO
-    shares = _share_out(discount, nets_by_rate)
+    shares = share_out(discount, nets_by_rate)
     vat_by_rate = []
     for rate in sorted(nets_by_rate, reverse=True):
         base = nets_by_rate[rate] - shares[rate]

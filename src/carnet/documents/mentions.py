@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from carnet.core import i18n
+from carnet.core import countries, i18n
 from carnet.documents import terms as payment_terms
 
 RECOVERY_INDEMNITY = Decimal("40.00")  # D441-5
@@ -54,6 +54,7 @@ class Party:
     siren: str | None = None
     vat_number: str | None = None
     contact_name: str | None = None
+    country: str = countries.DEFAULT
 
 
 @dataclass
@@ -115,6 +116,9 @@ def buyer_lines(buyer: Party) -> list[str]:
     if buyer.contact_name:
         lines.append(f"À l'attention de {buyer.contact_name}")
     lines += list(buyer.address_lines)
+    if buyer.country != countries.DEFAULT:
+        # A client abroad: its country ends the address, its VAT number identifies it (§1.5).
+        lines.append(countries.name(buyer.country, "fr"))
     if buyer.vat_number:
         lines.append(f"N° TVA {buyer.vat_number}")
     return lines

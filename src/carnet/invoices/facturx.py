@@ -12,7 +12,16 @@ with `factur-x`):
   and BAR = B2B;
 - seller SIREN BT-30 and buyer SIREN BT-47 with scheme 0002, electronic addresses BT-34/BT-49
   with scheme 0225, the buyer's starting with its SIREN (BR-FR-10/11/12/13/21);
-- VAT categories S, Z, E (E with its exemption reason), rates written with 2 decimals (BR-FR-15/16);
+- a foreign buyer (no SIREN, france.md §1.5) is flagged BAR = B2BINT, the international B2B flow
+  that e-reporting covers (france.md §4.4), so BR-FR-11/21 (SIREN and 0225 address for B2B) do
+  not apply to it; it is identified by its VAT number (BT-48, scheme VA) and its country (BT-55),
+  BT-47 is left out, and its electronic address (BT-49, still required by BR-FR-12) is its VAT
+  number under the EAS scheme of its country, or an email address (scheme EM);
+- VAT categories S, Z, E and, at 0 % for foreign clients, AE (reverse charge), K (intra-EU supply)
+  and G (export); every one but S and Z with its exemption reason (BT-120) and AE/K/G with their
+  VATEX code (BT-121) (BR-E-10, BR-AE-10, BR-IC-10, BR-G-10); K names the country delivered to
+  (BT-80, BR-IC-12), the buyer's unless a delivery address is given; rates written with 2
+  decimals (BR-FR-15/16);
 - VAT on debits: BT-8 = 5 (VAT due at invoicing) when the seller opted for it.
 Amounts stay positive for every type: the type code carries the sign (france.md §2.1).
 """
@@ -33,7 +42,38 @@ PROFILE_EN16931 = "urn:cen.eu:en16931:2017"
 INVOICE, CREDIT_NOTE, DEPOSIT = "380", "381", "386"
 TYPE_CODES = (INVOICE, CREDIT_NOTE, DEPOSIT)
 NATURE_LETTERS = {"goods": "B", "services": "S", "mixed": "M"}
-VAT_CATEGORIES = ("S", "Z", "E")
+VAT_CATEGORIES = ("S", "Z", "E", "AE", "K", "G")
+EXEMPT_CATEGORIES = ("E", "AE", "K", "G")  # 0 %, with an exemption reason
+B2B, B2B_INTERNATIONAL = "B2B", "B2BINT"  # BT-22 of the BAR note (BR-FR-20)
+SIRENE_ADDRESS_SCHEME = "0225"  # the PPF directory's electronic addresses
+EMAIL_SCHEME = "EM"
+# The EAS scheme of a VAT number as an electronic address (CEF EAS code list), per country.
+VAT_ADDRESS_SCHEMES = {
+    "AT": "9914",
+    "BE": "9925",
+    "BG": "9926",
+    "CH": "9927",
+    "CY": "9928",
+    "CZ": "9929",
+    "DE": "9930",
+    "EE": "9931",
+    "ES": "9920",
+    "GB": "9932",
+    "GR": "9933",
+    "HR": "9934",
+    "HU": "9910",
+    "IE": "9935",
+    "LT": "9937",
+    "LU": "9938",
+    "LV": "9939",
+    "MT": "9943",
+    "NL": "9944",
+    "PL": "9945",
+    "PT": "9946",
+    "RO": "9947",
+    "SI": "9949",
+    "SK": "9950",
+}
 VAT_ON_DEBITS_CODE = "5"  # BT-8: VAT due on the invoice date (france.md §1.5, HEDGE noted there)
 SEPA_CREDIT_TRANSFER = "58"
 NUMBER_PATTERN = re.compile(r"^[A-Za-z0-9+\-_/]+$")
@@ -74,6 +114,7 @@ class Party:
     address: Address = field(default_factory=Address)
     # BT-34 / BT-49, scheme 0225: the address published in the PPF directory; the SIREN by default.
     electronic_address: str | None = None
+    electronic_scheme: str = SIRENE_ADDRESS_SCHEME
 
 
 @dataclass(frozen=True)
@@ -96,7 +137,8 @@ class VatBreakdown:
     base: Decimal  # BT-116
     amount: Decimal  # BT-117
     category: str = "S"
-    exemption_reason: str | None = None  # BT-120, required for E
+    exemption_reason: str | None = None  # BT-120, required for E, AE, K, G
+    exemption_code: str | None = None  # BT-121, VATEX
 
 
 @dataclass(frozen=True)
@@ -145,6 +187,18 @@ class FacturXInvoice:
     period_start: date | None = None  # BT-73, a periodic invoice's billing period
     period_end: date | None = None  # BT-74
     extra_notes: list[str] = field(default_factory=list)
+    bar_treatment: str = B2B  # B2BINT for a foreign buyer
+
+
+def electronic_address(country: str, vat_number: str | None, emails: list[str]) -> tuple[str, str] | None:
+    """(address, scheme) of a foreign buyer for BT-49: its VAT number where its country's VAT
+    numbers have an EAS scheme, else its first email address; None when it has neither."""
+    scheme = VAT_ADDRESS_SCHEMES.get(country)
+    if vat_number and scheme:
+        return vat_number, scheme
+    if emails:
+        return emails[0], EMAIL_SCHEME
+    return None
 
 
 def check_number(number: str, field_name: str = "number") -> str:
@@ -218,8 +272,12 @@ def _check(invoice: FacturXInvoice) -> None:
     for breakdown in invoice.vat_breakdown:
         if breakdown.category not in VAT_CATEGORIES:
             raise ValueError(f"VAT category {breakdown.category} is not supported")
-        if breakdown.category == "E" and not breakdown.exemption_reason:
-            raise ValueError("an exempt VAT breakdown states its exemption reason (BT-120)")
+        if breakdown.category in EXEMPT_CATEGORIES and not (
+            breakdown.exemption_reason or breakdown.exemption_code
+        ):
+            raise ValueError("an exempt VAT breakdown states its exemption reason (BT-120/BT-121)")
+    if invoice.bar_treatment not in (B2B, B2B_INTERNATIONAL):
+        raise ValueError(f"unknown BAR treatment {invoice.bar_treatment}")
 
 
 def _party(b: _Builder, parent: etree._Element, tag: str, party: Party) -> None:
@@ -232,7 +290,7 @@ def _party(b: _Builder, parent: etree._Element, tag: str, party: Party) -> None:
     electronic = party.electronic_address or party.siren
     if electronic:
         uri = b.sub(element, "ram:URIUniversalCommunication")
-        b.sub(uri, "ram:URIID", electronic, schemeID="0225")
+        b.sub(uri, "ram:URIID", electronic, schemeID=party.electronic_scheme)
     if party.vat_number:
         tax = b.sub(element, "ram:SpecifiedTaxRegistration")
         b.sub(tax, "ram:ID", party.vat_number, schemeID="VA")
@@ -298,7 +356,7 @@ def build_xml(invoice: FacturXInvoice) -> bytes:
         (invoice.penalty_note, "PMD"),
         (invoice.indemnity_note, "PMT"),
         (invoice.escompte_note, "AAB"),
-        ("B2B", "BAR"),
+        (invoice.bar_treatment, "BAR"),
     ]
     notes += [(text, None) for text in invoice.extra_notes]
     for content, subject in notes:
@@ -319,10 +377,15 @@ def build_xml(invoice: FacturXInvoice) -> bytes:
         b.sub(order, "ram:IssuerAssignedID", invoice.purchase_order)
 
     delivery = b.sub(transaction, "ram:ApplicableHeaderTradeDelivery")
-    if invoice.delivery_address is not None and not invoice.delivery_address.is_empty():
+    ship_to_address = invoice.delivery_address
+    if ship_to_address is not None and ship_to_address.is_empty():
+        ship_to_address = None
+    if ship_to_address is None and any(v.category == "K" for v in invoice.vat_breakdown):
+        ship_to_address = invoice.buyer.address  # an intra-EU supply names the country (BR-IC-12)
+    if ship_to_address is not None:
         ship_to = b.sub(delivery, "ram:ShipToTradeParty")
         b.sub(ship_to, "ram:Name", invoice.buyer.name)
-        _address(b, ship_to, invoice.delivery_address)
+        _address(b, ship_to, ship_to_address)
     if invoice.delivery_date:
         event = b.sub(delivery, "ram:ActualDeliverySupplyChainEvent")
         b.date_time(event, "ram:OccurrenceDateTime", invoice.delivery_date)
@@ -341,10 +404,12 @@ def build_xml(invoice: FacturXInvoice) -> bytes:
         tax = b.sub(settlement, "ram:ApplicableTradeTax")
         b.sub(tax, "ram:CalculatedAmount", _amount(breakdown.amount))
         b.sub(tax, "ram:TypeCode", "VAT")
-        if breakdown.category == "E":
+        if breakdown.category in EXEMPT_CATEGORIES and breakdown.exemption_reason:
             b.sub(tax, "ram:ExemptionReason", breakdown.exemption_reason)
         b.sub(tax, "ram:BasisAmount", _amount(breakdown.base))
         b.sub(tax, "ram:CategoryCode", breakdown.category)
+        if breakdown.category in EXEMPT_CATEGORIES and breakdown.exemption_code:
+            b.sub(tax, "ram:ExemptionReasonCode", breakdown.exemption_code)
         if invoice.vat_on_debits:
             b.sub(tax, "ram:DueDateTypeCode", VAT_ON_DEBITS_CODE)
         b.sub(tax, "ram:RateApplicablePercent", _rate(breakdown.rate))

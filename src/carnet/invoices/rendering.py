@@ -10,8 +10,9 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+from carnet.core import countries
+from carnet.documents import exemptions, mentions, pdf
 from carnet.documents import lines as doc_lines
-from carnet.documents import mentions, pdf
 from carnet.documents import terms as payment_terms
 from carnet.invoices import facturx
 from carnet.invoices.models import CREDIT_NOTE, DEPOSIT, Invoice
@@ -74,6 +75,7 @@ def buyer_party(buyer: dict[str, Any]) -> mentions.Party:
         siren=buyer.get("siren"),
         vat_number=buyer.get("vat_number"),
         contact_name=buyer.get("contact_name"),
+        country=buyer.get("country") or countries.DEFAULT,
     )
 
 
@@ -180,16 +182,34 @@ def _address(lines: list[str], country: str = "FR") -> facturx.Address:
     )
 
 
+def _buyer_address(buyer: dict[str, Any]) -> facturx.Address:
+    """The buyer's postal address. Snapshots taken since foreign clients are invoiced carry the
+    postal code and city apart (a foreign postal code need not be "69003 Lyon"-shaped); older ones
+    only the printed lines."""
+    country = buyer.get("country") or countries.DEFAULT
+    lines = [line for line in buyer.get("address_lines") or [] if line]
+    if "city" not in buyer:
+        return _address(lines, country)
+    if buyer.get("postal_code") or buyer.get("city"):
+        lines = lines[:-1]  # the printed "postal code city" line
+    return facturx.Address(
+        line1=lines[0] if lines else None,
+        line2=", ".join(lines[1:]) or None,
+        postal_code=buyer.get("postal_code"),
+        city=buyer.get("city"),
+        country=country,
+    )
+
+
 def facturx_data(invoice: Invoice, references: dict[str, Any]) -> facturx.FacturXInvoice:
-    """The Factur-X view of an issued invoice, from its frozen fields."""
+    """The Factur-X view of an issued invoice, from its frozen fields. VAT categories come from
+    the lines' exemption mentions (documents/exemptions.py); a buyer outside France is flagged
+    B2BINT and addressed by the electronic address frozen with it (invoices/facturx.py)."""
     seller = invoice.parties["seller"]
     buyer = invoice.parties.get("buyer") or {}
     totals = totals_of(invoice)
     items = totals.items
-    reasons = doc_lines.exemption_reasons([c.line for c in items])
-
-    def category(rate: Decimal) -> str:
-        return "S" if rate > 0 else "E"
+    groups = exemptions.vat_groups(totals)
 
     lines = [
         facturx.Line(
@@ -199,7 +219,7 @@ def facturx_data(invoice: Invoice, references: dict[str, Any]) -> facturx.Factur
             unit_price=c.line.unit_price,
             net_amount=c.net,
             vat_rate=c.line.vat_rate,
-            vat_category=category(c.line.vat_rate),
+            vat_category=exemptions.category_of(c.line),
             discount=c.discount,
             seller_reference=c.line.reference,
         )
@@ -207,18 +227,19 @@ def facturx_data(invoice: Invoice, references: dict[str, Any]) -> facturx.Factur
     ]
     breakdown = [
         facturx.VatBreakdown(
-            rate=v.rate,
-            base=v.base,
-            amount=v.vat,
-            category=category(v.rate),
-            exemption_reason="; ".join(reasons) if v.rate == 0 else None,
+            rate=g.rate,
+            base=g.base,
+            amount=g.vat,
+            category=g.category,
+            exemption_reason="; ".join(g.reasons) or None,
+            exemption_code=g.code,
         )
-        for v in totals.vat_by_rate
+        for g in groups
     ]
     allowances = [
-        facturx.Allowance(amount=amount, vat_rate=rate, vat_category=category(rate))
-        for rate, amount in sorted(totals.discount_by_rate.items(), reverse=True)
-        if amount
+        facturx.Allowance(amount=g.discount, vat_rate=g.rate, vat_category=g.category)
+        for g in groups
+        if g.discount
     ]
     seller_address = _address(
         [
@@ -233,6 +254,7 @@ def facturx_data(invoice: Invoice, references: dict[str, Any]) -> facturx.Factur
     delivery = None
     if invoice.delivery_address:
         delivery = _address(re.split(r"[\n\r]+", invoice.delivery_address), buyer.get("country") or "FR")
+    foreign = not countries.uses_siren(buyer.get("country"))
     extra_notes = [mentions.VAT_ON_DEBITS] if seller.get("vat_on_debits") else []
     return facturx.FacturXInvoice(
         number=invoice.number or "",
@@ -248,10 +270,11 @@ def facturx_data(invoice: Invoice, references: dict[str, Any]) -> facturx.Factur
         ),
         buyer=facturx.Party(
             name=buyer.get("name") or "",
-            siren=buyer.get("siren"),
+            siren=None if foreign else buyer.get("siren"),
             vat_number=buyer.get("vat_number"),
-            address=_address(list(buyer.get("address_lines") or []), buyer.get("country") or "FR"),
+            address=_buyer_address(buyer),
             electronic_address=buyer.get("einvoicing_address") or buyer.get("siren"),
+            electronic_scheme=buyer.get("einvoicing_scheme") or facturx.SIRENE_ADDRESS_SCHEME,
         ),
         lines=lines,
         vat_breakdown=breakdown,
@@ -281,4 +304,5 @@ def facturx_data(invoice: Invoice, references: dict[str, Any]) -> facturx.Factur
         indemnity_note=notes.indemnity,
         escompte_note=notes.escompte,
         extra_notes=extra_notes,
+        bar_treatment=facturx.B2B_INTERNATIONAL if foreign else facturx.B2B,
     )

@@ -33,7 +33,6 @@ from sqlalchemy.orm import Session
 
 from carnet.catalogue.models import Product
 from carnet.company import service as company_service
-from carnet.contacts.models import Contact
 from carnet.core import (
     audit,
     clock,
@@ -50,9 +49,9 @@ from carnet.core import (
 from carnet.core.context import Actor
 from carnet.core.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page
-from carnet.documents import clients, terms
+from carnet.documents import clients, exemptions, terms
 from carnet.documents import lines as doc_lines
-from carnet.invoices import facturx, rendering
+from carnet.invoices import buyers, facturx, rendering
 from carnet.invoices.models import (
     CANCELLED,
     CREDIT_NOTE,
@@ -66,7 +65,6 @@ from carnet.invoices.models import (
     ZERO,
     Invoice,
 )
-from carnet.organisations.models import Organisation
 from carnet.quotes import service as quotes
 from carnet.quotes.models import ACCEPTED, Quote
 
@@ -478,22 +476,27 @@ def create_from_quote(
             raise ValidationFailed.on(
                 "deposit_percent", "Enter a percentage between 0 and 100", "out_of_range"
             )
-        totals = _quote_totals(version)
-        reasons = doc_lines.exemption_reasons([c.line for c in totals.lines])
+        # One line per VAT rate, and at 0 % per exemption category, each with the mentions of
+        # the lines it pays for: the deposit declares the VAT (or its absence) of what it pays.
+        groups = exemptions.vat_groups(_quote_totals(version))
+        zero_rated = sum(1 for g in groups if g.rate == 0)
         lines = []
-        for vat in totals.vat_by_rate:
-            amount = money.cents(vat.base * percent / 100)
+        for group in groups:
+            amount = money.cents(group.base * percent / 100)
             if not amount:
                 continue
+            reason = "; ".join(group.reasons)[:200] or "Exonération de TVA"
+            suffix = f" (TVA {group.rate.normalize():f} %)" if len(groups) > 1 else ""
+            if group.rate == 0 and zero_rated > 1:
+                suffix = f" (TVA 0 %, {reason})"
             line = {
-                "description": f"Acompte de {percent.normalize():f} % sur le devis n° {quote.number}"
-                + (f" (TVA {vat.rate.normalize():f} %)" if len(totals.vat_by_rate) > 1 else ""),
+                "description": f"Acompte de {percent.normalize():f} % sur le devis n° {quote.number}{suffix}",
                 "quantity": "1",
                 "unit_price": f"{amount:.2f}",
-                "vat_rate": f"{vat.rate:.2f}",
+                "vat_rate": f"{group.rate:.2f}",
             }
-            if vat.rate == 0:
-                line["vat_exemption_reason"] = "; ".join(reasons)[:200] or "Exonération de TVA"
+            if group.rate == 0:
+                line["vat_exemption_reason"] = reason
             lines.append(line)
         base["lines"] = lines
         invoice = _new_draft(db, actor, DEPOSIT, base)
@@ -640,28 +643,6 @@ def create_credit_note(
 # -- issuing ---------------------------------------------------------------------------------------
 
 
-def _buyer_snapshot(db: Session, invoice: Invoice) -> dict[str, Any]:
-    """The client as printed (read without visibility: the invoice itself is visible)."""
-    org = db.get(Organisation, invoice.organisation_id) if invoice.organisation_id else None
-    contact = db.get(Contact, invoice.contact_id) if invoice.contact_id else None
-    if org is None:
-        return {}
-    address = [v for v in (org.address_line1, org.address_line2) if v]
-    city = " ".join(v for v in (org.postal_code, org.city) if v)
-    if city:
-        address.append(city)
-    return {
-        "organisation_id": org.id,
-        "name": org.legal_name or org.name,
-        "address_lines": address,
-        "country": org.country or "FR",
-        "siren": org.siren,
-        "siret": org.siret,
-        "vat_number": org.vat_number,
-        "contact_name": f"{contact.first_name} {contact.last_name}".strip() if contact else None,
-    }
-
-
 def _references(db: Session, invoice: Invoice, deposits: list[Invoice]) -> dict[str, Any]:
     """What the document refers to, frozen with it: the credited invoice, the quote, deposits."""
     out: dict[str, Any] = {}
@@ -709,11 +690,8 @@ def _check_issuable(db: Session, invoice: Invoice, company: Any, buyer: dict[str
         )
     if not buyer:
         errors.add("organisation_id", "Choose the client organisation", "required")
-    elif not buyer.get("siren"):
-        # france.md §1.5: the client's SIREN is a mandatory mention (and BT-47 for B2B, BR-FR-11).
-        errors.add(
-            "organisation_id", "The client organisation needs a SIREN to be invoiced", "client_siren_required"
-        )
+    else:
+        buyers.check(invoice.lines, company, buyer, errors)
     if not any(line.get("kind") != doc_lines.SECTION for line in invoice.lines):
         errors.add("lines", "Add at least one line", "required")
     if Decimal(invoice.total_gross) < 0:
@@ -743,7 +721,7 @@ def issue_invoice(
     if when > today():
         raise ValidationFailed.on("issue_date", "An invoice cannot be dated in the future", "in_the_future")
     company = company_service.get_company(db)
-    buyer = _buyer_snapshot(db, invoice)
+    buyer = buyers.snapshot(db, invoice)
     _check_issuable(db, invoice, company, buyer)
 
     # Recompute from the lines: what is issued is what the lines say, not a stale cached total.
@@ -965,7 +943,7 @@ def invoice_pdf(db: Session, invoice: Invoice) -> bytes:
     )
     preview.parties = {
         "seller": rendering.seller_snapshot(company),
-        "buyer": _buyer_snapshot(db, invoice),
+        "buyer": buyers.snapshot(db, invoice),
     }
     preview.due_date = terms.due_date(
         today(), invoice.payment_terms, invoice.public_hospital, invoice.periodic

@@ -157,6 +157,7 @@ def _detail(request: Request, db: Session, actor: Actor, invoice: Invoice, **ext
         and actor.can("invoices:create")
         and service.creditable(db, invoice) > 0,
         rates=editor.vat_rate_choices(),
+        exemption_mentions=editor.exemption_mentions(),
         terms_choices=[(t, _t(actor, terms.LABELS[t])) for t in terms.TERMS],
         category_choices=[(k, _t(actor, v)) for k, v in CATEGORY_LABELS.items()],
         status_labels=STATUS_LABELS,

@@ -15,9 +15,11 @@ class OrganisationWrite(BaseModel):
 
     name: str | None = Field(default=None, max_length=200)
     legal_name: str | None = Field(default=None, max_length=200)
-    siren: str | None = Field(default=None, max_length=20)
-    siret: str | None = Field(default=None, max_length=30)
-    vat_number: str | None = Field(default=None, max_length=30)
+    siren: str | None = Field(default=None, max_length=20, description="France only (see `country`)")
+    siret: str | None = Field(default=None, max_length=30, description="France only (see `country`)")
+    vat_number: str | None = Field(
+        default=None, max_length=30, description="Checked for `country`; stored with its country prefix"
+    )
     naf_code: str | None = Field(default=None, max_length=10)
     legal_form: str | None = Field(default=None, max_length=80)
     headcount_bracket: str | None = Field(default=None, max_length=12)
@@ -30,7 +32,9 @@ class OrganisationWrite(BaseModel):
     address_line2: str | None = Field(default=None, max_length=200)
     postal_code: str | None = Field(default=None, max_length=10)
     city: str | None = Field(default=None, max_length=120)
-    country: str | None = Field(default=None, max_length=2)
+    country: str | None = Field(
+        default=None, max_length=2, description="ISO 3166-1 alpha-2 code; FR when left out on creation"
+    )
     type: OrgType | None = None
     source: str | None = Field(default=None, max_length=80)
     parent_id: int | None = None

@@ -10,7 +10,17 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, cast, func, select
 from sqlalchemy.orm import Session
 
-from carnet.core import customfields, lifecycle, memo, ownership, permissions, records, search, tags
+from carnet.core import (
+    countries,
+    customfields,
+    lifecycle,
+    memo,
+    ownership,
+    permissions,
+    records,
+    search,
+    tags,
+)
 from carnet.core.context import Actor
 from carnet.core.errors import DomainError, FieldErrors
 from carnet.core.identifiers import (
@@ -206,16 +216,36 @@ def _apply(
     if creating or "name" in data:
         if not (org.name or "").strip():
             errors.add("name", "This field is required", "required")
-    if "siren" in data:
-        org.siren = clean_siren(data["siren"], errors)
-    if "siret" in data:
-        org.siret = clean_siret(data["siret"], errors)
-    if org.siret and org.siren and not org.siret.startswith(org.siren) and "siret" in data:
-        errors.add("siret", "The SIRET must start with the SIREN", "siret_mismatch")
-    if org.siret and not org.siren:
-        org.siren = org.siret[:9]
+    if "country" in data or creating:
+        country = countries.clean_country(data.get("country"), errors)
+        if country is not None:
+            org.country = country
+    if countries.uses_siren(org.country):
+        if "siren" in data:
+            org.siren = clean_siren(data["siren"], errors)
+        if "siret" in data:
+            org.siret = clean_siret(data["siret"], errors)
+        if org.siret and org.siren and not org.siret.startswith(org.siren) and "siret" in data:
+            errors.add("siret", "The SIRET must start with the SIREN", "siret_mismatch")
+        if org.siret and not org.siren:
+            org.siren = org.siret[:9]
+    else:
+        # france.md §1.5: a foreign business is identified by its VAT number, never a SIREN.
+        for name in ("siren", "siret"):
+            if name in data:
+                setattr(org, name, str(data[name] or "").strip() or None)
+            if getattr(org, name):
+                errors.add(
+                    name,
+                    "Only an organisation registered in France has a {name}: clear it or choose France",
+                    f"{name}_not_foreign",
+                    name=name.upper(),
+                )
     if "vat_number" in data:
-        org.vat_number = clean_vat(data["vat_number"], errors)
+        org.vat_number = clean_vat(data["vat_number"], errors, country=org.country)
+    elif "country" in data and org.vat_number:
+        # the stored number is checked again for the new country
+        org.vat_number = clean_vat(org.vat_number, errors, country=org.country)
     if "naf_code" in data:
         org.naf_code = clean_naf(data["naf_code"], errors)
     if "finess" in data:
@@ -237,8 +267,6 @@ def _apply(
         org.emails = clean_list(data["emails"], clean_email, errors, "emails")
     if "phones" in data:
         org.phones = clean_list(data["phones"], clean_phone, errors, "phones")
-    if "country" in data:
-        org.country = (data["country"] or "FR").upper()
     if "type" in data or creating:
         org.type = data.get("type") or org.type or "prospect"
         if org.type not in ORGANISATION_TYPES:

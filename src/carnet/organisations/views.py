@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from carnet.accounts import service as accounts
 from carnet.api.deps import DbDep
-from carnet.core import customfields, listing, tags
+from carnet.core import countries, customfields, listing, tags
 from carnet.core.errors import ValidationFailed
 from carnet.organisations import service
 from carnet.organisations.models import (
@@ -19,7 +19,7 @@ from carnet.organisations.models import (
 )
 from carnet.web.forms import form_to_data
 from carnet.web.lists import list_query, saved_views_context
-from carnet.web.shell import WebActor, form_errors, redirect, render
+from carnet.web.shell import WebActor, form_errors, lang_of, redirect, render
 
 router = APIRouter(prefix="/organisations", include_in_schema=False)
 
@@ -39,6 +39,7 @@ FORM_FIELDS = (
     "address_line2",
     "postal_code",
     "city",
+    "country",
     "type",
     "source",
     "parent_id",
@@ -54,6 +55,7 @@ FORM_FIELDS = (
 
 def _form_context(db: DbDep, request: Request, org: Organisation | None) -> dict:
     return {
+        "countries": countries.choices(lang_of(request)),
         "types": ORGANISATION_TYPES,
         "brackets": HEADCOUNT_BRACKETS,
         "categories": ESTABLISHMENT_CATEGORY_LABELS,
@@ -74,6 +76,7 @@ COLUMNS = [
     ("owner", "Owner"),
     ("naf_code", "NAF/APE code"),
     ("postal_code", "Postal code"),
+    ("country", "Country"),
     ("headcount_bracket", "Headcount"),
     ("source", "Source"),
     ("establishment_category", "Establishment category"),
@@ -118,7 +121,7 @@ def new_page(request: Request, db: DbDep, actor: WebActor) -> Response:
         request,
         "organisations/form.html",
         org=None,
-        values={"type": "prospect"},
+        values={"type": "prospect", "country": countries.DEFAULT},
         errors={},
         **_form_context(db, request, None),
     )
@@ -163,6 +166,7 @@ def detail_page(org_id: int, request: Request, db: DbDep, actor: WebActor) -> Re
         establishments=service.establishments(db, actor, org),
         definitions=customfields.definitions(db, service.RECORD_TYPE),
         owner=accounts.get_user(db, org.owner_id) if org.owner_id else None,
+        country_name=countries.name(org.country, actor.language),
         record_type=service.RECORD_TYPE,
     )
 

@@ -26,6 +26,7 @@ def buyer_party(parties: dict[str, Any]) -> mentions.Party:
         siren=buyer.get("siren"),
         vat_number=buyer.get("vat_number"),
         contact_name=buyer.get("contact_name"),
+        country=buyer.get("country") or "FR",
     )
 
 

@@ -393,6 +393,7 @@ def _parties(db: Session, quote: Quote) -> dict[str, Any]:
             "organisation_id": org.id,
             "name": org.legal_name or org.name,
             "address_lines": address,
+            "country": org.country or "FR",
             "siren": org.siren,
             "vat_number": org.vat_number,
             "contact_name": f"{contact.first_name} {contact.last_name}".strip() if contact else None,

@@ -153,6 +153,7 @@ def _detail_context(
         else None,
         "buyer": (version.parties or {}).get("buyer") or {},
         "rates": editor.vat_rate_choices(),
+        "exemption_mentions": editor.exemption_mentions(),
         "terms_choices": [(t, gettext(terms.LABELS[t], actor.language)) for t in terms.TERMS],
         "status_labels": STATUS_LABELS,
     }
