@@ -8,7 +8,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 
 from carnet.accounts import service as accounts
 from carnet.core import jobs, permissions
@@ -219,8 +219,6 @@ def test_triggers_are_installed(db):
         sql = "SELECT tgname FROM pg_trigger WHERE tgrelid = 'deals'::regclass AND NOT tgisinternal"
     else:
         sql = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'deals'"
-    from sqlalchemy import text
-
     assert set(db.scalars(text(sql))) == {
         "deals_stage_totals_insert",
         "deals_stage_totals_update",

@@ -17,13 +17,17 @@ without a probability of its own is weighted by its stage's probability as it is
 read, hence `unweighted_amount`, kept apart.
 
 Upkeep: triggers on `deals` (migration 0065) apply every change with an atomic
-INSERT ... ON CONFLICT DO UPDATE SET n = n + delta in the writing transaction, whatever wrote it.
-`recompute` (run by `carnet maintenance`) compares the rows with the live aggregate, reports the
-keys that drifted (0 unless something bypassed the triggers) and rebuilds the table if any did.
+INSERT ... ON CONFLICT DO UPDATE SET n = n + delta in the writing transaction, whatever wrote it
+(the service, the set-based UPDATE of a stage's probability, bulk inserts, foreign keys setting a
+deleted user's or department's id to NULL). A second writer of the same key waits for the first
+to commit and adds to its result; on PostgreSQL one statement applies its keys in key order, so a
+move from A to B and one from B to A cannot deadlock on them. `recompute` (run by `carnet
+maintenance`) compares the rows with the live aggregate, reports the keys that drifted (0 unless
+something bypassed the triggers) and rebuilds the table if any did.
 
-On SQLite, which has no decimal arithmetic, the sums are kept in binary floating point and read
-back rounded to the column's scale (2 decimals, 4 for the weighted total), which is exact for any
-realistic total; PostgreSQL keeps them as exact NUMERIC.
+PostgreSQL keeps the sums as exact NUMERIC. SQLite has no decimal arithmetic: its sums are binary
+floating point, read back rounded to the column's scale (2 decimals, 4 for the weighted total),
+which absorbs the rounding error of realistic totals; `carnet maintenance` resets them anyway.
 """
 
 from __future__ import annotations
