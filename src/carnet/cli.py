@@ -464,9 +464,10 @@ def restore(archive: Path, yes: bool) -> None:
 
 
 @main.command()
-@click.option("--dry-run", is_flag=True, help="Only count what would be purged; change nothing.")
+@click.option("--dry-run", is_flag=True, help="Only count what would be purged or fixed; change nothing.")
 def maintenance(dry_run: bool) -> None:
-    """Purge request logs, idempotency keys and sessions past retention, then VACUUM and ANALYZE."""
+    """Purge request logs, idempotency keys and sessions past retention, check stored totals against
+    their source (fixing any drift), then VACUUM and ANALYZE."""
     from carnet.core import operations
     from carnet.core.db import get_database
 
@@ -478,6 +479,10 @@ def maintenance(dry_run: bool) -> None:
         report = operations.purge_expired(session, operations.retention(settings), dry_run, settings)
     for label, rows in report:
         click.echo(f"{label}: {rows} {'to purge' if dry_run else 'purged'}")
+    with get_database().session() as session:
+        drift = operations.recompute_derived(session, dry_run, settings)
+    for label, rows in drift:
+        click.echo(f"{label}: {rows} drifted rows {'to fix' if dry_run else 'fixed'}")
     if dry_run:
         click.echo("dry run: nothing was changed")
         return

@@ -14,7 +14,7 @@ import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from carnet.accounts.models import UserSession
 from carnet.cli import main
@@ -402,6 +402,13 @@ def test_maintenance_cli_dry_run_then_purge_and_vacuum(scratch):
 
     with get_database().session() as session:
         _plant_housekeeping_rows(session, session.scalar(select(User.id)))
+        # stored totals for deals that do not exist: drift to report, then to fix
+        session.execute(
+            text(
+                "INSERT INTO deal_stage_totals (pipeline_id, stage_id, department_id, owner_id, deal_count, "
+                "amount_total, weighted_total, unweighted_amount) VALUES (1, 1, 0, 0, 3, 30, 3, 0)"
+            )
+        )
         session.commit()
 
     dry = scratch.carnet("maintenance", "--dry-run")
@@ -414,10 +421,11 @@ def test_maintenance_cli_dry_run_then_purge_and_vacuum(scratch):
         "expired sessions: 2 to purge",
     ]
     assert "finished imports: 0 to purge" in lines
-    assert lines[-1] == "dry run: nothing was changed"
-    assert all(line.endswith(": 0 to purge") for line in lines[3:-1])
+    assert lines[-2:] == ["deal stage totals: 1 drifted rows to fix", "dry run: nothing was changed"]
+    assert all(line.endswith(": 0 to purge") for line in lines[3:-2])
     assert scratch.scalar("SELECT count(*) FROM request_logs") == 3
     assert scratch.scalar("SELECT count(*) FROM user_sessions") == 3
+    assert scratch.scalar("SELECT count(*) FROM deal_stage_totals") == 1
 
     done = scratch.carnet("maintenance")
 
@@ -425,10 +433,12 @@ def test_maintenance_cli_dry_run_then_purge_and_vacuum(scratch):
     optimised = ["VACUUM: done", "ANALYZE: done"] if scratch.kind == "sqlite" else ["VACUUM ANALYZE: done"]
     lines = done.stdout.splitlines()
     assert lines[:3] == ["request logs: 2 purged", "idempotency keys: 2 purged", "expired sessions: 2 purged"]
-    assert lines[3 : -len(optimised)] == [
-        line.replace("to purge", "purged") for line in dry.stdout.splitlines()[3:-1]
+    assert lines[3 : -len(optimised) - 1] == [
+        line.replace("to purge", "purged") for line in dry.stdout.splitlines()[3:-2]
     ]
+    assert lines[-len(optimised) - 1] == "deal stage totals: 1 drifted rows fixed"
     assert lines[-len(optimised) :] == optimised
+    assert scratch.scalar("SELECT count(*) FROM deal_stage_totals") == 0
     assert scratch.scalar("SELECT count(*) FROM request_logs") == 1
     assert scratch.scalar("SELECT count(*) FROM idempotency_records") == 1
     assert scratch.scalar("SELECT count(*) FROM user_sessions") == 1

@@ -148,3 +148,13 @@ PURGERS: list[tuple[str, Any]] = []
 
 def register_purger(label: str, func: Any) -> None:
     PURGERS.append((label, func))
+
+
+# Derived data that domains store and `carnet maintenance` checks against its source (e.g. stored
+# totals): (label, func) where func(db, settings, dry_run) returns how many rows had drifted,
+# repaired unless dry_run. 0 is the healthy answer.
+RECOMPUTES: list[tuple[str, Any]] = []
+
+
+def register_recompute(label: str, func: Any) -> None:
+    RECOMPUTES.append((label, func))

@@ -388,6 +388,12 @@ def purge_expired(
     return out
 
 
+def recompute_derived(db: Session, dry_run: bool, settings: Any = None) -> list[tuple[str, int]]:
+    """(label, drifted rows) for every stored derivation domains register: checked on a dry run,
+    repaired otherwise."""
+    return [(label, recompute(db, settings, dry_run)) for label, recompute in housekeeping.RECOMPUTES]
+
+
 def optimise(url: str) -> list[str]:
     """Reclaim space and refresh the planner's statistics; returns the statements run. VACUUM
     cannot run inside a transaction, hence a separate autocommit connection."""

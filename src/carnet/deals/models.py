@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from carnet.core.db import Base, IdMixin, Money, RecordMixin, TimestampMixin, VersionedMixin
@@ -92,3 +92,28 @@ class DealStageHistory(IdMixin, Base):
     entered_at: Mapped[datetime] = mapped_column()
     left_at: Mapped[datetime | None] = mapped_column()
     moved_by_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class DealStageTotal(Base):
+    """Stored per-stage totals of the pipeline board, per owner and department (the two columns the
+    visibility filter keys on), so the board sums a few rows instead of every deal of the pipeline.
+
+    Kept by database triggers on `deals` (migration 0065), in the writing statement's transaction:
+    whatever changes a deal (the service, a set-based UPDATE, a bulk insert, a foreign key setting
+    an owner or department to NULL) changes these rows with it. See deals/totals.py."""
+
+    __tablename__ = "deal_stage_totals"
+
+    # No foreign keys: a derived row outlives a deleted stage or user until `carnet maintenance`
+    # drops it (empty by then). 0 stands for "none" in the key (a NULL would never conflict).
+    pipeline_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    stage_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    department_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    owner_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    deal_count: Mapped[int] = mapped_column(Integer, default=0)
+    amount_total: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=0)
+    # amount × probability / 100 of the deals that have a probability (exact: 4 decimals)...
+    weighted_total: Mapped[Decimal] = mapped_column(Numeric(22, 4), default=0)
+    # ...and the amount of those that have none, which the board weights by the stage's probability
+    # as it is when the board is read (a stage's probability can change).
+    unweighted_amount: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=0)

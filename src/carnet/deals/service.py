@@ -18,7 +18,7 @@ from carnet.core.context import SYSTEM, Actor
 from carnet.core.db import in_ids
 from carnet.core.errors import DomainError, FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page, parse_params
-from carnet.deals import moves, pipelines
+from carnet.deals import moves, pipelines, totals
 from carnet.deals.models import Deal, DealContact, DealStageHistory, Pipeline, Stage
 from carnet.deals.schemas import DealRead
 from carnet.organisations import service as organisations
@@ -765,8 +765,29 @@ class Board:
     weighted: Decimal
 
 
-def _cents_to_euros(cents: Decimal | int) -> Decimal:
-    return (Decimal(cents) / 100).quantize(CENT, rounding=ROUND_HALF_UP)
+def _euros(amount: Decimal) -> Decimal:
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _live_sums(
+    db: Session, where: list[Any], params: ListParams, stage_probability: dict[int, int]
+) -> dict[int, totals.StageSums]:
+    """The per-stage sums aggregated over the matching deals themselves (for the filters the stored
+    totals cannot answer)."""
+    # Amounts are summed as integer cents: exact on SQLite (which stores NUMERIC as floating
+    # point) as on PostgreSQL; the weighting happens in Decimal afterwards.
+    cents = cast(func.round(Deal.amount * 100), BigInteger)
+    agg = select(Deal.stage_id, Deal.probability, func.count(), func.sum(cents)).where(*where)
+    agg = LISTING.apply_filters(agg, params).group_by(Deal.stage_id, Deal.probability)
+    out: dict[int, totals.StageSums] = defaultdict(totals.StageSums)
+    for stage_id, probability, count, sum_cents in db.execute(agg):
+        amount = Decimal(int(sum_cents or 0)) / 100
+        prob = probability if probability is not None else stage_probability.get(stage_id, 0)
+        sums = out[stage_id]
+        sums.count += count
+        sums.amount += amount
+        sums.weighted += amount * prob / 100
+    return out
 
 
 def board(
@@ -774,7 +795,9 @@ def board(
 ) -> Board:
     """One column per stage with the visible deals matching `filters` (listing filters; `limit` caps
     the cards per column): count, total amount and weighted total (amount × probability / 100) over
-    every matching deal, and the deals that sat in an open stage longer than its rotting days."""
+    every matching deal, and the deals that sat in an open stage longer than its rotting days.
+    The totals come from the stored per-stage totals (deals/totals.py) unless a filter needs the
+    deals themselves."""
     lifecycle.require(actor, RECORD_TYPE, "read")
     try:
         pipeline_id = int(pipeline_id)
@@ -789,21 +812,10 @@ def board(
     if params.q:
         where.append(func.lower(Deal.title).contains(params.q.strip().lower(), autoescape=True))
 
-    # Amounts are summed as integer cents: exact on SQLite (which stores NUMERIC as floating
-    # point) as on PostgreSQL; the weighting happens in Decimal afterwards.
-    cents = cast(func.round(Deal.amount * 100), BigInteger)
-    agg = select(Deal.stage_id, Deal.probability, func.count(), func.sum(cents)).where(*where)
-    agg = LISTING.apply_filters(agg, params).group_by(Deal.stage_id, Deal.probability)
-    counts: dict[int, int] = defaultdict(int)
-    total_cents: dict[int, Decimal] = defaultdict(Decimal)
-    weighted_cents: dict[int, Decimal] = defaultdict(Decimal)
-    stage_prob = {s.id: s.probability for s in stage_list}
-    for stage_id, probability, count, sum_cents in db.execute(agg):
-        counts[stage_id] += count
-        amount = Decimal(int(sum_cents or 0))
-        total_cents[stage_id] += amount
-        prob = probability if probability is not None else stage_prob.get(stage_id, 0)
-        weighted_cents[stage_id] += amount * prob / 100
+    stage_probability = {s.id: s.probability for s in stage_list}
+    sums = totals.stored(db, actor, pipeline.id, stage_probability, params)
+    if sums is None:
+        sums = _live_sums(db, where, params, stage_probability)
 
     # The newest cards of each stage in one round trip: a UNION ALL of one small limited select
     # per stage, each walking the (stage_id, stage_entered_at, id) index instead of ranking every
@@ -829,6 +841,7 @@ def board(
     columns = []
     for stage in stage_list:
         deals = by_stage.get(stage.id, [])
+        stage_sums = sums.get(stage.id) or totals.StageSums()
         stale: dict[int, int] = {}
         if stage.kind == "open" and stage.rotting_days:
             for deal in deals:
@@ -840,10 +853,10 @@ def board(
             BoardColumn(
                 stage=stage,
                 deals=deals,
-                count=counts.get(stage.id, 0),
-                total=_cents_to_euros(total_cents.get(stage.id, 0)),
-                weighted=_cents_to_euros(weighted_cents.get(stage.id, 0)),
-                more=max(0, counts.get(stage.id, 0) - len(deals)),
+                count=stage_sums.count,
+                total=_euros(stage_sums.amount),
+                weighted=_euros(stage_sums.weighted),
+                more=max(0, stage_sums.count - len(deals)),
                 stale_days=stale,
             )
         )
@@ -851,8 +864,8 @@ def board(
         pipeline=pipeline,
         columns=columns,
         count=sum(c.count for c in columns),
-        total=_cents_to_euros(sum(total_cents.values(), Decimal(0))),
-        weighted=_cents_to_euros(sum(weighted_cents.values(), Decimal(0))),
+        total=_euros(sum((sums[s.id].amount for s in stage_list if s.id in sums), Decimal(0))),
+        weighted=_euros(sum((sums[s.id].weighted for s in stage_list if s.id in sums), Decimal(0))),
     )
 
 
