@@ -12,6 +12,7 @@ from carnet.core.audit import AuditEntry
 from carnet.core.search import SearchDocument
 from carnet.core.tags import tags_for
 from carnet.deals import service as deals
+from carnet.deals import totals
 from carnet.deals.models import Deal, DealStageHistory
 from carnet.workflows import engine
 from carnet.workflows.models import WorkflowEventOrigin, WorkflowRun, WorkflowRunStep
@@ -203,3 +204,4 @@ def test_a_stage_move_in_a_batch_writes_its_history_and_named_events(
         won_event = db.query(events.Event).filter_by(type="deal.won", record_id=deal.id).one()
         run = db.query(WorkflowRun).filter_by(workflow_id=wf.id, record_id=deal.id).one()
         assert db.get(WorkflowEventOrigin, won_event.event_id).run_id == run.id
+    assert totals.drifted(db) == 0  # the board's stored stage totals followed the moves
