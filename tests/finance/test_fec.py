@@ -772,3 +772,29 @@ def test_nature_of_revenue_accounts():
         None,
         None,
     ]
+
+
+def test_vat_on_hold_across_periods(api, make_invoice, issue, client_org, pay):
+    _set_company(api, operation_category="services", vat_on_debits=False)
+    invoice = issue(make_invoice(lines=[line("1000.00")]), issue_date="2026-10-15")
+    pay(client_org, "2026-10-20", "300.00", invoice["id"], reference="VIR-OCT")
+    pay(client_org, "2026-11-10", "300.00", invoice["id"], reference="VIR-NOV")
+    r = api("manager").post(
+        f"/api/v1/invoices/{invoice['id']}/credit-notes", json={"issue": True, "lines": [line("500.00")]}
+    )
+    assert r.status_code == 201, r.text
+    credit_note = r.json()
+    october = read_fec(_fec(api, "admin", "2026-10-01", "2026-10-31").content)
+    assert sides(by_piece(october, "VIR-OCT"))[2:] == [
+        ("445800", "50,00", "0,00"),
+        ("445710", "0,00", "50,00"),
+    ]
+    # November: the October invoice and payment are not in the file, but they count
+    november = read_fec(_fec(api, "admin").content)
+    assert {r["PieceRef"] for r in november} == {"VIR-NOV", credit_note["number"]}
+    assert sides(by_piece(november, "VIR-NOV"))[2:] == [
+        ("445800", "50,00", "0,00"),
+        ("445710", "0,00", "50,00"),
+    ]
+    assert sides(by_piece(november, credit_note["number"]))[2:] == [("445800", "100,00", "0,00")]
+    _balanced(november)

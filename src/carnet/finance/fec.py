@@ -500,9 +500,15 @@ def _settle_vat_on_hold(db: Session, books: _Books, start: date, end: date) -> N
     for chunk in _chunks(candidates):
         _load_deductions(db, books, Invoice.id.in_(chunk))
         for row in db.execute(_documents(books, Invoice.id.in_(chunk))):
-            lines, on_hold = _sale(books, row, _own_held(books, row))
+            held = _own_held(books, row)
+            if not held:
+                continue
+            on_hold, due = held, Decimal(row.total_gross)
+            if row.id in books.deducted:  # a final invoice: less what it takes back from deposits
+                lines, on_hold = _sale(books, row, held)
+                due = lines[0][1]  # what the client owes on the entry
             if sum(on_hold.values(), ZERO) > 0:
-                waiting[row.id] = (on_hold, lines[0][1])  # and what the client owes on the entry
+                waiting[row.id] = (on_hold, due)
     history: dict[int, list[tuple[tuple[Any, ...], vat_on_hold.CreditNote | vat_on_hold.Allocation]]] = {}
     for chunk in _chunks(sorted(waiting)):
         for row in db.execute(

@@ -129,7 +129,7 @@ def held_by_rate(
     if not may_hold(vat_on_debits, operation_category, natures):
         return {}
     default = document_nature(operation_category)
-    nets: dict[str, dict[str, Decimal]] = {}
+    by_rate: dict[str, dict[str, list[dict[str, Any]]]] = {}
     if natures and lines:
         for raw in lines:
             if raw.get("kind") == doc_lines.SECTION:
@@ -137,15 +137,19 @@ def held_by_rate(
             product_id = raw.get("product_id")
             category = categories.get(product_id) if product_id else None
             nature = natures.get(category or "", default)
-            per_rate = nets.setdefault(rate_key(raw.get("vat_rate") or 0), {})
-            per_rate[nature] = per_rate.get(nature, ZERO) + line_net(raw)
+            by_rate.setdefault(rate_key(raw.get("vat_rate") or 0), {}).setdefault(nature, []).append(raw)
     out: dict[str, Decimal] = {}
     for vat in totals.get("vat_by_rate") or []:
         amount = Decimal(vat["vat"])
         if not amount:
             continue
         rate = rate_key(vat["rate"])
-        held = share_out(amount, nets.get(rate) or {default: ZERO}).get(SERVICES, ZERO)
+        groups = by_rate.get(rate) or {default: []}
+        if len(groups) == 1:  # one nature at this rate: no need for the nets
+            held = amount if SERVICES in groups else ZERO
+        else:
+            nets = {nature: sum((line_net(raw) for raw in group), ZERO) for nature, group in groups.items()}
+            held = share_out(amount, nets)[SERVICES]
         if held:
             out[rate] = held
     return out
