@@ -203,7 +203,7 @@ def settle(
     left = {rate: value for rate, value in on_hold.items() if value}
     for event in history:
         if isinstance(event, CreditNote):
-            taken = {}
+            taken: dict[str, Decimal] = {}
             for rate, wanted in event.wanted.items():
                 value = min(wanted, max(left.get(rate, ZERO), ZERO))
                 if value > 0:
