@@ -12,6 +12,7 @@ from invoices import conftest as invoice_fixtures
 from carnet.core import clock, jobs
 
 NOW = invoice_fixtures.NOW
+COMPANY = invoice_fixtures.COMPANY
 LINES = invoice_fixtures.LINES
 company = invoice_fixtures.company
 client_org = invoice_fixtures.client_org

@@ -144,6 +144,7 @@ def test_account_mapping_settings(api, db):
         ("deposit", "419100"),
         ("revenue", "706000"),
         ("vat", "445710"),
+        ("vat_on_hold", "445800"),
     ]
     body = {
         "accounts": [
@@ -160,6 +161,7 @@ def test_account_mapping_settings(api, db):
         ("deposit", "", "419100"),
         ("revenue", "", "706000"),
         ("vat", "", "445710"),
+        ("vat_on_hold", "", "445800"),
         ("revenue", "Matériel", "707000"),
         ("vat", "5.50", "445711"),
     ]
@@ -188,6 +190,8 @@ def test_account_mapping_validation_writes_nothing(api, db):
                 {"purpose": "customer", "number": "CLIENTS", "label": "Clients"},
                 {"purpose": "bank", "number": "512000", "label": ""},
                 {"purpose": "stock", "number": "310000", "label": "Stock"},
+                {"purpose": "vat_on_hold", "number": "445710", "label": "TVA"},  # VAT due, not on hold
+                {"purpose": "vat_on_hold", "key": "20", "number": "445820", "label": "TVA 20 %"},
             ]
         },
     )
@@ -198,6 +202,8 @@ def test_account_mapping_validation_writes_nothing(api, db):
         ("accounts.2.number", "invalid_account"),
         ("accounts.3.label", "required"),
         ("accounts.4.purpose", "invalid_choice"),
+        ("accounts.5.number", "wrong_class"),
+        ("accounts.6.key", "no_key"),
     ]
     assert api("manager").put("/api/v1/finance/accounts", json={"accounts": []}).status_code == 403
     assert api("alice").get("/api/v1/finance/accounts").status_code == 403

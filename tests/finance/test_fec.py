@@ -9,9 +9,9 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from carnet.core.audit import AuditEntry
-from carnet.finance import fec
+from carnet.finance import fec, vat_on_hold
 
-from .conftest import amount, by_piece, entries, line, read_fec, sides
+from .conftest import COMPANY, LINES, amount, by_piece, entries, line, read_fec, sides
 
 HEADER = (
     "JournalCode\tJournalLib\tEcritureNum\tEcritureDate\tCompteNum\tCompteLib\tCompAuxNum\tCompAuxLib\t"
@@ -382,3 +382,419 @@ def test_one_payment_over_two_invoices_and_a_credit_note_share_codes(
     assert letters[("VIR-GROUPE", "-7125,90")] == together
     assert letters[(cancelled["number"], "3562,95")] == (f"L{cancelled['id']}", "20261121")
     assert letters[(credit_note["number"], "-3562,95")] == (f"L{cancelled['id']}", "20261121")
+
+
+# -- VAT on hold (france.md §5.4: services without the debits option) -------------------------------
+
+
+def _set_company(api, **changes):
+    r = api("admin").put("/api/v1/settings/company", json={**COMPANY, **changes})
+    assert r.status_code == 200, r.text
+
+
+def _balanced(rows: list[dict[str, str]]) -> None:
+    """Every entry of the file balances, every record has the 18 columns."""
+    assert rows and all(len(r) == 18 for r in rows)
+    for number, lines in entries(rows).items():
+        debit = sum((amount(r["Debit"]) for r in lines), Decimal(0))
+        credit = sum((amount(r["Credit"]) for r in lines), Decimal(0))
+        assert debit == credit, number
+
+
+def _balance_of(rows: list[dict[str, str]], account: str) -> Decimal:
+    """Credits less debits of an account over the file."""
+    return sum(
+        (amount(r["Credit"]) - amount(r["Debit"]) for r in rows if r["CompteNum"] == account), Decimal(0)
+    )
+
+
+def test_services_vat_waits_on_hold_and_moves_to_44571_as_the_client_pays(
+    api, make_invoice, issue, client_org, pay
+):
+    _set_company(api, operation_category="services", vat_on_debits=False)
+    invoice = issue(make_invoice(lines=[line("1000.00")]), issue_date="2026-11-02")
+    assert invoice["operation_category"] == "services"
+    rows = read_fec(_fec(api, "admin").content)
+    # not paid yet: the VAT of the services waits on 4458, nothing is due on 44571
+    assert sides(by_piece(rows, invoice["number"])) == [
+        ("411000", "1200,00", "0,00"),
+        ("706000", "0,00", "1000,00"),
+        ("445800", "0,00", "200,00"),
+    ]
+    assert by_piece(rows, invoice["number"])[2]["CompteLib"] == "TVA collectée en attente"
+    # a partial payment moves its share: 200.00 × 1000.00 / 1200.00 = 166.666… → 166.67
+    pay(client_org, "2026-11-10", "1000.00", invoice["id"], reference="VIR-1")
+    rows = read_fec(_fec(api, "admin").content)
+    assert sides(by_piece(rows, "VIR-1")) == [
+        ("512000", "1000,00", "0,00"),
+        ("411000", "0,00", "1000,00"),
+        ("445800", "166,67", "0,00"),
+        ("445710", "0,00", "166,67"),
+    ]
+    assert {r["EcritureNum"] for r in by_piece(rows, "VIR-1")} == {"BQ000001"}
+    assert _balance_of(rows, "445800") == Decimal("33.33")
+    # the payment that settles the invoice moves the rest: exactly the VAT on hold in all
+    pay(client_org, "2026-11-20", "200.00", invoice["id"], reference="VIR-2")
+    rows = read_fec(_fec(api, "admin").content)
+    assert sides(by_piece(rows, "VIR-2")) == [
+        ("512000", "200,00", "0,00"),
+        ("411000", "0,00", "200,00"),
+        ("445800", "33,33", "0,00"),
+        ("445710", "0,00", "33,33"),
+    ]
+    assert _balance_of(rows, "445800") == 0
+    assert _balance_of(rows, "445710") == Decimal(invoice["total_vat"])
+    _balanced(rows)
+    # lettering still pairs the customer lines only
+    assert [(r["PieceRef"], r["EcritureLet"]) for r in rows if r["EcritureLet"]] == [
+        (invoice["number"], f"L{invoice['id']}"),
+        ("VIR-1", f"L{invoice['id']}"),
+        ("VIR-2", f"L{invoice['id']}"),
+    ]
+    # the option taken later does not rewrite what was issued without it
+    _set_company(api, operation_category="services", vat_on_debits=True)
+    assert read_fec(_fec(api, "admin").content) == rows
+
+
+def test_the_debits_option_and_goods_put_vat_on_44571_at_invoicing(api, make_invoice, issue, client_org, pay):
+    _set_company(api, operation_category="services", vat_on_debits=True)
+    services = issue(make_invoice(lines=[line("1000.00")]), issue_date="2026-11-02")
+    _set_company(api, operation_category="services", vat_on_debits=False)
+    goods = issue(make_invoice(lines=[line("500.00")], operation_category="goods"), issue_date="2026-11-03")
+    pay(client_org, "2026-11-10", "1200.00", services["id"], reference="VIR-S")
+    pay(client_org, "2026-11-11", "600.00", goods["id"], reference="VIR-G")
+    rows = read_fec(_fec(api, "admin").content)
+    assert sides(by_piece(rows, services["number"])) == [
+        ("411000", "1200,00", "0,00"),
+        ("706000", "0,00", "1000,00"),
+        ("445710", "0,00", "200,00"),
+    ]
+    assert sides(by_piece(rows, goods["number"])) == [
+        ("411000", "600,00", "0,00"),
+        ("706000", "0,00", "500,00"),
+        ("445710", "0,00", "100,00"),
+    ]
+    # nothing waits, so the payments move nothing
+    assert sides(by_piece(rows, "VIR-S")) == [("512000", "1200,00", "0,00"), ("411000", "0,00", "1200,00")]
+    assert sides(by_piece(rows, "VIR-G")) == [("512000", "600,00", "0,00"), ("411000", "0,00", "600,00")]
+    assert not [r for r in rows if r["CompteNum"] == "445800"]
+    _balanced(rows)
+
+
+def _products_with_accounts(api) -> dict[str, int]:
+    """A bed and a mattress of the category Matériel (707100, goods) and an installation of the
+    category Services (706100, services)."""
+
+    def product(name, price, rate, category):
+        body = {"name": name, "unit_price": price, "vat_rate": rate, "category": category}
+        r = api("admin").post("/api/v1/products", json=body)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    ids = {
+        "bed": product("Lit médicalisé", "1250", "5.5", "Matériel"),
+        "mattress": product("Matelas", "420.50", "20", "Matériel"),
+        "setup": product("Installation", "159", "20", "Services"),
+    }
+    r = api("admin").put(
+        "/api/v1/finance/accounts",
+        json={
+            "accounts": [
+                {"purpose": "revenue", "key": "Matériel", "number": "707100", "label": "Ventes de matériel"},
+                {"purpose": "revenue", "key": "Services", "number": "706100", "label": "Installations"},
+            ]
+        },
+    )
+    assert r.status_code == 200, r.text
+    return ids
+
+
+def test_mixed_invoice_puts_only_the_services_vat_on_hold(api, make_invoice, issue, client_org, pay):
+    _set_company(api, operation_category="mixed", vat_on_debits=False)
+    products = _products_with_accounts(api)
+    lines = [
+        line("1250", "5.5", "Lit", product_id=products["bed"], quantity="2"),
+        line("420.50", "20", "Matelas", product_id=products["mattress"], quantity="2"),
+        line("159", "20", "Installation", product_id=products["setup"]),
+    ]
+    invoice = issue(make_invoice(lines=lines), issue_date="2026-11-02")
+    assert (invoice["operation_category"], invoice["total_vat"], invoice["total_gross"]) == (
+        "mixed",
+        "337.50",
+        "3837.50",
+    )
+    # 20 %: 200.00 of VAT on 841.00 of goods and 159.00 of services -> 168.20 due, 31.80 on hold;
+    # 5.5 %: only goods, 137.50 due
+    pay(client_org, "2026-11-10", "3837.50", invoice["id"], reference="VIR-M")
+    rows = read_fec(_fec(api, "admin").content)
+    assert sides(by_piece(rows, invoice["number"])) == [
+        ("411000", "3837,50", "0,00"),
+        ("707100", "0,00", "3341,00"),
+        ("706100", "0,00", "159,00"),
+        ("445710", "0,00", "168,20"),
+        ("445800", "0,00", "31,80"),
+        ("445710", "0,00", "137,50"),
+    ]
+    assert sides(by_piece(rows, "VIR-M")) == [
+        ("512000", "3837,50", "0,00"),
+        ("411000", "0,00", "3837,50"),
+        ("445800", "31,80", "0,00"),
+        ("445710", "0,00", "31,80"),
+    ]
+    _balanced(rows)
+
+
+def test_lines_without_their_own_nature_take_the_invoice_one(api, make_invoice, issue, client_org):
+    _set_company(api, operation_category="mixed", vat_on_debits=False)
+    products = _products_with_accounts(api)
+    # mixed and nothing says which line is what: counted as goods, its VAT is due at invoicing
+    mixed = issue(make_invoice(lines=[line("100.00"), line("50.00", "10")]), issue_date="2026-11-02")
+    # a services invoice: a line without product is a service, the bed stays goods
+    services = issue(
+        make_invoice(
+            lines=[line("100.00"), line("1250", "5.5", "Lit", product_id=products["bed"])],
+            operation_category="services",
+        ),
+        issue_date="2026-11-03",
+    )
+    rows = read_fec(_fec(api, "admin").content)
+    assert sides(by_piece(rows, mixed["number"])) == [
+        ("411000", "175,00", "0,00"),
+        ("706000", "0,00", "150,00"),
+        ("445710", "0,00", "20,00"),
+        ("445710", "0,00", "5,00"),
+    ]
+    assert sides(by_piece(rows, services["number"])) == [
+        ("411000", "1438,75", "0,00"),
+        ("706000", "0,00", "100,00"),
+        ("707100", "0,00", "1250,00"),
+        ("445800", "0,00", "20,00"),
+        ("445710", "0,00", "68,75"),
+    ]
+    _balanced(rows)
+
+
+def test_one_payment_over_two_invoices_moves_the_vat_of_each(api, make_invoice, issue, client_org, pay):
+    _set_company(api, operation_category="services", vat_on_debits=False)
+    first = issue(make_invoice(lines=[line("1000.00")]), issue_date="2026-11-02")
+    second = issue(make_invoice(lines=[line("500.00")]), issue_date="2026-11-03")
+    pay(
+        client_org,
+        "2026-11-12",
+        "1500.00",
+        reference="VIR-GROUPE",
+        allocations=[
+            {"invoice_id": first["id"], "amount": "1200.00"},  # settled: all its 200.00
+            {"invoice_id": second["id"], "amount": "300.00"},  # half of 600.00: 50.00 of 100.00
+        ],
+    )
+    rows = read_fec(_fec(api, "admin").content)
+    assert sides(by_piece(rows, "VIR-GROUPE")) == [
+        ("512000", "1500,00", "0,00"),
+        ("411000", "0,00", "1500,00"),
+        ("445800", "200,00", "0,00"),
+        ("445710", "0,00", "200,00"),
+        ("445800", "50,00", "0,00"),
+        ("445710", "0,00", "50,00"),
+    ]
+    assert _balance_of(rows, "445800") == Decimal("50.00")  # what the second invoice still waits for
+    _balanced(rows)
+
+
+def test_credit_notes_take_back_the_vat_still_on_hold(api, make_invoice, issue, client_org, pay):
+    _set_company(api, operation_category="services", vat_on_debits=False)
+    unpaid = issue(make_invoice(lines=[line("1000.00")]), issue_date="2026-11-02")
+    half_paid = issue(make_invoice(lines=[line("1000.00")]), issue_date="2026-11-02")
+    paid = issue(make_invoice(lines=[line("1000.00")]), issue_date="2026-11-02")
+    pay(client_org, "2026-11-05", "600.00", half_paid["id"], reference="VIR-HALF")
+    pay(client_org, "2026-11-05", "1200.00", paid["id"], reference="VIR-ALL")
+
+    def credit(invoice, **body):
+        r = api("manager").post(
+            f"/api/v1/invoices/{invoice['id']}/credit-notes", json={"issue": True, **body}
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    whole = credit(unpaid)
+    rest = credit(half_paid, lines=[line("500.00")])
+    refund = credit(paid)
+    rows = read_fec(_fec(api, "admin").content)
+    # unpaid: the mirror entry, the VAT comes off the on-hold account
+    assert sides(by_piece(rows, whole["number"])) == [
+        ("411000", "0,00", "1200,00"),
+        ("706000", "1000,00", "0,00"),
+        ("445800", "200,00", "0,00"),
+    ]
+    # half paid: 100.00 moved with the payment, the credit note takes back the other 100.00
+    assert sides(by_piece(rows, "VIR-HALF"))[2:] == [
+        ("445800", "100,00", "0,00"),
+        ("445710", "0,00", "100,00"),
+    ]
+    assert sides(by_piece(rows, rest["number"])) == [
+        ("411000", "0,00", "600,00"),
+        ("706000", "500,00", "0,00"),
+        ("445800", "100,00", "0,00"),
+    ]
+    # paid: the VAT had moved to 44571 with the payment, the credit note takes it back from there
+    assert sides(by_piece(rows, refund["number"])) == [
+        ("411000", "0,00", "1200,00"),
+        ("706000", "1000,00", "0,00"),
+        ("445710", "200,00", "0,00"),
+    ]
+    assert _balance_of(rows, "445800") == 0
+    assert _balance_of(rows, "445710") == Decimal("100.00")  # the VAT of what the client paid and keeps
+    _balanced(rows)
+
+
+def test_deposit_and_final_invoice_for_services_without_the_option(api, company, client_org, issue, pay):
+    _set_company(api, operation_category="services", vat_on_debits=False)
+    quote = (
+        api("alice")
+        .post(
+            "/api/v1/quotes",
+            json={
+                "organisation_id": client_org,
+                "title": "Installation",
+                "lines": LINES,
+                "operation_category": "services",
+            },
+        )
+        .json()
+    )
+    assert (
+        api("alice").post(f"/api/v1/quotes/{quote['id']}/send", json={"to": "achats@chu.fr"}).status_code
+        == 200
+    )
+    r = api("alice").post(f"/api/v1/quotes/{quote['id']}/accept", json={"signer_name": "Dr Martin"})
+    assert r.status_code == 200, r.text
+    deposit = issue(
+        api("manager")
+        .post("/api/v1/invoices", json={"quote_id": quote["id"], "deposit_percent": "30"})
+        .json(),
+        issue_date="2026-11-05",
+    )
+    pay(client_org, "2026-11-10", deposit["total_gross"], deposit["id"], reference="VIR-ACOMPTE")
+    final = issue(api("manager").post("/api/v1/invoices", json={"quote_id": quote["id"]}).json())
+    pay(client_org, "2026-11-21", final["amount_due"], final["id"], reference="VIR-SOLDE")
+    rows = read_fec(_fec(api, "admin").content)
+    # the deposit's VAT waits for the deposit's payment (france.md §2.2)
+    assert sides(by_piece(rows, deposit["number"])) == [
+        ("411000", "1068,89", "0,00"),
+        ("419100", "0,00", "972,30"),
+        ("445800", "0,00", "59,46"),
+        ("445800", "0,00", "37,13"),
+    ]
+    assert sides(by_piece(rows, "VIR-ACOMPTE"))[2:] == [
+        ("445800", "96,59", "0,00"),
+        ("445710", "0,00", "96,59"),
+    ]
+    # the final invoice puts the whole sale's VAT on hold and takes back the deposit's from it
+    assert sides(by_piece(rows, final["number"])) == [
+        ("411000", "2494,06", "0,00"),
+        ("419100", "297,30", "0,00"),
+        ("445800", "59,46", "0,00"),
+        ("419100", "675,00", "0,00"),
+        ("445800", "37,13", "0,00"),
+        ("706000", "0,00", "3241,00"),
+        ("445800", "0,00", "198,20"),
+        ("445800", "0,00", "123,75"),
+    ]
+    # its payment moves the rest: 321.95 - 96.59
+    assert sides(by_piece(rows, "VIR-SOLDE"))[2:] == [
+        ("445800", "225,36", "0,00"),
+        ("445710", "0,00", "225,36"),
+    ]
+    assert _balance_of(rows, "445800") == 0
+    assert _balance_of(rows, "445710") == Decimal(final["total_vat"])
+    assert _balance_of(rows, "419100") == 0
+    _balanced(rows)
+
+
+def test_the_on_hold_account_is_configurable(api, make_invoice, issue, client_org, pay):
+    _set_company(api, operation_category="services", vat_on_debits=False)
+    r = api("fiona").put(
+        "/api/v1/finance/accounts",
+        json={
+            "accounts": [
+                {"purpose": "vat_on_hold", "number": "445810", "label": "TVA sur encaissements à venir"},
+                {"purpose": "vat", "key": "20", "number": "445712", "label": "TVA collectée 20 %"},
+            ]
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert ("vat_on_hold", "", "445810") in {
+        (a["purpose"], a["key"], a["number"]) for a in r.json()["accounts"]
+    }
+    invoice = issue(make_invoice(lines=[line("1000.00")]), issue_date="2026-11-02")
+    pay(client_org, "2026-11-10", "1200.00", invoice["id"], reference="VIR-1")
+    rows = read_fec(_fec(api, "admin").content)
+    assert [
+        (r["CompteNum"], r["CompteLib"], r["Debit"], r["Credit"]) for r in by_piece(rows, invoice["number"])
+    ][2:] == [
+        ("445810", "TVA sur encaissements à venir", "0,00", "200,00"),
+    ]
+    assert sides(by_piece(rows, "VIR-1"))[2:] == [("445810", "200,00", "0,00"), ("445712", "0,00", "200,00")]
+    _balanced(rows)
+
+
+def test_settle_gives_the_last_payment_the_rest():
+    settlement = vat_on_hold.Settlement({}, {})
+    payments = [vat_on_hold.Allocation(i, Decimal("400.00")) for i in (1, 2, 3)]
+    vat_on_hold.settle(7, {"20.00": Decimal("200.00")}, Decimal("1200.00"), payments, settlement)
+    moved = [settlement.moved[(i, 7)]["20.00"] for i in (1, 2, 3)]
+    assert moved == [Decimal("66.67"), Decimal("66.67"), Decimal("66.66")]
+    assert sum(moved) == Decimal("200.00")
+    # two rates: each payment's share is split by what each rate still has on hold
+    settlement = vat_on_hold.Settlement({}, {})
+    on_hold = {"20.00": Decimal("200.00"), "5.50": Decimal("5.50")}
+    vat_on_hold.settle(
+        8,
+        on_hold,
+        Decimal("1305.50"),
+        payments[:1] + [vat_on_hold.Allocation(2, Decimal("905.50"))],
+        settlement,
+    )
+    first, last = settlement.moved[(1, 8)], settlement.moved[(2, 8)]
+    # 205.50 × 400 / 1305.50 = 62.964… → 62.96, shared 200.00 : 5.50 between the rates
+    assert first == {"20.00": Decimal("61.27"), "5.50": Decimal("1.69")}
+    assert {r: first[r] + last[r] for r in on_hold} == on_hold
+
+
+def test_nature_of_revenue_accounts():
+    assert [
+        vat_on_hold.nature_of_account(n) for n in ("707100", "701000", "706000", "704", "708000", "7091")
+    ] == [
+        "goods",
+        "goods",
+        "services",
+        "services",
+        None,
+        None,
+    ]
+
+
+def test_vat_on_hold_across_periods(api, make_invoice, issue, client_org, pay):
+    _set_company(api, operation_category="services", vat_on_debits=False)
+    invoice = issue(make_invoice(lines=[line("1000.00")]), issue_date="2026-10-15")
+    pay(client_org, "2026-10-20", "300.00", invoice["id"], reference="VIR-OCT")
+    pay(client_org, "2026-11-10", "300.00", invoice["id"], reference="VIR-NOV")
+    r = api("manager").post(
+        f"/api/v1/invoices/{invoice['id']}/credit-notes", json={"issue": True, "lines": [line("500.00")]}
+    )
+    assert r.status_code == 201, r.text
+    credit_note = r.json()
+    october = read_fec(_fec(api, "admin", "2026-10-01", "2026-10-31").content)
+    assert sides(by_piece(october, "VIR-OCT"))[2:] == [
+        ("445800", "50,00", "0,00"),
+        ("445710", "0,00", "50,00"),
+    ]
+    # November: the October invoice and payment are not in the file, but they count
+    november = read_fec(_fec(api, "admin").content)
+    assert {r["PieceRef"] for r in november} == {"VIR-NOV", credit_note["number"]}
+    assert sides(by_piece(november, "VIR-NOV"))[2:] == [
+        ("445800", "50,00", "0,00"),
+        ("445710", "0,00", "50,00"),
+    ]
+    assert sides(by_piece(november, credit_note["number"]))[2:] == [("445800", "100,00", "0,00")]
+    _balanced(november)

@@ -105,3 +105,23 @@ def test_accounts_form(web, api, db):
     assert r.status_code == 422 and "Ce compte doit commencer par 4457" in r.text
     assert db.scalar(select(func.count()).select_from(AccountMapping)) == before
     assert _post(web("manager"), "/finance/settings", rows).status_code == 403
+
+
+def test_the_on_hold_account_in_the_accounts_form(web, api, db):
+    fiona = web("fiona")
+    page = fiona.get("/finance/settings")
+    assert "TVA collectée en attente (prestations, sans option pour les débits)" in page.text
+    assert 'value="445800"' in page.text and 'value="TVA collectée en attente"' in page.text
+    rows = {"row": ["0"], "purpose.0": "vat_on_hold", "number.0": "445810", "label.0": "TVA en attente"}
+    r = _post(fiona, "/finance/settings", rows)
+    assert r.status_code == 303
+    accounts = api("fiona").get("/api/v1/finance/accounts").json()["accounts"]
+    assert ("vat_on_hold", "", "445810", "TVA en attente") in {
+        (a["purpose"], a["key"], a["number"], a["label"]) for a in accounts
+    }
+    # the on-hold account stays under 4458: not a VAT-due account
+    before = db.scalar(select(func.count()).select_from(AccountMapping))
+    r = _post(fiona, "/finance/settings", {**rows, "number.0": "445710"})
+    assert r.status_code == 422 and "Ce compte doit commencer par 4458" in r.text
+    assert db.scalar(select(func.count()).select_from(AccountMapping)) == before
+    assert 'value="445810"' in fiona.get("/finance/settings").text

@@ -86,8 +86,8 @@ def export_csv(
 
 @router.get("/finance/accounts", response_model=AccountsRead)
 def get_accounts(db: DbDep, actor: ActorDep) -> dict[str, Any]:
-    """The accounts of the FEC: customer, bank, deposit, default revenue and VAT, then revenue per
-    product category and VAT per rate."""
+    """The accounts of the FEC: customer, bank, deposit, default revenue and VAT, VAT on hold
+    (services without the debits option), then revenue per product category and VAT per rate."""
     return {"accounts": service.accounts_to_read(service.get_accounts(db, actor))}
 
 

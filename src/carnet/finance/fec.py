@@ -10,12 +10,24 @@ Entries (§5.4), one EcritureNum each, every entry balanced (Σ debit = Σ credi
 - sales journal VT, per issued invoice dated in the period (issue date): debit the customer
   account (411, the client's auxiliary account in CompAuxNum) with the total incl. VAT, credit
   revenue (706 by default, or the account of each line's product category) with the total excl.
-  VAT, credit VAT collected (44571, one line per rate);
-- a deposit invoice credits customer advances (4191) instead of revenue (§2.2); the final invoice
-  that deducts deposits debits the customer with what is left to pay and reverses the advances
-  and their VAT on its own entry (the "deduct directly" variant of §2.2);
-- a credit note is the mirror entry (debit revenue and VAT, credit the customer);
-- bank journal BQ, per payment received in the period: debit the bank (512), credit the customer.
+  VAT, credit VAT collected (44571, one line per rate), or for the VAT of services the seller
+  has no debits option on, VAT collected on hold (4458, a line per rate after that rate's 44571
+  line): see `vat_on_hold.py` for how goods and services are told apart (a "mixed" invoice with
+  nothing per line counts as goods) and for the option frozen on the invoice;
+- a deposit invoice credits customer advances (4191) instead of revenue (§2.2), its VAT on hold
+  like any other; the final invoice that deducts deposits debits the customer with what is left
+  to pay and reverses the advances and their VAT on its own entry (the "deduct directly" variant
+  of §2.2), the VAT taken back split between 44571 and 4458 as the final invoice splits its own
+  VAT of that rate, so each document's VAT on hold moves with its own payments;
+- a credit note is the mirror entry (debit revenue and VAT, credit the customer); the VAT of its
+  services comes off 4458 up to what the invoice it corrects still has on hold there, the rest
+  off 44571 (the VAT the client's payments already moved);
+- bank journal BQ, per payment received in the period: debit the bank (512), credit the customer;
+  then, per invoice it pays that has VAT on hold, debit 4458 and credit 44571 with the VAT the
+  payment pays: on hold × amount paid / amount still due, in cents, the payment that settles the
+  invoice taking the rest, so a paid invoice has moved exactly its VAT on hold. Each amount
+  follows from the invoice's history before it (its credit notes and payments in the order of
+  the books), read on the whole ledger like the lettering, whoever exports.
 
 Lettering (EcritureLet/DateLet, §5.4 "reconcile the 411 lines"): the customer lines of an invoice,
 its credit notes and the payments allocated to it share a code once they add up to zero by the end
@@ -46,18 +58,19 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
 from carnet.catalogue.models import Product
 from carnet.company import service as company_service
-from carnet.core import audit, money, permissions
+from carnet.core import audit, permissions
 from carnet.core.context import Actor
 from carnet.core.db import get_database
 from carnet.core.errors import FieldErrors, PermissionDenied, ValidationFailed
 from carnet.documents import lines as doc_lines
-from carnet.finance import service
+from carnet.finance import service, vat_on_hold
 from carnet.finance.service import Account, ChartOfAccounts
+from carnet.finance.vat_on_hold import line_net, rate_key, share_out
 from carnet.invoices.models import CREDIT_NOTE, DEPOSIT, Invoice
 from carnet.organisations.models import Organisation
 from carnet.payments.models import Payment, PaymentAllocation
@@ -189,25 +202,6 @@ class FecFile:
     period: tuple[date, date] | None = None
 
 
-def share_out(amount: Decimal, weights: dict[Any, Decimal]) -> dict[Any, Decimal]:
-    """`amount` split in proportion to `weights`, in cents, adding up exactly to `amount` (the
-    cents left by rounding go to the largest weight)."""
-    if len(weights) == 1:  # the usual case: one account per rate
-        return dict.fromkeys(weights, amount)
-    if not weights:
-        return {}
-    total = sum(weights.values(), ZERO)
-    if not total:
-        largest = max(weights, key=lambda k: (abs(weights[k]), str(k)))
-        return {k: (amount if k == largest else ZERO) for k in weights}
-    shares = {k: money.cents(amount * w / total) for k, w in weights.items()}  # half-up, as §3.2
-    rest = amount - sum(shares.values(), ZERO)
-    if rest:
-        largest = max(weights, key=lambda k: (abs(weights[k]), str(k)))
-        shares[largest] += rest
-    return shares
-
-
 def parse_period(raw_from: Any, raw_to: Any) -> tuple[date, date]:
     """`from` and `to` as YYYY-MM-DD, from ≤ to; every problem at once (422)."""
     errors = FieldErrors()
@@ -233,6 +227,83 @@ def parse_period(raw_from: Any, raw_to: Any) -> tuple[date, date]:
 # -- sales journal ---------------------------------------------------------------------------------
 
 
+@dataclass
+class _Books:
+    """What the entries of one export share, read once: the chart of accounts, the products'
+    categories and the goods-or-services nature their revenue accounts tell, the deposits final
+    invoices deducted (their frozen references) with those deposits' totals, and the VAT on hold
+    moved by the payments and taken back by the credit notes of the period."""
+
+    chart: ChartOfAccounts
+    categories: dict[int, str | None] = field(default_factory=dict)
+    natures: dict[str, str] = field(default_factory=dict)
+    deducted: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    deposits: dict[int, dict[str, Any]] = field(default_factory=dict)
+    settlement: vat_on_hold.Settlement = field(default_factory=lambda: vat_on_hold.Settlement({}, {}))
+
+
+def _books(db: Session, chart: ChartOfAccounts) -> _Books:
+    books = _Books(chart)
+    if chart.revenue_by_category:  # lines are read only when a category has its own account
+        books.categories = dict(db.execute(select(Product.id, Product.category)).tuples().all())
+        books.natures = vat_on_hold.category_natures(chart)
+    return books
+
+
+def _on_debits(model: Any) -> Any:
+    """The seller's VAT-on-debits option as frozen on the document at issue (france.md §1.5)."""
+    return model.parties[("seller", "vat_on_debits")].as_boolean()
+
+
+def _documents(books: _Books, *where: Any) -> Any:
+    """The issued documents matching `where`, with what their sales entries need."""
+    credited = aliased(Invoice)
+    columns = [
+        Invoice.id,
+        Invoice.kind,
+        Invoice.number,
+        Invoice.issue_date,
+        Invoice.issued_at,
+        Invoice.organisation_id,
+        Organisation.legal_name,
+        Organisation.name,
+        Invoice.totals,
+        Invoice.total_gross,
+        Invoice.operation_category,
+        Invoice.credited_invoice_id,
+        credited.kind.label("credited_kind"),
+        _on_debits(Invoice).label("on_debits"),
+        _on_debits(credited).label("credited_on_debits"),
+    ]
+    if books.chart.revenue_by_category:
+        columns.append(Invoice.lines)
+    return (
+        select(*columns)
+        .outerjoin(Organisation, Organisation.id == Invoice.organisation_id)
+        .outerjoin(credited, credited.id == Invoice.credited_invoice_id)
+        .where(*where)
+    )
+
+
+def _load_deductions(db: Session, books: _Books, *where: Any) -> None:
+    """What the final invoices matching `where` deducted, and those deposits' own totals: a few
+    small queries, whatever the number of invoices."""
+    found: list[list[dict[str, Any]]] = []
+    for invoice_id, parties in db.execute(
+        select(Invoice.id, Invoice.parties).where(
+            *where, Invoice.kind != CREDIT_NOTE, Invoice.prepaid_amount > 0
+        )
+    ):
+        refs = ((parties or {}).get("references") or {}).get("deposits") or []
+        books.deducted[invoice_id] = refs
+        found.append(refs)
+    deposit_ids = sorted({int(d["id"]) for refs in found for d in refs if d.get("id")} - set(books.deposits))
+    for chunk in _chunks(deposit_ids):
+        books.deposits.update(
+            db.execute(select(Invoice.id, Invoice.totals).where(Invoice.id.in_(chunk))).tuples().all()
+        )
+
+
 def _revenue_by_account(
     chart: ChartOfAccounts,
     account: Account | None,
@@ -253,7 +324,7 @@ def _revenue_by_account(
         product_id = raw.get("product_id")
         target = chart.revenue_for(categories.get(product_id) if product_id else None)
         per_rate = nets.setdefault(rate, {})
-        per_rate[target] = per_rate.get(target, ZERO) + _line_net(raw)
+        per_rate[target] = per_rate.get(target, ZERO) + line_net(raw)
     out: dict[Account, Decimal] = {}
     for vat in totals.get("vat_by_rate") or []:
         rate = f"{Decimal(vat['rate']):.2f}"
@@ -262,94 +333,103 @@ def _revenue_by_account(
     return out
 
 
-def _line_net(raw: dict[str, Any]) -> Decimal:
-    """The net of a stored item line, as documents.lines computes it (france.md §3.2)."""
-    exact = Decimal(raw.get("quantity") or 0) * Decimal(raw.get("unit_price") or 0)
-    if raw.get("discount_percent") not in (None, ""):
-        return money.cents(exact * (100 - Decimal(raw["discount_percent"])) / 100)
-    if raw.get("discount_amount") not in (None, ""):
-        return money.cents(exact - Decimal(raw["discount_amount"]))
-    return money.cents(exact)
-
-
 def _deposit_reversal(
-    chart: ChartOfAccounts, deducted: list[dict[str, Any]], deposits: dict[int, dict[str, Any]]
-) -> list[tuple[Account, Decimal]]:
+    chart: ChartOfAccounts,
+    deducted: list[dict[str, Any]],
+    deposits: dict[int, dict[str, Any]],
+    totals: dict[str, Any],
+    held: dict[str, Decimal],
+) -> tuple[list[tuple[Account, Decimal]], dict[str, Decimal]]:
     """What a final invoice takes back from customer advances and their VAT (debits): each
-    deducted deposit's amount incl. VAT split like that deposit's own net and VAT per rate."""
+    deducted deposit's amount incl. VAT split like that deposit's own net and VAT per rate. The
+    VAT taken back comes off the accounts this invoice credits its own VAT of that rate to, in the
+    same proportion (VAT due, VAT on hold): the deposit's VAT on hold moves to 44571 when the
+    deposit is paid, this invoice's when it is paid. Also returns the VAT on hold taken back."""
+    own = {rate_key(v["rate"]): Decimal(v["vat"]) for v in totals.get("vat_by_rate") or []}
     out: list[tuple[Account, Decimal]] = []
+    taken: dict[str, Decimal] = {}
     for ref in deducted:
-        totals = deposits.get(int(ref["id"]))
-        if not totals:
+        deposit = deposits.get(int(ref["id"]))
+        if not deposit:
             continue
         parts: dict[tuple[str, str], Decimal] = {}
-        for vat in totals.get("vat_by_rate") or []:
-            rate = f"{Decimal(vat['rate']):.2f}"
+        for vat in deposit.get("vat_by_rate") or []:
+            rate = rate_key(vat["rate"])
             parts[("net", rate)] = Decimal(vat["base"])
             parts[("vat", rate)] = Decimal(vat["vat"])
         for (part, rate), value in share_out(Decimal(ref["amount"]), parts).items():
-            out.append((chart.deposit if part == "net" else chart.vat_for(rate), value))
-    return out
+            if part == "net":
+                out.append((chart.deposit, value))
+                continue
+            on_hold = vat_on_hold.held_part(value, own.get(rate, ZERO), held.get(rate, ZERO))
+            out.append((chart.vat_for(rate), value - on_hold))
+            if on_hold:
+                out.append((chart.vat_on_hold, on_hold))
+                taken[rate] = taken.get(rate, ZERO) + on_hold
+    return out, taken
 
 
-def _sales_entries(
-    db: Session, actor: Actor, chart: ChartOfAccounts, start: date, end: date
-) -> Iterator[Entry]:
+def _on_debits_of(row: Any) -> bool:
+    """The seller's debits option for a document: a credit note follows the invoice it corrects."""
+    if row.kind == CREDIT_NOTE and row.credited_invoice_id:
+        return bool(row.credited_on_debits)
+    return bool(row.on_debits)
+
+
+def _own_held(books: _Books, row: Any) -> dict[str, Decimal]:
+    """The services VAT of a document without the debits option, per rate (vat_on_hold)."""
+    return vat_on_hold.held_by_rate(
+        row.totals or {},
+        getattr(row, "lines", None),
+        row.operation_category,
+        _on_debits_of(row),
+        books.categories,
+        books.natures,
+    )
+
+
+def _sale(
+    books: _Books, row: Any, held: dict[str, Decimal]
+) -> tuple[list[tuple[Account, Decimal]], dict[str, Decimal]]:
+    """The lines of a document's sales entry, the customer's first (> 0 debit, < 0 credit), with
+    `held` (per rate) of its VAT on the on-hold account; and the VAT on hold the entry leaves
+    waiting for the payments, per rate (its own, less what it takes back from deposits)."""
+    chart = books.chart
+    totals = row.totals or {}
+    is_deposit = row.kind == DEPOSIT or (row.kind == CREDIT_NOTE and row.credited_kind == DEPOSIT)
+    revenue = _revenue_by_account(
+        chart, chart.deposit if is_deposit else None, totals, getattr(row, "lines", None), books.categories
+    )
+    sign = Decimal(-1) if row.kind == CREDIT_NOTE else Decimal(1)
+    reversal: list[tuple[Account, Decimal]] = []
+    taken: dict[str, Decimal] = {}
+    if row.id in books.deducted:
+        reversal, taken = _deposit_reversal(chart, books.deducted[row.id], books.deposits, totals, held)
+    gross = Decimal(row.total_gross)
+    out = [(chart.customer, sign * (gross - sum((v for _a, v in reversal), ZERO)))]
+    out += reversal
+    out += [(account, -sign * value) for account, value in revenue.items()]
+    for vat in totals.get("vat_by_rate") or []:
+        rate = rate_key(vat["rate"])
+        on_hold = held.get(rate, ZERO)
+        out.append((chart.vat_for(rate), -sign * (Decimal(vat["vat"]) - on_hold)))
+        out.append((chart.vat_on_hold, -sign * on_hold))
+    waiting = {rate: value - taken.get(rate, ZERO) for rate, value in held.items()}
+    return out, waiting
+
+
+def _sales_entries(db: Session, actor: Actor, books: _Books, start: date, end: date) -> Iterator[Entry]:
     """The sales entries of the period in the order of their dates, streamed from the database."""
     if not actor.can("invoices:read"):
         return
-    categories: dict[int, str | None] = {}
-    if chart.revenue_by_category:
-        categories = dict(db.execute(select(Product.id, Product.category)).tuples().all())
     in_period = (
         Invoice.issued_at.is_not(None),
         Invoice.issue_date >= start,
         Invoice.issue_date <= end,
         permissions.visible_for_model(db, actor, "invoice", Invoice),
     )
-    # What final invoices deducted (their frozen references), the deposits' own totals, and the
-    # credit notes of deposit invoices: a few small queries, whatever the number of invoices.
-    deducted: dict[int, list[dict[str, Any]]] = {}
-    for invoice_id, parties in db.execute(
-        select(Invoice.id, Invoice.parties).where(
-            *in_period, Invoice.kind != CREDIT_NOTE, Invoice.prepaid_amount > 0
-        )
-    ):
-        deducted[invoice_id] = ((parties or {}).get("references") or {}).get("deposits") or []
-    deposits: dict[int, dict[str, Any]] = {}
-    deposit_ids = sorted({int(d["id"]) for refs in deducted.values() for d in refs if d.get("id")})
-    for chunk in _chunks(deposit_ids):
-        deposits.update(
-            db.execute(select(Invoice.id, Invoice.totals).where(Invoice.id.in_(chunk))).tuples().all()
-        )
-    credited = aliased(Invoice)
-    deposit_credit_notes = set(
-        db.scalars(
-            select(Invoice.id)
-            .join(credited, credited.id == Invoice.credited_invoice_id)
-            .where(*in_period, Invoice.kind == CREDIT_NOTE, credited.kind == DEPOSIT)
-        )
-    )
-    columns = [
-        Invoice.id,
-        Invoice.kind,
-        Invoice.number,
-        Invoice.issue_date,
-        Invoice.issued_at,
-        Invoice.organisation_id,
-        Organisation.legal_name,
-        Organisation.name,
-        Invoice.totals,
-        Invoice.total_gross,
-    ]
-    if chart.revenue_by_category:
-        columns.append(Invoice.lines)
-    stmt = (
-        select(*columns)
-        .outerjoin(Organisation, Organisation.id == Invoice.organisation_id)
-        .where(*in_period)
-        .order_by(Invoice.issue_date, Invoice.issued_at, Invoice.id)
-    )
+    _load_deductions(db, books, *in_period)
+    stmt = _documents(books, *in_period).order_by(Invoice.issue_date, Invoice.issued_at, Invoice.id)
     clients: dict[int | None, tuple[str, str]] = {}
     # Core rows (no ORM identity work), fetched in batches as the file is written.
     for row in db.connection().execute(stmt.execution_options(yield_per=BATCH)):
@@ -359,7 +439,6 @@ def _sales_entries(
                 client_code(row.organisation_id),
                 _text(row.legal_name or row.name),
             )
-        totals = row.totals or {}
         entry = Entry(
             SALES,
             row.issue_date,
@@ -368,22 +447,15 @@ def _sales_entries(
             row.issue_date,
             f"{TITLES.get(row.kind, 'Facture')} {row.number} {aux[1]}".strip(),
         )
-        is_deposit = row.kind == DEPOSIT or row.id in deposit_credit_notes
-        revenue = _revenue_by_account(
-            chart, chart.deposit if is_deposit else None, totals, getattr(row, "lines", None), categories
-        )
-        sign = Decimal(-1) if row.kind == CREDIT_NOTE else Decimal(1)
-        reversal = _deposit_reversal(chart, deducted[row.id], deposits) if row.id in deducted else []
-        gross = Decimal(row.total_gross)
-        entry.add(
-            chart.customer, sign * (gross - sum((v for _a, v in reversal), ZERO)), aux, ("invoice", row.id)
-        )
-        for account, value in reversal:
+        if row.kind == CREDIT_NOTE and row.credited_invoice_id:
+            # what is still on hold of the invoice it corrects (vat_on_hold.settle)
+            held = books.settlement.taken_back.get(row.id, {})
+        else:
+            held = _own_held(books, row)
+        lines, _waiting = _sale(books, row, held)
+        entry.add(*lines[0], aux, ("invoice", row.id))
+        for account, value in lines[1:]:
             entry.add(account, value)
-        for account, value in revenue.items():
-            entry.add(account, -sign * value)
-        for vat in totals.get("vat_by_rate") or []:
-            entry.add(chart.vat_for(vat["rate"]), -sign * Decimal(vat["vat"]))
         if entry.lines:
             yield entry
 
@@ -393,29 +465,110 @@ def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
         yield ids[i : i + size]
 
 
+# -- VAT on hold -----------------------------------------------------------------------------------
+
+
+def _settle_vat_on_hold(db: Session, books: _Books, start: date, end: date) -> None:
+    """Fill `books.settlement` for the payments and credit notes of the period: each invoice they
+    touch that left VAT on hold is walked through its credit notes and payments up to `end`, in
+    the order of the books (date, sales before bank on a day, then validation). Judged on the whole
+    ledger, like the lettering, so the amounts do not depend on who exports."""
+    paid = (
+        select(PaymentAllocation.invoice_id)
+        .join(Payment, Payment.id == PaymentAllocation.payment_id)
+        .where(Payment.paid_on >= start, Payment.paid_on <= end)
+    )
+    credited = select(Invoice.credited_invoice_id).where(
+        Invoice.kind == CREDIT_NOTE,
+        Invoice.issued_at.is_not(None),
+        Invoice.issue_date >= start,
+        Invoice.issue_date <= end,
+    )
+    candidates = sorted(
+        invoice_id
+        for invoice_id, category, on_debits in db.execute(
+            select(Invoice.id, Invoice.operation_category, _on_debits(Invoice)).where(
+                or_(Invoice.id.in_(paid), Invoice.id.in_(credited)),
+                Invoice.issued_at.is_not(None),
+                Invoice.kind != CREDIT_NOTE,
+                Invoice.total_vat != 0,
+            )
+        )
+        if vat_on_hold.may_hold(on_debits, category, books.natures)
+    )
+    waiting: dict[int, tuple[dict[str, Decimal], Decimal]] = {}
+    for chunk in _chunks(candidates):
+        _load_deductions(db, books, Invoice.id.in_(chunk))
+        for row in db.execute(_documents(books, Invoice.id.in_(chunk))):
+            held = _own_held(books, row)
+            if not held:
+                continue
+            on_hold, due = held, Decimal(row.total_gross)
+            if row.id in books.deducted:  # a final invoice: less what it takes back from deposits
+                lines, on_hold = _sale(books, row, held)
+                due = lines[0][1]  # what the client owes on the entry
+            if sum(on_hold.values(), ZERO) > 0:
+                waiting[row.id] = (on_hold, due)
+    history: dict[int, list[tuple[tuple[Any, ...], vat_on_hold.CreditNote | vat_on_hold.Allocation]]] = {}
+    for chunk in _chunks(sorted(waiting)):
+        for row in db.execute(
+            _documents(
+                books,
+                Invoice.credited_invoice_id.in_(chunk),
+                Invoice.kind == CREDIT_NOTE,
+                Invoice.issued_at.is_not(None),
+                Invoice.issue_date <= end,
+            )
+        ):
+            history.setdefault(row.credited_invoice_id, []).append(
+                (
+                    (row.issue_date, 0, row.issued_at, row.id),
+                    vat_on_hold.CreditNote(row.id, _own_held(books, row), Decimal(row.total_gross)),
+                )
+            )
+        for invoice_id, payment_id, amount, paid_on, created_at in db.execute(
+            select(
+                PaymentAllocation.invoice_id,
+                PaymentAllocation.payment_id,
+                PaymentAllocation.amount,
+                Payment.paid_on,
+                Payment.created_at,
+            )
+            .join(Payment, Payment.id == PaymentAllocation.payment_id)
+            .where(PaymentAllocation.invoice_id.in_(chunk), Payment.paid_on <= end)
+        ):
+            history.setdefault(invoice_id, []).append(
+                ((paid_on, 1, created_at, payment_id), vat_on_hold.Allocation(payment_id, Decimal(amount)))
+            )
+    for invoice_id, (on_hold, due) in waiting.items():
+        events = sorted(history.get(invoice_id, []), key=lambda item: item[0])
+        vat_on_hold.settle(invoice_id, on_hold, due, (e for _key, e in events), books.settlement)
+
+
 # -- bank journal ----------------------------------------------------------------------------------
 
 
-def _bank_entries(
-    db: Session, actor: Actor, chart: ChartOfAccounts, start: date, end: date
-) -> Iterator[Entry]:
-    """The bank entries (payments received) of the period in date order, streamed."""
+def _bank_entries(db: Session, actor: Actor, books: _Books, start: date, end: date) -> Iterator[Entry]:
+    """The bank entries (payments received) of the period in date order, streamed. A payment of
+    invoices with VAT on hold also moves the VAT it pays from the on-hold account to 44571, per
+    invoice (vat_on_hold.settle)."""
     if not actor.can("payments:read"):
         return
+    chart = books.chart
     in_period = (
         Payment.paid_on >= start,
         Payment.paid_on <= end,
         permissions.visible_for_model(db, actor, "payment", Payment),
     )
-    numbers: dict[int, list[str]] = {}
-    for payment_id, number in db.execute(
-        select(PaymentAllocation.payment_id, Invoice.number)
+    allocated: dict[int, list[tuple[int, str]]] = {}
+    for payment_id, invoice_id, number in db.execute(
+        select(PaymentAllocation.payment_id, PaymentAllocation.invoice_id, Invoice.number)
         .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
         .join(Payment, Payment.id == PaymentAllocation.payment_id)
         .where(*in_period)
         .order_by(PaymentAllocation.payment_id, PaymentAllocation.id)
     ):
-        numbers.setdefault(payment_id, []).append(number)
+        allocated.setdefault(payment_id, []).append((invoice_id, number))
     stmt = (
         select(
             Payment.id,
@@ -431,6 +584,7 @@ def _bank_entries(
         .where(*in_period)
         .order_by(Payment.paid_on, Payment.created_at, Payment.id)
     )
+    moved = books.settlement.moved
     clients: dict[int | None, tuple[str, str]] = {}
     for row in db.connection().execute(stmt.execution_options(yield_per=BATCH)):
         aux = clients.get(row.organisation_id)
@@ -439,8 +593,8 @@ def _bank_entries(
                 client_code(row.organisation_id),
                 _text(row.legal_name or row.name),
             )
-        settled = numbers.get(row.id)
-        label = f"Règlement {', '.join(settled)}" if settled else f"Règlement {aux[1]}".strip()
+        settled = allocated.get(row.id, [])
+        label = f"Règlement {', '.join(n for _i, n in settled)}" if settled else f"Règlement {aux[1]}".strip()
         entry = Entry(
             BANK,
             row.paid_on,
@@ -452,6 +606,16 @@ def _bank_entries(
         amount = Decimal(row.amount)
         entry.add(chart.bank, amount)
         entry.add(chart.customer, -amount, aux, ("payment", row.id))
+        for invoice_id, _number in settled:
+            parts = moved.get((row.id, invoice_id))
+            if not parts:
+                continue
+            entry.add(chart.vat_on_hold, sum(parts.values(), ZERO))
+            per_account: dict[Account, Decimal] = {}
+            for rate, value in parts.items():
+                per_account[chart.vat_for(rate)] = per_account.get(chart.vat_for(rate), ZERO) + value
+            for account, value in per_account.items():
+                entry.add(account, -value)
         if entry.lines:
             yield entry
 
@@ -541,11 +705,12 @@ def build(db: Session, actor: Actor, start: date, end: date) -> FecFile:
         raise ValidationFailed.on(
             "company", "Complete the company settings (SIREN) before exporting the FEC", "company_incomplete"
         )
-    chart = service.chart_of_accounts(db)
+    books = _books(db, service.chart_of_accounts(db))
+    _settle_vat_on_hold(db, books, start, end)
     # Both journals come in date order; merged by date (sales first on a day), written as they come.
     entries = heapq.merge(
-        _sales_entries(db, actor, chart, start, end),
-        _bank_entries(db, actor, chart, start, end),
+        _sales_entries(db, actor, books, start, end),
+        _bank_entries(db, actor, books, start, end),
         key=lambda e: e.day,
     )
     out = [SEPARATOR.join(COLUMNS)]

@@ -13,9 +13,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 from carnet.core import clock
 from carnet.core.db import Base, IdMixin, JSONType
 
-# What an account is used for in the sales and bank journals (france.md §5.4).
+# What an account is used for in the sales and bank journals (france.md §5.4): VAT_ON_HOLD is the
+# VAT collected on services not yet paid (no debits option), moved to VAT as the client pays.
 CUSTOMER, BANK, DEPOSIT, REVENUE, VAT = "customer", "bank", "deposit", "revenue", "vat"
-PURPOSES = (CUSTOMER, BANK, DEPOSIT, REVENUE, VAT)
+VAT_ON_HOLD = "vat_on_hold"
+PURPOSES = (CUSTOMER, BANK, DEPOSIT, REVENUE, VAT, VAT_ON_HOLD)
 
 
 class AccountMapping(IdMixin, Base):

@@ -56,7 +56,7 @@ class SummaryRead(BaseModel):
 class AccountWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    purpose: str = Field(description="customer, bank, deposit, revenue or vat")
+    purpose: str = Field(description="customer, bank, deposit, revenue, vat or vat_on_hold")
     key: str | None = Field(
         default=None,
         description="revenue: a product category; vat: a rate such as 20 or 5.5; empty: the default",

@@ -6,8 +6,9 @@ The FEC export lives in `fec.py`, the CSV exports in `exports.py`, the dashboard
 
 Accounts (france.md §5.4, PCG): the customer account 411 (each client on its own auxiliary
 account), the bank 512, customer advances 4191 for deposit invoices (§2.2), revenue 706 (services)
-by default or one account per product category (707 for goods, for instance), and VAT collected
-44571 per rate. A row of `finance_accounts` overrides a default; a revenue or VAT row with a key
+by default or one account per product category (707 for goods, for instance), VAT collected
+44571 per rate, and VAT collected on hold 4458 (services without the debits option, moved to 44571
+as the client pays, see `vat_on_hold.py`). A row of `finance_accounts` overrides a default; a revenue or VAT row with a key
 applies to that product category or VAT rate only.
 """
 
@@ -31,6 +32,7 @@ from carnet.finance.models import (
     PURPOSES,
     REVENUE,
     VAT,
+    VAT_ON_HOLD,
     AccountMapping,
     ExportLayout,
 )
@@ -44,10 +46,18 @@ DEFAULT_ACCOUNTS: dict[str, tuple[str, str]] = {
     DEPOSIT: ("419100", "Clients - Avances et acomptes reçus"),
     REVENUE: ("706000", "Prestations de services"),
     VAT: ("445710", "TVA collectée"),
+    VAT_ON_HOLD: ("445800", "TVA collectée en attente"),
 }
 # france.md §5.3: the first 3 characters of CompteNum are digits of the PCG; each purpose stays in
 # its own class of accounts so a typo cannot book VAT on a revenue account.
-ACCOUNT_PREFIXES = {CUSTOMER: "41", BANK: "5", DEPOSIT: "419", REVENUE: "70", VAT: "4457"}
+ACCOUNT_PREFIXES = {
+    CUSTOMER: "41",
+    BANK: "5",
+    DEPOSIT: "419",
+    REVENUE: "70",
+    VAT: "4457",
+    VAT_ON_HOLD: "4458",
+}
 ACCOUNT_NUMBER = re.compile(r"^[0-9]{3}[0-9A-Za-z]{0,17}$")
 
 
@@ -72,6 +82,7 @@ class ChartOfAccounts:
     deposit: Account
     revenue: Account  # default revenue account
     vat: Account  # default VAT account
+    vat_on_hold: Account  # VAT collected on services waiting for their payment (4458)
     revenue_by_category: dict[str, Account]
     vat_by_rate: dict[str, Account]  # "20.00" -> account
 
@@ -94,6 +105,7 @@ def chart_of_accounts(db: Session) -> ChartOfAccounts:
         deposit=base[DEPOSIT],
         revenue=base[REVENUE],
         vat=base[VAT],
+        vat_on_hold=base[VAT_ON_HOLD],
         revenue_by_category={
             r.key: Account(r.number, r.label) for r in rows if r.purpose == REVENUE and r.key
         },
@@ -102,7 +114,7 @@ def chart_of_accounts(db: Session) -> ChartOfAccounts:
 
 
 def accounts_to_read(chart: ChartOfAccounts) -> list[dict[str, Any]]:
-    """Every account in use: the five defaults, then the per-category and per-rate ones."""
+    """Every account in use: the six defaults, then the per-category and per-rate ones."""
     out = [
         {"purpose": p, "key": "", "number": a.number, "label": a.label}
         for p, a in (
@@ -111,6 +123,7 @@ def accounts_to_read(chart: ChartOfAccounts) -> list[dict[str, Any]]:
             (DEPOSIT, chart.deposit),
             (REVENUE, chart.revenue),
             (VAT, chart.vat),
+            (VAT_ON_HOLD, chart.vat_on_hold),
         )
     ]
     out += [
@@ -145,7 +158,7 @@ def _clean_account(raw: Any, index: int, errors: FieldErrors) -> tuple[str, str,
         found.add(f"{prefix}.key", "Enter text", "invalid_type")
         key = ""
     key = key.strip()
-    if key and purpose in (CUSTOMER, BANK, DEPOSIT):
+    if key and purpose in (CUSTOMER, BANK, DEPOSIT, VAT_ON_HOLD):
         found.add(f"{prefix}.key", "Only revenue and VAT accounts have a key", "no_key")
     elif key and purpose == VAT:
         try:

@@ -21,7 +21,7 @@ from carnet.core.errors import PermissionDenied, ValidationFailed
 from carnet.core.i18n import gettext
 from carnet.core.money import VAT_RATES
 from carnet.finance import exports, fec, service, summary
-from carnet.finance.models import BANK, CUSTOMER, DEPOSIT, REVENUE, VAT
+from carnet.finance.models import BANK, CUSTOMER, DEPOSIT, REVENUE, VAT, VAT_ON_HOLD
 from carnet.invoices import service as invoices
 from carnet.web.shell import WebActor, form_errors, redirect, render
 
@@ -40,6 +40,7 @@ PURPOSE_LABELS = {
     DEPOSIT: "Customer advances (deposits)",
     REVENUE: "Revenue (default)",
     VAT: "VAT collected (default)",
+    VAT_ON_HOLD: "VAT collected on hold (services, no debits option)",
 }
 KIND_LABELS = {"invoices": "Invoices", "payments": "Payments", "customers": "Customers"}
 
@@ -234,6 +235,7 @@ def _settings_page(
         (DEPOSIT, chart.deposit),
         (REVENUE, chart.revenue),
         (VAT, chart.vat),
+        (VAT_ON_HOLD, chart.vat_on_hold),
     ]
     return render(
         request,
