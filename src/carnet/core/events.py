@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from carnet.core import clock, jobs
 from carnet.core.audit import jsonable
 from carnet.core.context import Actor
-from carnet.core.db import Base, JSONType, get_database
+from carnet.core.db import Base, JSONType, get_database, in_ids
 
 log = logging.getLogger("carnet.events")
 DISPATCH_LOCK = 7302  # pg advisory lock key of the single dispatcher (audit uses 7301)
@@ -211,7 +211,7 @@ def dispatch_pending(limit: int = DISPATCH_BATCH) -> int:
             _consume_batch(db, name, handler, batch)
         db.execute(
             update(Event)
-            .where(Event.id.in_([event.id for event in batch]))
+            .where(in_ids(db, Event.id, [event.id for event in batch]))
             .values(dispatched_at=clock.now())
             .execution_options(synchronize_session=False)
         )

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core import clock, housekeeping
-from carnet.core.db import Base, JSONType, UTCDateTime, get_database
+from carnet.core.db import Base, JSONType, UTCDateTime, get_database, in_ids
 
 log = logging.getLogger("carnet.jobs")
 
@@ -339,7 +339,7 @@ def _claim(
         return []
     statement = (
         update(Job)
-        .where(Job.id.in_(ids), Job.status == QUEUED)
+        .where(in_ids(db, Job.id, ids), Job.status == QUEUED)
         .values(
             status=RUNNING,
             locked_by=worker,
@@ -380,7 +380,11 @@ def _finish_many(claimed: list[Claimed], worker: str, values: dict[str, Any]) ->
     with get_database().begin() as db:
         db.execute(
             update(Job)
-            .where(Job.id.in_([job.id for job in claimed]), Job.locked_by == worker, Job.status == RUNNING)
+            .where(
+                in_ids(db, Job.id, [job.id for job in claimed]),
+                Job.locked_by == worker,
+                Job.status == RUNNING,
+            )
             .values(locked_by=None, locked_until=None, **values)
             .execution_options(synchronize_session=False)
         )

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core import permissions, records
 from carnet.core.context import Actor
-from carnet.core.db import Base
+from carnet.core.db import Base, in_ids
 from carnet.core.text import digits, fold, search_tokens
 
 _ADDRESS_PUNCTUATION = re.compile(r"[.@]+")
@@ -177,7 +177,7 @@ def remove_record(db: Session, record_type: str, record_id: int) -> None:
 def remove_records(db: Session, record_type: str, record_ids: list[int]) -> None:
     db.execute(
         delete(SearchDocument).where(
-            SearchDocument.record_type == record_type, SearchDocument.record_id.in_(record_ids)
+            SearchDocument.record_type == record_type, in_ids(db, SearchDocument.record_id, record_ids)
         )
     )
 

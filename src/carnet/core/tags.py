@@ -123,7 +123,7 @@ def set_tags_many(
     db.flush()
     memo.prime(db, {("tag_names", record_type): set(existing)})
     ids = list(wanted)
-    db.execute(delete(Tagging).where(Tagging.record_type == record_type, Tagging.record_id.in_(ids)))
+    db.execute(delete(Tagging).where(Tagging.record_type == record_type, in_ids(db, Tagging.record_id, ids)))
     rows = [
         {"tag_id": existing[name.lower()].id, "record_type": record_type, "record_id": record_id}
         for record_id, names in wanted.items()

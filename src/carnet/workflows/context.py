@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from carnet.accounts.models import Role, User
 from carnet.core import clock, records
 from carnet.core.context import Actor
+from carnet.core.db import in_ids
 from carnet.core.errors import NotFound
 from carnet.deals.models import Deal
 from carnet.settings import get_settings
@@ -188,7 +189,7 @@ def load_records(
     see `workflow_actor`), with a few queries; a deleted record is missing from the result."""
     kind = catalogue.RECORD_KINDS[record_type]
     model = records.get(record_type).model
-    objs = list(db.scalars(select(model).where(model.id.in_(record_ids)))) if record_ids else []
+    objs = list(db.scalars(select(model).where(in_ids(db, model.id, record_ids)))) if record_ids else []
     return {
         obj.id: (obj, _with_extras(record_type, obj, data))
         for obj, data in zip(objs, kind.reads(db, objs), strict=True)

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from carnet.activities.inputs import start_of_day
 from carnet.core import clock, events, housekeeping, jobs
-from carnet.core.db import get_database
+from carnet.core.db import get_database, in_ids
 from carnet.core.errors import DomainError, NotFound
 from carnet.workflows import actions, catalogue, context, definition
 from carnet.workflows.models import (
@@ -670,7 +670,7 @@ def _run_batch(db: Session, payloads: list[dict[str, Any]]) -> list[int]:
         select(WorkflowRun, Workflow, WorkflowVersion, recorded)
         .join(Workflow, Workflow.id == WorkflowRun.workflow_id)
         .join(WorkflowVersion, WorkflowVersion.id == WorkflowRun.version_id)
-        .where(WorkflowRun.id.in_(wanted))
+        .where(in_ids(db, WorkflowRun.id, wanted))
         .order_by(WorkflowRun.id)  # a record's runs in the order they started
     ).all()
     fresh = []
