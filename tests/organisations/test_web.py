@@ -79,3 +79,29 @@ def test_detail_shows_the_parent_only_when_visible(web, api, personas):
     page = web("outsider").get(f"/organisations/{site['id']}")
     assert page.status_code == 200 and "Site de Lyon" in page.text
     assert "Groupe Hospitalier Alpha" not in page.text  # another department's record stays hidden
+
+
+def test_the_parent_is_picked_by_name_and_an_unknown_one_is_a_field_error(web, api):
+    group = api("alice").post("/api/v1/organisations", json={"name": "Groupe Hospitalier Beta"}).json()
+    alice = web("alice")
+    form = alice.get("/organisations/new").text
+    assert 'data-record-picker="organisation"' in form and 'hx-get="/search/pick/organisation"' in form
+    assert 'name="parent_id"' in form and 'type="number"' not in form.split('name="parent_id"')[0][-200:]
+    r = alice.post(
+        "/organisations/new",
+        data={"csrf_token": alice.csrf, "name": "Site de Grenoble", "parent_id": "999999"},
+    )
+    assert r.status_code == 422 and 'data-error-for="parent_id"' in r.text
+    r = alice.post(
+        "/organisations/new",
+        data={"csrf_token": alice.csrf, "name": "Site de Grenoble", "parent_id": str(group["id"])},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    site_id = int(r.headers["location"].rstrip("/").split("/")[-1])
+    assert api("alice").get(f"/api/v1/organisations/{site_id}").json()["parent_id"] == group["id"]
+    edit = alice.get(f"/organisations/{site_id}/edit").text
+    # the current parent is kept as the picker's selected option; its name loads from the picker
+    assert f'<option value="{group["id"]}" selected>' in edit
+    options = alice.get(f"/search/pick/organisation?field=parent_id&parent_id={group['id']}").text
+    assert "Groupe Hospitalier Beta" in options
