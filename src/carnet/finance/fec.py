@@ -413,7 +413,8 @@ def _sale(
         rate = rate_key(vat["rate"])
         on_hold = held.get(rate, ZERO)
         out.append((chart.vat_for(rate), -sign * (Decimal(vat["vat"]) - on_hold)))
-        out.append((chart.vat_on_hold, -sign * on_hold))
+        if on_hold:
+            out.append((chart.vat_on_hold, -sign * on_hold))
     waiting = {rate: value - taken.get(rate, ZERO) for rate, value in held.items()}
     return out, waiting
 
