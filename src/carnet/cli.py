@@ -30,6 +30,9 @@ def _ensure_migrated() -> None:
         _fail(str(exc), EXIT_NOT_MIGRATED)
     except Exception as exc:  # cannot even connect
         _fail(f"cannot reach the database: {exc}", EXIT_FAILURE)
+    # Every command below works on data: writes may enqueue jobs (an import's run) or emit events,
+    # which need every domain's job functions and event consumers registered.
+    import carnet.models  # noqa: F401
 
 
 @click.group()
@@ -69,7 +72,6 @@ def worker(concurrency: int, loglevel: str) -> None:
     if not get_settings().redis_url:
         _fail("CARNET_REDIS_URL must point at the Redis broker for `carnet worker`", EXIT_USAGE)
     _ensure_migrated()
-    import carnet.models  # noqa: F401  registers every job function and event consumer
     from carnet.core.celery_app import app, install_publisher
 
     install_publisher()  # jobs that jobs enqueue are published at once, not at the next sweep
@@ -473,7 +475,6 @@ def maintenance(dry_run: bool) -> None:
 
     settings = get_settings()
     _ensure_migrated()
-    import carnet.models  # noqa: F401  (domains register their own purges)
 
     with get_database().session() as session:
         report = operations.purge_expired(session, operations.retention(settings), dry_run, settings)

@@ -125,3 +125,48 @@ def test_export_permission_and_bad_arguments(tmp_path):
     assert unknown.exit_code == 1
     nobody = runner.invoke(main, ["export", "--type", "organisations", "--email", "nobody@example.fr"])
     assert nobody.exit_code == 1
+
+
+def test_import_in_a_fresh_process(tmp_path):
+    """`carnet import` as a user runs it: a new process, where nothing but the CLI is loaded
+    (the import's job function must be registered by the command itself)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    carnet = str(Path(sys.executable).parent / "carnet")
+    env = {
+        **os.environ,
+        "CARNET_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db",
+        "CARNET_STORAGE_DIR": str(tmp_path / "files"),
+    }
+    env.pop("CARNET_REDIS_URL", None)
+    env.pop("CARNET_RUNNER", None)
+    subprocess.run([carnet, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            carnet,
+            "user",
+            "create",
+            "--email",
+            "cli@example.fr",
+            "--password",
+            "Motdepasse-long-1",
+            "--role",
+            "admin",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    source = tmp_path / "societes.csv"
+    source.write_bytes(csv_bytes(ROWS))
+    done = subprocess.run(
+        [carnet, "import", "--type", "organisations", str(source), "--email", "cli@example.fr"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "done: 3 rows, created 2, updated 0, skipped 0, failed 1" in done.stdout
