@@ -40,20 +40,66 @@ def _run_thread_pool_inline() -> None:
     anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
 
 
-async def _drive(app: Any, args: argparse.Namespace, count: int) -> int:
+class Requests:
+    """The n-th request: `{n}` in the path or the body becomes a number never used before (unique
+    names for POST), and a body that is a JSON list is cycled through (a deal moved back and
+    forth between two stages)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.method, self.path, self.body = args.method, args.path, args.json
+        self.bodies = json.loads(args.json) if args.json and args.json.lstrip().startswith("[") else None
+        self.prefix = f"{int(time.time() * 1000) % 10**9}"
+        self.sent = 0
+
+    def next(self) -> tuple[str, Any]:
+        n = f"{self.prefix}-{self.sent}"
+        self.sent += 1
+        path = self.path.replace("{n}", n)
+        if self.bodies is not None:
+            return path, self.bodies[self.sent % len(self.bodies)]
+        if self.body is None:
+            return path, None
+        return path, json.loads(self.body.replace("{n}", n))
+
+
+async def _drive(app: Any, args: argparse.Namespace, requests: Requests, count: int) -> int:
     import httpx
 
     headers = {"Authorization": f"Bearer {args.token}"}
-    body = json.loads(args.json) if args.json else None
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         for _ in range(count):
-            response = await client.request(args.method, args.path, headers=headers, json=body)
+            path, body = requests.next()
+            response = await client.request(args.method, path, headers=headers, json=body)
             if response.status_code >= 400:
-                raise SystemExit(
-                    f"{args.method} {args.path} answered {response.status_code}: {response.text}"
-                )
+                raise SystemExit(f"{args.method} {path} answered {response.status_code}: {response.text}")
     return count
+
+
+class StatementCounter:
+    """Statements sent to the database (every engine of the process), to report them per request."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.samples: dict[str, int] = {}
+
+    def __enter__(self) -> StatementCounter:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.listen(Engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+
+        event.remove(Engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self.count += 1
+        key = " ".join(statement.split())[:160]
+        self.samples[key] = self.samples.get(key, 0) + 1
 
 
 class Sampler:
@@ -121,7 +167,7 @@ def _live(args: argparse.Namespace) -> None:
     server = subprocess.Popen([sys.executable, "-m", "carnet.cli", "serve"], env=env)
     try:
         headers = {"Authorization": f"Bearer {args.token}"}
-        body = json.loads(args.json) if args.json else None
+        requests = Requests(args)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30) as client:
             for _ in range(1200):  # up to 2 minutes on a busy machine
                 try:
@@ -131,10 +177,12 @@ def _live(args: argparse.Namespace) -> None:
                     pass
                 time.sleep(0.1)
             for _ in range(args.warmup):
-                client.request(args.method, args.path, json=body).raise_for_status()
+                path, body = requests.next()
+                client.request(args.method, path, json=body).raise_for_status()
             started_cpu, started_wall = _process_cpu_seconds(server.pid), time.perf_counter()
             for _ in range(args.requests):
-                client.request(args.method, args.path, json=body).raise_for_status()
+                path, body = requests.next()
+                client.request(args.method, path, json=body).raise_for_status()
             cpu = _process_cpu_seconds(server.pid) - started_cpu
             wall = time.perf_counter() - started_wall
     finally:
@@ -155,7 +203,9 @@ def main() -> None:
     parser.add_argument("--token", required=True)
     parser.add_argument("--path", default="/api/v1/contacts?sort=last_name&limit=50")
     parser.add_argument("--method", default="GET")
-    parser.add_argument("--json", help="request body (JSON)")
+    parser.add_argument(
+        "--json", help="request body (JSON); `{n}` becomes a fresh number, a JSON list is cycled through"
+    )
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--profile", action="store_true", help="print the top functions (cProfile)")
@@ -163,6 +213,9 @@ def main() -> None:
     parser.add_argument("--live", action="store_true", help="measure a `carnet serve` process over HTTP")
     parser.add_argument("--sort", default="cumulative", help="cProfile sort key")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--statements", action="store_true", help="count the SQL statements per request and list them"
+    )
     args = parser.parse_args()
 
     os.environ["CARNET_DATABASE_URL"] = args.database_url
@@ -176,7 +229,14 @@ def main() -> None:
     from carnet.app import create_app
 
     app = create_app()
-    asyncio.run(_drive(app, args, args.warmup))
+    requests = Requests(args)
+    asyncio.run(_drive(app, args, requests, args.warmup))
+    if args.statements:
+        with StatementCounter() as counter:
+            asyncio.run(_drive(app, args, requests, 20))
+        print(f"{counter.count / 20:g} statements per request:", file=sys.stderr)
+        for statement, seen in sorted(counter.samples.items(), key=lambda item: -item[1]):
+            print(f"  {seen / 20:g} x {statement}", file=sys.stderr)
     # CPU time, not wall time: waiting for the database is not the cost looked for here
     profiler = cProfile.Profile(time.process_time) if args.profile else None
     started_cpu, started_wall = time.process_time(), time.perf_counter()
@@ -184,9 +244,9 @@ def main() -> None:
         profiler.enable()
     if args.sample:
         with Sampler() as sampler:
-            asyncio.run(_drive(app, args, args.requests))
+            asyncio.run(_drive(app, args, requests, args.requests))
     else:
-        asyncio.run(_drive(app, args, args.requests))
+        asyncio.run(_drive(app, args, requests, args.requests))
     if profiler:
         profiler.disable()
     cpu = time.process_time() - started_cpu
@@ -199,6 +259,8 @@ def main() -> None:
     )
     if profiler:
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
+        if os.environ.get("PROFILE_DUMP"):
+            profiler.dump_stats(os.environ["PROFILE_DUMP"])
     if args.sample:
         sampler.report(args.top)
 

@@ -20,13 +20,15 @@ from carnet.core.context import Actor
 
 def _append(db, count: int) -> list[AuditEntry]:
     actor = Actor(user_id=None, label="tests", ip="192.0.2.7", user_agent="pytest")
-    entries = [
+    seqs = [
         audit.record(
             db, actor, "update", "organisation", 1000 + i, {"city": {"old": "Lyon", "new": f"Paris {i}"}}, "x"
         )
         for i in range(count)
     ]
     db.commit()
+    entries = _entries(db)[-count:]
+    assert [entry.seq for entry in entries] == seqs
     return entries
 
 

@@ -28,7 +28,7 @@ from carnet.contacts.models import (
 from carnet.contacts.schemas import ContactRead
 from carnet.core import clock, customfields, lifecycle, memo, ownership, permissions, records, search, tags
 from carnet.core.context import SYSTEM, Actor
-from carnet.core.db import in_ids
+from carnet.core.db import Prepared, ids_param, in_ids
 from carnet.core.errors import DomainError, FieldErrors, NotFound
 from carnet.core.identifiers import clean_email, clean_list, clean_phone, clean_rpps, clean_url
 from carnet.core.listing import Listing, ListParams, page
@@ -446,21 +446,26 @@ def _apply(
 # -- storage helpers ---------------------------------------------------------------------------------
 
 
-def _links_of(db: Session, contact_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
-    """Organisation links of several contacts in one query, in their saved order."""
-    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    if not contact_ids:
-        return out
-    rows = db.execute(
+LINKS_OF = Prepared(
+    lambda dialect: (
         select(
             ContactOrganisation.contact_id,
             ContactOrganisation.organisation_id,
             ContactOrganisation.role,
             ContactOrganisation.is_primary,
         )
-        .where(in_ids(db, ContactOrganisation.contact_id, contact_ids))
+        .where(ids_param(dialect, ContactOrganisation.contact_id))
         .order_by(ContactOrganisation.contact_id, ContactOrganisation.position)
     )
+)
+
+
+def _links_of(db: Session, contact_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """Organisation links of several contacts in one query, in their saved order."""
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if not contact_ids:
+        return out
+    rows = db.execute(LINKS_OF(db), {"ids": list(contact_ids)})
     for row in rows:
         out[row.contact_id].append(
             {"organisation_id": row.organisation_id, "role": row.role, "is_primary": row.is_primary}

@@ -17,12 +17,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, insert, select, text
+from sqlalchemy import BigInteger, Index, Integer, String, Text, bindparam, insert, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core import clock
 from carnet.core.context import Actor
-from carnet.core.db import Base, JSONType
+from carnet.core.db import Base, JSONType, Prepared
 
 GENESIS = "0" * 64
 
@@ -108,7 +108,28 @@ def compute_hash(prev_hash: str, entry: AuditEntry | dict[str, Any]) -> str:
 def _lock_chain(db: Session) -> None:
     """Serialise appends so the chain never forks. SQLite write transactions are already serial."""
     if db.get_bind().dialect.name == "postgresql":
-        db.execute(text("SELECT pg_advisory_xact_lock(7301)"))
+        db.execute(_LOCK_CHAIN)
+
+
+# Built once: every write of a record appends an entry, and building these statements cost more
+# Python than running them. Core statements, no ORM objects: nothing to flush or keep in the session.
+_LOCK_CHAIN = text("SELECT pg_advisory_xact_lock(7301)")
+_LAST_ENTRY = Prepared(
+    lambda _dialect: (
+        select(AuditEntry.__table__.c.seq, AuditEntry.__table__.c.entry_hash)
+        .order_by(AuditEntry.__table__.c.seq.desc())
+        .limit(1)
+    )
+)
+_INSERT_ENTRIES = Prepared(lambda _dialect: insert(AuditEntry.__table__))
+_MOVE_HEAD = Prepared(
+    lambda _dialect: (
+        update(AuditHead.__table__)
+        .where(AuditHead.__table__.c.id == HEAD_ID)
+        .values(seq=bindparam("head_seq"), entry_hash=bindparam("head_hash"))
+    )
+)
+_INSERT_HEAD = Prepared(lambda _dialect: insert(AuditHead.__table__))
 
 
 def record(
@@ -119,37 +140,9 @@ def record(
     record_id: int | None = None,
     changes: dict[str, Any] | None = None,
     summary: str = "",
-) -> AuditEntry:
-    """Append one audit entry in the caller's transaction."""
-    _lock_chain(db)
-    last = db.execute(
-        select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
-    entry = AuditEntry(
-        seq=(last.seq + 1) if last else 1,
-        occurred_at=clock.now(),
-        actor_id=actor.user_id,
-        actor_label=actor.label,
-        action=action,
-        record_type=record_type,
-        record_id=record_id,
-        summary=summary[:300],
-        changes=jsonable(changes or {}),
-        ip=actor.ip,
-        user_agent=(actor.user_agent or "")[:500] or None,
-        request_id=actor.request_id,
-        prev_hash=last.entry_hash if last else GENESIS,
-    )
-    entry.entry_hash = compute_hash(entry.prev_hash, entry)
-    db.add(entry)
-    head = db.get(AuditHead, HEAD_ID, populate_existing=True)
-    if head is None:
-        head = AuditHead(id=HEAD_ID, seq=entry.seq, entry_hash=entry.entry_hash)
-        db.add(head)
-    else:
-        head.seq, head.entry_hash = entry.seq, entry.entry_hash
-    db.flush([entry, head])
-    return entry
+) -> int:
+    """Append one audit entry in the caller's transaction; returns its sequence number."""
+    return record_many(db, actor, [Change(action, record_type, record_id, jsonable(changes or {}), summary)])
 
 
 @dataclass
@@ -163,16 +156,15 @@ class Change:
     summary: str
 
 
-def record_many(db: Session, actor: Actor, items: list[Change]) -> None:
+def record_many(db: Session, actor: Actor, items: list[Change]) -> int:
     """Append one entry per item in the caller's transaction, with one INSERT: the chain is built
-    in memory from the last entry, under the same lock as `record`. Call it last in a transaction
-    that writes many records, so other writers wait for the lock as briefly as possible."""
+    in memory from the last entry, under the chain's lock, and the head moves to the last one.
+    Call it last in a transaction that writes many records, so other writers wait for the lock
+    as briefly as possible. Returns the sequence number of the last entry (0 when none)."""
     if not items:
-        return
+        return 0
     _lock_chain(db)
-    last = db.execute(
-        select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
+    last = db.execute(_LAST_ENTRY(db)).first()
     seq, prev_hash = (last.seq, last.entry_hash) if last else (0, GENESIS)
     now = clock.now()
     user_agent = (actor.user_agent or "")[:500] or None
@@ -196,13 +188,11 @@ def record_many(db: Session, actor: Actor, items: list[Change]) -> None:
         }
         prev_hash = values["entry_hash"] = compute_hash(prev_hash, values)
         rows.append(values)
-    db.execute(insert(AuditEntry.__table__), rows)
-    head = db.get(AuditHead, HEAD_ID, populate_existing=True)
-    if head is None:
-        db.add(AuditHead(id=HEAD_ID, seq=seq, entry_hash=prev_hash))
-    else:
-        head.seq, head.entry_hash = seq, prev_hash
-    db.flush()
+    db.execute(_INSERT_ENTRIES(db), rows)
+    moved = db.execute(_MOVE_HEAD(db), {"head_seq": seq, "head_hash": prev_hash})
+    if moved.rowcount == 0:  # the first entry ever
+        db.execute(_INSERT_HEAD(db), {"id": HEAD_ID, "seq": seq, "entry_hash": prev_hash})
+    return seq
 
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

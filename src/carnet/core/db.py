@@ -8,7 +8,7 @@ open write transactions with BEGIN IMMEDIATE, so concurrent writers queue instea
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -24,12 +24,14 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     any_,
+    bindparam,
     create_engine,
     event,
     literal,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, sessionmaker
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 from carnet.core import clock
@@ -131,6 +133,34 @@ def in_ids(db: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
     if db.get_bind().dialect.name == "postgresql":
         return column == any_(literal(values, ARRAY(Integer)))
     return column.in_(values)
+
+
+def ids_param(dialect: str, column: Any, name: str = "ids") -> ColumnElement[bool]:
+    """`column IN :name` in a `Prepared` statement, the ids bound at execution: one array
+    parameter on PostgreSQL (`= ANY`, as `in_ids`), an expanding IN on SQLite."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(Integer)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+class Prepared:
+    """A statement built once per dialect, then executed with bound parameters only.
+
+    Building a SELECT and computing its cache key costs SQLAlchemy 0.1 to 0.5 ms of Python every
+    time, often more than running it; a statement object kept whole keeps its cache key, so it is
+    compiled once and each execution only binds values. For the statements that every request
+    runs (token, tags and links of the records read). `build(dialect)` returns the statement."""
+
+    def __init__(self, build: Callable[[str], Executable]) -> None:
+        self._build = build
+        self._built: dict[str, Executable] = {}
+
+    def __call__(self, db: Session) -> Executable:
+        dialect = db.get_bind().dialect.name
+        statement = self._built.get(dialect)
+        if statement is None:
+            statement = self._built[dialect] = self._build(dialect)
+        return statement
 
 
 # -- engines and sessions -------------------------------------------------------------------------

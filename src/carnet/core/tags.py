@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     ForeignKey,
+    bindparam,
     Index,
     Integer,
     String,
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core import audit, memo
 from carnet.core.context import Actor
-from carnet.core.db import Base, IdMixin, TimestampMixin, in_ids
+from carnet.core.db import Base, IdMixin, Prepared, TimestampMixin, ids_param, in_ids
 from carnet.core.errors import Conflict, FieldErrors, NotFound, PermissionDenied
 
 
@@ -134,16 +135,21 @@ def set_tags_many(
     return {record_id: [existing[n.lower()].name for n in names] for record_id, names in wanted.items()}
 
 
+TAGS_FOR = Prepared(
+    lambda dialect: (
+        select(Tagging.record_id, Tag.name)
+        .join(Tag, Tag.id == Tagging.tag_id)
+        .where(Tagging.record_type == bindparam("record_type"), ids_param(dialect, Tagging.record_id))
+        .order_by(Tag.name)
+    )
+)
+
+
 def tags_for(db: Session, record_type: str, record_ids: list[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = defaultdict(list)
     if not record_ids:
         return out
-    rows = db.execute(
-        select(Tagging.record_id, Tag.name)
-        .join(Tag, Tag.id == Tagging.tag_id)
-        .where(Tagging.record_type == record_type, in_ids(db, Tagging.record_id, record_ids))
-        .order_by(Tag.name)
-    )
+    rows = db.execute(TAGS_FOR(db), {"record_type": record_type, "ids": list(record_ids)})
     for record_id, name in rows:
         out[record_id].append(name)
     return out
