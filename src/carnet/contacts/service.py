@@ -28,7 +28,7 @@ from carnet.contacts.models import (
 from carnet.contacts.schemas import ContactRead
 from carnet.core import clock, customfields, lifecycle, memo, ownership, permissions, records, search, tags
 from carnet.core.context import SYSTEM, Actor
-from carnet.core.db import Prepared, ids_param, in_ids
+from carnet.core.db import Prepared, ids_param
 from carnet.core.errors import DomainError, FieldErrors, NotFound
 from carnet.core.identifiers import clean_email, clean_list, clean_phone, clean_rpps, clean_url
 from carnet.core.listing import Listing, ListParams, page

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy import (
     ForeignKey,
-    bindparam,
     Index,
     Integer,
     String,
     UniqueConstraint,
+    bindparam,
     delete,
     exists,
     func,

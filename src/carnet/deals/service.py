@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, object_session
 from carnet.contacts.models import Contact, ContactOrganisation
 from carnet.core import clock, customfields, lifecycle, memo, ownership, permissions, records, search, tags
 from carnet.core.context import SYSTEM, Actor
-from carnet.core.db import in_ids
+from carnet.core.db import Prepared, ids_param
 from carnet.core.errors import DomainError, FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page, parse_params
 from carnet.deals import moves, pipelines, totals
@@ -99,15 +99,20 @@ def visible_clause(db: Session, actor: Actor) -> ColumnElement[bool]:
     return permissions.visible_for_model(db, actor, RECORD_TYPE, Deal)
 
 
+CONTACTS_OF = Prepared(
+    lambda dialect: (
+        select(DealContact.deal_id, DealContact.contact_id)
+        .where(ids_param(dialect, DealContact.deal_id))
+        .order_by(DealContact.deal_id, DealContact.contact_id)
+    )
+)
+
+
 def contacts_of(db: Session, deal_ids: list[int]) -> dict[int, list[int]]:
     out: dict[int, list[int]] = defaultdict(list)
     if not deal_ids:
         return out
-    rows = db.execute(
-        select(DealContact.deal_id, DealContact.contact_id)
-        .where(in_ids(db, DealContact.deal_id, deal_ids))
-        .order_by(DealContact.deal_id, DealContact.contact_id)
-    )
+    rows = db.execute(CONTACTS_OF(db), {"ids": list(deal_ids)})
     for deal_id, contact_id in rows:
         out[deal_id].append(contact_id)
     return out
