@@ -49,15 +49,19 @@ def main() -> None:
     parser.add_argument("--log-queries", metavar="FILE", help="write every statement of the timed part")
     parser.add_argument(
         "--runner",
-        choices=("loop", "embedded", "celery"),
+        choices=("loop", "embedded", "serve", "celery"),
         default="loop",
         help="loop: dispatch and run jobs in this thread (the embedded runner's loop, one thread); "
-        "embedded: the embedded runner with --threads job threads; celery: `carnet worker` processes "
-        "(--celery-workers) and `carnet beat` on Redis (CARNET_BENCH_REDIS_URL)",
+        "embedded: the embedded runner with --threads job threads; serve: `carnet serve --workers N` "
+        "(--serve-workers), each worker process with its embedded runner (PostgreSQL only); celery: "
+        "`carnet worker` processes (--celery-workers) and `carnet beat` on Redis (CARNET_BENCH_REDIS_URL)",
     )
     parser.add_argument("--threads", type=int, default=4, help="embedded runner job threads")
     parser.add_argument("--celery-workers", type=int, default=2)
+    parser.add_argument("--serve-workers", type=int, default=2, help="`carnet serve --workers` processes")
     args = parser.parse_args()
+    if args.runner == "serve" and args.db != "postgresql":
+        parser.error("--runner serve needs --db postgresql (several processes write at once)")
     tmp = Path(tempfile.mkdtemp(prefix="carnet-bench-wf-"))
     url = f"sqlite:///{tmp}/bench.db" if args.db == "sqlite" else args.database_url
     os.environ["CARNET_DATABASE_URL"] = url
@@ -230,6 +234,8 @@ def main() -> None:
     where = f"runner {args.runner}" + (
         f" ({args.threads} threads)"
         if args.runner == "embedded"
+        else f" ({args.serve_workers} processes of {args.threads} job threads)"
+        if args.runner == "serve"
         else f" ({args.celery_workers} workers)"
         if args.runner == "celery"
         else ""
@@ -249,7 +255,7 @@ def main() -> None:
         f"→ {completed / elapsed:.0f} runs/s (2 steps each: condition + update through the deals service); "
         + (
             "queries run in the worker processes (not counted)"
-            if args.runner == "celery"
+            if args.runner in ("celery", "serve")
             else f"{queries / max(completed, 1):.1f} queries per run (events dispatch and jobs included)"
         )
     )
@@ -263,6 +269,8 @@ def start_runner(args: argparse.Namespace) -> Callable[[], None]:
         embedded = runner.EmbeddedRunner(threads=args.threads)  # the default poll: commits wake it
         embedded.start()
         return embedded.stop
+    if args.runner == "serve":
+        return start_serve(args)
     from carnet.core import celery_app
 
     carnet = str(Path(sys.executable).parent / "carnet")
@@ -303,6 +311,63 @@ def start_runner(args: argparse.Namespace) -> Callable[[], None]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
+
+    return stop
+
+
+def start_serve(args: argparse.Namespace) -> Callable[[], None]:
+    """`carnet serve --workers N` with the default embedded runner in each worker process. Until the
+    server answers, this process holds the dispatcher's advisory lock, so no event is dispatched
+    before the clock starts (the servers' dispatchers find it taken and wait for their next poll)."""
+    import socket
+    import urllib.request
+
+    from sqlalchemy import create_engine, text
+
+    from carnet.core import events
+
+    holder = create_engine(os.environ["CARNET_DATABASE_URL"]).connect()
+    holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": events.DISPATCH_LOCK})
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    logs = Path(tempfile.mkdtemp(prefix="carnet-bench-wf-serve-"))
+    env = {
+        **os.environ,
+        "CARNET_RUNNER": "embedded",
+        "CARNET_RUNNER_THREADS": str(args.threads),
+        "CARNET_PORT": str(port),
+    }
+    env.pop("CARNET_REDIS_URL", None)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "carnet"), "serve", "--workers", str(args.serve_workers)],
+        env=env,
+        stdout=(logs / "serve.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit(f"`carnet serve` did not answer; log in {logs}")
+        time.sleep(0.2)
+    time.sleep(1.0)  # every worker process is up (healthz answered from one of them)
+    holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": events.DISPATCH_LOCK})
+    holder.close()
+
+    def stop() -> None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
 
     return stop
 
