@@ -42,6 +42,7 @@ from carnet.core import (
     ownership,
     permissions,
     records,
+    search,
     timeline,
 )
 from carnet.core.context import Actor
@@ -286,6 +287,44 @@ def get_project(db: Session, actor: Actor, project_id: Any) -> Project:
     if project is None:
         raise NotFound()
     return project
+
+
+# -- the record picker (projects are not in the search index) ---------------------------------------
+
+
+def _pick_statement(db: Session, actor: Actor) -> Any:
+    """Visible projects with their client's name, the name only when the client is visible too."""
+    client = and_(Organisation.id == Project.organisation_id, organisations.visible_clause(db, actor))
+    return (
+        select(Project.id, Project.name, Organisation.name.label("client"))
+        .outerjoin(Organisation, client)
+        .where(visible_clause(db, actor))
+    )
+
+
+def pick_matching(db: Session, actor: Actor, query: str, limit: int) -> list[search.Choice]:
+    """For a form's project picker: visible projects whose name contains `query` or whose client's
+    name starts with it; names starting with `query` first."""
+    needle = query.lower()
+    name = func.lower(Project.name)
+    stmt = (
+        _pick_statement(db, actor)
+        .where(
+            name.contains(needle, autoescape=True)
+            | func.lower(Organisation.name).startswith(needle, autoescape=True)
+        )
+        .order_by(case((name.startswith(needle, autoescape=True), 0), else_=1), Project.name, Project.id)
+        .limit(limit)
+    )
+    return [search.Choice(r.id, r.name, r.client or "") for r in db.execute(stmt)]
+
+
+def pick_one(db: Session, actor: Actor, project_id: int) -> search.Choice | None:
+    row = db.execute(_pick_statement(db, actor).where(Project.id == project_id)).first()
+    return search.Choice(row.id, row.name, row.client or "") if row else None
+
+
+search.register_lookup(RECORD_TYPE, pick_matching, pick_one)
 
 
 def _filtered(
