@@ -302,6 +302,12 @@ def _pick_statement(db: Session, actor: Actor) -> Any:
     )
 
 
+def _pick_choice(row: Any) -> search.Choice:
+    # a project named after its client ("Centre Hospitalier – CHU de Nice") needs no second mention
+    client = row.client or ""
+    return search.Choice(row.id, row.name, "" if client in row.name else client)
+
+
 def pick_matching(db: Session, actor: Actor, query: str, limit: int) -> list[search.Choice]:
     """For a form's project picker: visible projects whose name contains `query` or whose client's
     name starts with it; names starting with `query` first."""
@@ -316,12 +322,12 @@ def pick_matching(db: Session, actor: Actor, query: str, limit: int) -> list[sea
         .order_by(case((name.startswith(needle, autoescape=True), 0), else_=1), Project.name, Project.id)
         .limit(limit)
     )
-    return [search.Choice(r.id, r.name, r.client or "") for r in db.execute(stmt)]
+    return [_pick_choice(r) for r in db.execute(stmt)]
 
 
 def pick_one(db: Session, actor: Actor, project_id: int) -> search.Choice | None:
     row = db.execute(_pick_statement(db, actor).where(Project.id == project_id)).first()
-    return search.Choice(row.id, row.name, row.client or "") if row else None
+    return _pick_choice(row) if row else None
 
 
 search.register_lookup(RECORD_TYPE, pick_matching, pick_one)
