@@ -26,6 +26,12 @@ def test_contract_amendment_renewal_and_mrr(page, login):  # type: ignore[no-unt
     page.click("form.form button[type=submit]")
     page.wait_for_url(re.compile(r"/organisations/\d+$"))
     org_id = page.url.rsplit("/", 1)[1]
+    page.goto(f"/quotes/new?organisation_id={org_id}")
+    page.fill("#f-title", "Maintenance des lits")
+    page.click("form.form button[type=submit]")
+    page.wait_for_url(re.compile(r"/quotes/\d+$"))
+    quote_id = page.url.rsplit("/", 1)[1]
+    number = re.search(r"DEV-\d{4}-\d{4}", page.inner_text("h1")).group(0)
 
     page.goto("/contracts/new")
     page.fill("#f-title", "Maintenance des lits")
@@ -35,12 +41,22 @@ def test_contract_amendment_renewal_and_mrr(page, login):  # type: ignore[no-unt
     assert (
         "Résidence Les Tilleuls de Valmorel" in page.locator("#f-organisation_id option:checked").inner_text()
     )
+    # The quote too, by its number: it shows with its client.
+    page.fill('[data-record-picker="quote"] input[name=pick_q]', number)
+    page.wait_for_function(f"document.querySelector('#f-quote_id').value === '{quote_id}'")
+    quote_label = f"{number} · Résidence Les Tilleuls de Valmorel"
+    assert page.locator("#f-quote_id option:checked").inner_text() == quote_label
     page.fill("#f-start_date", "2025-01-01")
     page.fill("#f-amount", "600")
     page.select_option("#f-contract_type", "maintenance")
     page.check("input[name=tacit_renewal]")
+    shot(page, "contract-new-pickers")
     page.click("[data-testid=create-contract]")
     page.wait_for_url(re.compile(r"/contracts/\d+$"))
+    page.click("[data-open-dialog=edit-dialog]")
+    assert page.locator("#edit-dialog #f-quote_id option:checked").inner_text() == quote_label
+    shot(page, "contract-edit-dialog")
+    page.click("#edit-dialog [data-close-dialog]")
     assert page.inner_text("[data-testid=monthly-value]").replace("\u202f", " ").startswith("600,00")
     shot(page, "contract-detail")
 

@@ -122,3 +122,74 @@ def test_recurring_dashboard(web, make_contract):
     mrr = re.search(r'data-testid="mrr"><span class="stat-value">([^<]+)<', page.text).group(1)
     assert mrr.replace("\u202f", " ").replace("\xa0", " ") == "100,00 €"
     assert web("alice").get("/contracts/recurring").status_code == 403
+
+
+def _quote(api, who: str, org_id: int, title: str) -> dict:
+    r = api(who).post("/api/v1/quotes", json={"organisation_id": org_id, "title": title, "lines": []})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _quote_picker(page: str) -> str:
+    return page.split('data-record-picker="quote"')[1].split('<div class="field ')[0]
+
+
+def test_the_quote_is_picked_by_number_and_client(web, api, client_org):
+    quote = _quote(api, "alice", client_org, "Lits médicalisés")
+    label = f"{quote['number']} · Clinique des Alpes"
+    manager = web("manager")
+    picker = _quote_picker(manager.get("/contracts/new").text)
+    assert "Devis" in picker and "(id)" not in picker and 'type="number"' not in picker
+    assert 'hx-get="/search/pick/quote"' in picker and 'name="quote_id"' in picker
+    # the quotes of the manager's department are offered by client name or number
+    options = manager.get("/search/pick/quote", params={"pick_q": "clinique", "field": "quote_id"}).text
+    assert f'<option value="{quote["id"]}" selected>{label}</option>' in options
+    prefilled = _quote_picker(manager.get(f"/contracts/new?quote_id={quote['id']}").text)
+    assert f'<option value="{quote["id"]}" selected>{label}</option>' in prefilled
+    r = _post(
+        manager,
+        "/contracts/new",
+        {
+            "title": "Maintenance des lits",
+            "organisation_id": str(client_org),
+            "quote_id": str(quote["id"]),
+            "contract_type": "maintenance",
+            "start_date": "2026-01-01",
+            "amount": "100",
+            "billing_period": "monthly",
+        },
+    )
+    assert r.status_code == 303, r.text
+    contract = api("manager").get(r.headers["location"].replace("/contracts", "/api/v1/contracts")).json()
+    assert contract["quote_id"] == quote["id"]
+    # the edit dialog shows the current quote by its number and client
+    edit = _quote_picker(manager.get(r.headers["location"]).text)
+    assert f'<option value="{quote["id"]}" selected>{label}</option>' in edit
+
+
+def test_a_quote_the_user_may_not_see_is_neither_offered_nor_accepted(web, api, client_org):
+    quote = _quote(api, "alice", client_org, "Lits médicalisés")  # Commercial department
+    fiona = web("fiona")  # Finance: may create contracts, sees her department's quotes only
+    options = fiona.get("/search/pick/quote", params={"pick_q": "clinique", "field": "quote_id"}).text
+    assert re.findall(r'<option value="(\d+)"', options) == []
+    options = fiona.get("/search/pick/quote", params={"pick_q": quote["number"], "field": "quote_id"}).text
+    assert re.findall(r'<option value="(\d+)"', options) == []
+    r = _post(
+        fiona,
+        "/contracts/new",
+        {
+            "title": "Maintenance des lits",
+            "organisation_id": str(client_org),
+            "quote_id": str(quote["id"]),
+            "contract_type": "maintenance",
+            "start_date": "2026-01-01",
+            "amount": "100",
+            "billing_period": "monthly",
+        },
+    )
+    assert r.status_code == 422
+    picker = _quote_picker(r.text)
+    assert '<div class="field-error" data-error-for="quote_id">Devis inconnu</div>' in picker
+    assert f'<option value="{quote["id"]}" selected>#{quote["id"]}</option>' in picker
+    assert quote["number"] not in picker
+    assert api("fiona").get("/api/v1/contracts").json()["items"] == []

@@ -123,3 +123,82 @@ def test_record_picker_shows_only_what_the_user_may_see(api, web):
         f"#{hidden['id']}",
     )
     assert outsider.get("/search/pick/invoice", params={"pick_q": "x"}).status_code == 404
+
+
+def _project(db, api, name: str, who: str, org_id: int) -> int:
+    from tests.projects.views_support import make_template
+
+    body = {"template_id": make_template(db, name=f"Modèle {name}"), "organisation_id": org_id, "name": name}
+    r = api(who).post("/api/v1/projects", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def _quote(api, who: str, org_id: int, title: str) -> dict:
+    r = api(who).post("/api/v1/quotes", json={"organisation_id": org_id, "title": title, "lines": []})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_project_picker_looks_projects_up_by_name_within_the_users_visibility(api, web, db):
+    valence = _org(api("alice"), name="CH de Valence")["id"]
+    lyon = _org(api("outsider"), name="CH de Lyon")["id"]
+    mine = _project(db, api, "Déploiement lits Valence", "alice", valence)
+    other = _project(db, api, "Déploiement lits Lyon", "outsider", lyon)  # Finance department
+    alice = web("alice")
+    r = alice.get("/search/pick/project", params={"pick_q": "déploiement", "field": "record_id"})
+    assert _options(r.text) == [
+        ("", False, "—"),
+        (str(mine), True, "Déploiement lits Valence · CH de Valence"),
+    ]
+    # the client's name finds its projects too; another department's project never shows
+    r = alice.get("/search/pick/project", params={"pick_q": "ch de", "field": "record_id"})
+    assert [o[0] for o in _options(r.text)] == ["", str(mine)]
+    r = alice.get("/search/pick/project", params={"field": "record_id", "record_id": str(other)})
+    assert "Lyon" not in r.text and _options(r.text)[1] == (str(other), True, f"#{other}")
+    r = web("outsider").get("/search/pick/project", params={"pick_q": "déploiement", "field": "record_id"})
+    assert [o[0] for o in _options(r.text)] == ["", str(other)]
+
+
+def test_quote_picker_offers_number_and_client_of_visible_quotes(api, web):
+    martin = _org(api("alice"), name="Boulangerie Martin")["id"]
+    first = _quote(api, "alice", martin, "Four à pain")
+    second = _quote(api, "alice", martin, "Pétrin")
+    hidden = _quote(api, "outsider", _org(api("outsider"), name="Boulangerie Durand")["id"], "Vitrine")
+    alice = web("alice")
+    r = alice.get("/search/pick/quote", params={"pick_q": "boulangerie", "field": "quote_id"})
+    assert _options(r.text) == [
+        ("", False, "—"),
+        (str(second["id"]), True, f"{second['number']} · Boulangerie Martin"),  # newest first
+        (str(first["id"]), False, f"{first['number']} · Boulangerie Martin"),
+    ]
+    # the number, typed in part, and the title find it too
+    number_end = first["number"][-4:]
+    assert [o[0] for o in _options(alice.get("/search/pick/quote", params={"pick_q": number_end}).text)] == [
+        "",
+        str(first["id"]),
+    ]
+    assert [o[0] for o in _options(alice.get("/search/pick/quote", params={"pick_q": "pétrin"}).text)] == [
+        "",
+        str(second["id"]),
+    ]
+    r = alice.get("/search/pick/quote", params={"field": "quote_id", "quote_id": str(hidden["id"])})
+    assert "Durand" not in r.text and _options(r.text)[1] == (str(hidden["id"]), True, f"#{hidden['id']}")
+    # a user who may not read quotes at all is offered none
+    assert _options(web("reader").get("/search/pick/quote", params={"pick_q": "boulangerie"}).text) == [
+        ("", False, "—")
+    ]
+
+
+def test_picker_following_a_type_field_searches_the_chosen_type(api, web):
+    _org(api("alice"), name="Clinique des Alpes")
+    quote = _quote(api, "alice", _org(api("alice"), name="Clinique du Parc")["id"], "Lits")
+    alice = web("alice")
+    params = {"pick_q": "clinique", "field": "record_id", "type_field": "record_type"}
+    orgs = alice.get("/search/pick", params={**params, "record_type": "organisation"}).text
+    assert {o[2] for o in _options(orgs)[1:]} == {"Clinique des Alpes", "Clinique du Parc"}
+    quotes = alice.get("/search/pick", params={**params, "record_type": "quote"}).text
+    assert [o[2] for o in _options(quotes)] == ["—", f"{quote['number']} · Clinique du Parc"]
+    # no type chosen yet: nothing to pick; an unknown type is not found
+    assert _options(alice.get("/search/pick", params=params).text) == [("", False, "—")]
+    assert alice.get("/search/pick", params={**params, "record_type": "invoice"}).status_code == 404

@@ -266,3 +266,107 @@ def test_forms(web, db, personas, make_org):
     assert r.status_code == 303
     db.expire_all()
     assert db.get(Task, task_id) is None
+
+
+def _project(db, api, who: str, name: str) -> int:
+    from tests.projects.views_support import make_org, make_template
+
+    body = {
+        "template_id": make_template(db, name=f"Modèle {name}"),
+        "organisation_id": make_org(api, f"Client {name}", who=who),
+        "name": name,
+    }
+    r = api(who).post("/api/v1/projects", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def _picker(page: str) -> str:
+    """The linked record's picker in a task form."""
+    return page.split('data-record-picker="record_type"')[1].split('<div class="field ')[0]
+
+
+def test_linked_record_is_picked_by_name_for_the_chosen_type(web, api, db, make_org):
+    org = make_org()
+    alice = web("alice")
+    form = alice.get("/tasks/new").text
+    # "Linked to" lists every type a task may link to, and a change reloads the picker's options
+    type_select = form.split('id="f-record_type"')[1].split("</select>")[0]
+    assert re.findall(r'<option value="(\w+)" >([^<]+)</option>', type_select) == [
+        ("organisation", "Organisation"),
+        ("contact", "Contact"),
+        ("deal", "Affaire"),
+        ("project", "Projet"),
+    ]
+    assert 'hx-get="/search/pick"' in type_select and 'hx-target="#f-record_id"' in type_select
+    picker = _picker(form)
+    assert "Fiche liée" in picker and "(n°)" not in picker and 'type="number"' not in picker
+    assert '"type_field": "record_type"' in picker and 'name="record_id"' in picker
+    # A record given in the address shows its name, not its number.
+    prefilled = _picker(alice.get(f"/tasks/new?record_type=organisation&record_id={org}").text)
+    assert f'<option value="{org}" selected>Boulangerie Martin</option>' in prefilled
+
+    project = _project(db, api, "alice", "Déploiement Valmorel")
+    options = alice.get(
+        "/search/pick",
+        params={
+            "type_field": "record_type",
+            "record_type": "project",
+            "field": "record_id",
+            "pick_q": "valmo",
+        },
+    ).text
+    assert (
+        f'<option value="{project}" selected>Déploiement Valmorel · Client Déploiement Valmorel</option>'
+        in options
+    )
+    r = alice.post(
+        "/tasks/new",
+        data={
+            "csrf_token": alice.csrf,
+            "title": "Former l'équipe",
+            "record_type": "project",
+            "record_id": str(project),
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    task_id = int(r.headers["location"].rsplit("/", 1)[1])
+    assert (db.get(Task, task_id).record_type, db.get(Task, task_id).record_id) == ("project", project)
+    edit = alice.get(f"/tasks/{task_id}/edit").text
+    assert '<option value="project" selected>Projet</option>' in edit
+    assert (
+        f'<option value="{project}" selected>Déploiement Valmorel · Client Déploiement Valmorel</option>'
+        in _picker(edit)
+    )
+
+
+def test_another_departments_project_is_neither_offered_nor_accepted(web, api, db):
+    theirs = _project(db, api, "outsider", "Déploiement Lyon")  # Finance department
+    mine = _project(db, api, "alice", "Déploiement Grenoble")
+    alice = web("alice")
+    options = alice.get(
+        "/search/pick",
+        params={
+            "type_field": "record_type",
+            "record_type": "project",
+            "field": "record_id",
+            "pick_q": "déploiement",
+        },
+    ).text
+    assert re.findall(r'<option value="(\d+)"', options) == [str(mine)] and "Lyon" not in options
+    before = db.scalar(select(func.count()).select_from(Task))
+    r = alice.post(
+        "/tasks/new",
+        data={
+            "csrf_token": alice.csrf,
+            "title": "Relancer",
+            "record_type": "project",
+            "record_id": str(theirs),
+        },
+    )
+    assert r.status_code == 422
+    picker = _picker(r.text)
+    assert '<div class="field-error" data-error-for="record_id">Projet inconnu</div>' in picker
+    assert f'<option value="{theirs}" selected>#{theirs}</option>' in picker and "Lyon" not in picker
+    assert db.scalar(select(func.count()).select_from(Task)) == before

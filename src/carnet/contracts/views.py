@@ -26,6 +26,7 @@ from carnet.core.errors import ValidationFailed
 from carnet.core.i18n import gettext
 from carnet.core.money import VAT_RATES
 from carnet.organisations import service as organisations
+from carnet.search import service as search
 from carnet.web.forms import form_to_data
 from carnet.web.shell import WebActor, form_errors, redirect, render
 
@@ -143,7 +144,14 @@ def new_page(request: Request, db: DbDep, actor: WebActor) -> Response:
     values.update(
         {"contract_type": "service", "billing_period": "monthly", "vat_rate": "20.00", "renewal_months": 12}
     )
-    return render(request, "contracts/new.html", values=values, errors={}, **_choices(actor))
+    return render(
+        request,
+        "contracts/new.html",
+        values=values,
+        errors={},
+        quote_label=search.choice_label(db, actor, "quote", values["quote_id"]),
+        **_choices(actor),
+    )
 
 
 @router.post("/new")
@@ -160,6 +168,7 @@ async def create(request: Request, db: DbDep, actor: WebActor) -> Response:
             status_code=422,
             values=data,
             errors=form_errors(exc, actor.language),
+            quote_label=search.choice_label(db, actor, "quote", data.get("quote_id")),
             **_choices(actor),
         )
     return redirect(f"/contracts/{contract.id}", flash=_t(actor, "Contract created"), request=request)
@@ -242,6 +251,10 @@ def _detail(db: Session, actor: Actor, contract: Contract, **extra: Any) -> dict
         "values": {},
         "open_dialog": None,
         "today": service.today(),
+        # the edit dialog's quote picker shows the quote's number and client with the page
+        "quote_label": search.choice_label(
+            db, actor, "quote", extra.get("values", {}).get("quote_id", contract.quote_id)
+        ),
         **_choices(actor),
         **extra,
     }

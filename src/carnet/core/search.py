@@ -279,10 +279,13 @@ def search(
 
 def hit_for(db: Session, actor: Actor, record_type: str, record_id: int) -> SearchHit | None:
     """The title of one record for `actor` (a picker showing its current value); None when the
-    record is not indexed or not visible to them."""
+    record is neither indexed nor looked up (see LOOKUPS), or not visible to them."""
     rt = records.REGISTRY.get(record_type)
     if rt is None or not actor.can(f"{rt.module}:read"):
         return None
+    if record_type in LOOKUPS:
+        choice = LOOKUPS[record_type].one(db, actor, record_id)
+        return _lookup_hit(record_type, choice) if choice else None
     doc = db.scalar(
         select(SearchDocument).where(
             SearchDocument.record_type == record_type,
@@ -295,3 +298,52 @@ def hit_for(db: Session, actor: Actor, record_type: str, record_id: int) -> Sear
     if doc is None:
         return None
     return SearchHit(record_type, record_id, doc.title, doc.subtitle, f"{rt.url_prefix}/{record_id}")
+
+
+# -- record types outside the index -----------------------------------------------------------------
+# A form's record picker may also choose records the index does not hold (projects, quotes). Their
+# service registers a lookup that matches a name or number directly in its own table, filtered by
+# its own visibility rule: a handful of rows per keystroke needs no index of its own.
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One record a picker offers: its title and a line to tell it apart (the client, the city)."""
+
+    record_id: int
+    title: str
+    subtitle: str = ""
+
+
+@dataclass(frozen=True)
+class Lookup:
+    matching: Callable[[Session, Actor, str, int], list[Choice]]  # (db, actor, query, limit), best first
+    one: Callable[[Session, Actor, int], Choice | None]  # None when not visible to the actor
+
+
+LOOKUPS: dict[str, Lookup] = {}
+
+
+def register_lookup(
+    record_type: str,
+    matching: Callable[[Session, Actor, str, int], list[Choice]],
+    one: Callable[[Session, Actor, int], Choice | None],
+) -> None:
+    LOOKUPS[record_type] = Lookup(matching, one)
+
+
+def _lookup_hit(record_type: str, choice: Choice) -> SearchHit:
+    prefix = records.REGISTRY[record_type].url_prefix
+    return SearchHit(
+        record_type, choice.record_id, choice.title, choice.subtitle, f"{prefix}/{choice.record_id}"
+    )
+
+
+def lookup(db: Session, actor: Actor, record_type: str, query: str, limit: int) -> list[SearchHit]:
+    """The records of a looked-up type matching `query` that `actor` may read (empty when the
+    actor may not read that type at all)."""
+    rt = records.REGISTRY.get(record_type)
+    query = query.strip()
+    if record_type not in LOOKUPS or rt is None or not query or not actor.can(f"{rt.module}:read"):
+        return []
+    return [_lookup_hit(record_type, c) for c in LOOKUPS[record_type].matching(db, actor, query, limit)]

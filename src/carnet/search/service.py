@@ -54,9 +54,14 @@ def grouped(db: Session, actor: Actor, query: str) -> list[ResultGroup]:
     return groups
 
 
-# Record types a form's picker may search (those the search index holds).
-PICKABLE = ("organisation", "contact", "deal")
+# Record types a form's picker finds through the search index; the others it may pick (projects,
+# quotes) are looked up in their own table (core.search.LOOKUPS).
+INDEXED_PICKABLE = ("organisation", "contact", "deal")
 PICK_LIMIT = 15
+
+
+def pickable(record_type: str) -> bool:
+    return record_type in INDEXED_PICKABLE or record_type in core_search.LOOKUPS
 
 
 def pick(
@@ -68,8 +73,24 @@ def pick(
     hits: list[SearchHit] = []
     if query:
         _throttle(actor)
-        hits = core_search.search(db, actor, query, PICK_LIMIT, [record_type])
+        if record_type in INDEXED_PICKABLE:
+            hits = core_search.search(db, actor, query, PICK_LIMIT, [record_type])
+        else:
+            hits = core_search.lookup(db, actor, record_type, query, PICK_LIMIT)
     return current, [h for h in hits if current is None or h.record_id != current.record_id]
+
+
+def choice_label(db: Session, actor: Actor, record_type: str | None, record_id: object) -> str | None:
+    """What a picker shows for its current value ("DEV-2026-0012 · Boulangerie Martin"), rendered
+    with the form so the name shows at once (and without JavaScript); None when the value is not
+    a record `actor` may see, and the picker keeps its number only."""
+    raw = str(record_id or "")
+    if not record_type or not pickable(record_type) or not raw.isdigit() or not 0 < int(raw) < 2**31:
+        return None
+    hit = core_search.hit_for(db, actor, record_type, int(raw))
+    if hit is None:
+        return None
+    return f"{hit.title} · {hit.subtitle}" if hit.subtitle else hit.title
 
 
 def type_label(record_type: str) -> str:

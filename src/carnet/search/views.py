@@ -32,15 +32,30 @@ def results_page(request: Request, db: DbDep, actor: WebActor, q: str = "") -> R
     )
 
 
-@router.get("/pick/{record_type}")
-def pick(request: Request, db: DbDep, actor: WebActor, record_type: str, pick_q: str = "") -> Response:
-    """The <option>s of a form's record picker (the `record_picker` macro): the current value,
-    read from the field named by `field`, then the matches of `pick_q`; with no current value the
-    best match is selected."""
-    if record_type not in service.PICKABLE:
+def _pick_options(request: Request, db: DbDep, actor: WebActor, record_type: str, pick_q: str) -> Response:
+    if not service.pickable(record_type):
         raise NotFound()
     field = request.query_params.get("field", "")
     raw = request.query_params.get(field, "") if field else ""
     selected = int(raw) if raw.isdigit() and 0 < int(raw) < 2**31 else None
     current, hits = service.pick(db, actor, record_type, pick_q.strip()[:200], selected)
     return render(request, "search/_pick_options.html", current=current, hits=hits, selected=selected)
+
+
+@router.get("/pick")
+def pick_of_chosen_type(request: Request, db: DbDep, actor: WebActor, pick_q: str = "") -> Response:
+    """The options of a picker whose record type is chosen in another field of the form (a task's
+    linked record): `type_field` names that field. No type chosen yet: the blank option alone."""
+    type_field = request.query_params.get("type_field", "")
+    record_type = request.query_params.get(type_field, "") if type_field else ""
+    if not record_type:
+        return render(request, "search/_pick_options.html", current=None, hits=[], selected=None)
+    return _pick_options(request, db, actor, record_type, pick_q)
+
+
+@router.get("/pick/{record_type}")
+def pick(request: Request, db: DbDep, actor: WebActor, record_type: str, pick_q: str = "") -> Response:
+    """The <option>s of a form's record picker (the `record_picker` macro): the current value,
+    read from the field named by `field`, then the matches of `pick_q`; with no current value the
+    best match is selected."""
+    return _pick_options(request, db, actor, record_type, pick_q)

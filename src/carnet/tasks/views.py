@@ -13,9 +13,10 @@ from carnet.accounts import service as accounts
 from carnet.activities import links
 from carnet.activities.inputs import local_input_value
 from carnet.api.deps import DbDep
-from carnet.core import clock, customfields, listing
+from carnet.core import clock, customfields, listing, records
 from carnet.core.errors import NotFound, ValidationFailed
 from carnet.core.i18n import gettext
+from carnet.search import service as search
 from carnet.tasks import service
 from carnet.tasks.models import PRIORITIES, RECURRENCES, STATUSES, Task
 from carnet.web.forms import form_to_data
@@ -251,13 +252,15 @@ async def record_task_add(
 # -- create, read, update, delete -----------------------------------------------------------------
 
 
-def _form_context(db: DbDep) -> dict[str, Any]:
+def _form_context(db: DbDep, actor: WebActor, values: dict[str, Any]) -> dict[str, Any]:
     return {
         "users": accounts.list_users(db, active_only=True),
         "priorities": PRIORITIES,
         "statuses": STATUSES,
         "recurrences": RECURRENCES,
-        "record_types": links.LINKABLE_TYPES,
+        "record_type_choices": [(rt, _t(actor, records.get(rt).label)) for rt in links.LINKABLE_TYPES],
+        # the linked record's name, shown by its picker with the page
+        "record_label": search.choice_label(db, actor, values.get("record_type"), values.get("record_id")),
         "definitions": customfields.definitions(db, service.RECORD_TYPE),
         **_labels(),
     }
@@ -269,7 +272,9 @@ def new_page(request: Request, db: DbDep, actor: WebActor) -> Response:
     for key in ("record_type", "record_id"):
         if request.query_params.get(key):
             values[key] = request.query_params[key]
-    return render(request, "tasks/form.html", task=None, values=values, errors={}, **_form_context(db))
+    return render(
+        request, "tasks/form.html", task=None, values=values, errors={}, **_form_context(db, actor, values)
+    )
 
 
 @router.post("/new")
@@ -286,7 +291,7 @@ async def create(request: Request, db: DbDep, actor: WebActor) -> Response:
             task=None,
             values=dict(form),
             errors=form_errors(exc, actor.language),
-            **_form_context(db),
+            **_form_context(db, actor, dict(form)),
         )
     return redirect(f"/tasks/{task.id}", flash=_t(actor, "Task created"), request=request)
 
@@ -310,7 +315,9 @@ def detail_page(task_id: int, request: Request, db: DbDep, actor: WebActor) -> R
 def edit_page(task_id: int, request: Request, db: DbDep, actor: WebActor) -> Response:
     task = service.get_task(db, actor, task_id)
     values = {**service.snapshot(task), "due_at": local_input_value(task.due_at, actor.timezone)}
-    return render(request, "tasks/form.html", task=task, values=values, errors={}, **_form_context(db))
+    return render(
+        request, "tasks/form.html", task=task, values=values, errors={}, **_form_context(db, actor, values)
+    )
 
 
 @router.post("/{task_id}/edit")
@@ -330,7 +337,7 @@ async def update(task_id: int, request: Request, db: DbDep, actor: WebActor) -> 
             task=task,
             values=dict(form),
             errors=form_errors(exc, actor.language),
-            **_form_context(db),
+            **_form_context(db, actor, dict(form)),
         )
     return redirect(f"/tasks/{task.id}", flash=_t(actor, "Changes saved"), request=request)
 
