@@ -33,13 +33,13 @@ has moved because the client paid, the credit note takes it back from 44571 inst
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from carnet.core import money
-from carnet.documents import lines as doc_lines
 from carnet.finance.service import ChartOfAccounts
 
 ZERO = Decimal("0.00")
@@ -78,7 +78,9 @@ def line_net(raw: dict[str, Any]) -> Decimal:
     return money.cents(exact)
 
 
+@functools.lru_cache(maxsize=128)
 def rate_key(rate: Any) -> str:
+    """A VAT rate as the totals store it ("5.50"); cached, a document has only a few rates."""
     return f"{Decimal(rate):.2f}"
 
 
@@ -116,39 +118,43 @@ def may_hold(vat_on_debits: bool | None, operation_category: str | None, natures
     return document_nature(operation_category) == SERVICES or SERVICES in natures.values()
 
 
+# The item lines of a document at one VAT rate, grouped by (revenue account, goods or services) in
+# the order they come; the FEC groups them once for its revenue lines and for the VAT on hold.
+LineGroups = dict[tuple[Any, str], list[dict[str, Any]]]
+
+
+def group_net(group: list[dict[str, Any]]) -> Decimal:
+    return sum((line_net(raw) for raw in group), ZERO)
+
+
 def held_by_rate(
-    totals: dict[str, Any],
-    lines: list[dict[str, Any]] | None,
+    vat_by_rate: list[dict[str, Any]],
+    lines_by_rate: dict[str, LineGroups],
     operation_category: str | None,
     vat_on_debits: bool | None,
-    categories: dict[int, str | None],
     natures: dict[str, str],
 ) -> dict[str, Decimal]:
     """The VAT of a document's services, per rate ("20.00"), when the seller had no debits
-    option; the rest of each rate's VAT is due at invoicing."""
+    option; the rest of each rate's VAT is due at invoicing. `lines_by_rate`: its item lines per
+    rate, each line's nature being its category's or else the document's (`document_nature`)."""
     if not may_hold(vat_on_debits, operation_category, natures):
         return {}
     default = document_nature(operation_category)
-    by_rate: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    if natures and lines:
-        for raw in lines:
-            if raw.get("kind") == doc_lines.SECTION:
-                continue
-            product_id = raw.get("product_id")
-            category = categories.get(product_id) if product_id else None
-            nature = natures.get(category or "", default)
-            by_rate.setdefault(rate_key(raw.get("vat_rate") or 0), {}).setdefault(nature, []).append(raw)
     out: dict[str, Decimal] = {}
-    for vat in totals.get("vat_by_rate") or []:
+    for vat in vat_by_rate:
         amount = Decimal(vat["vat"])
         if not amount:
             continue
         rate = rate_key(vat["rate"])
-        groups = by_rate.get(rate) or {default: []}
-        if len(groups) == 1:  # one nature at this rate: no need for the nets
-            held = amount if SERVICES in groups else ZERO
+        groups = lines_by_rate.get(rate)
+        kinds = {nature for _account, nature in groups} if groups else {default}
+        if len(kinds) == 1:  # one nature at this rate: no need for the nets
+            held = amount if SERVICES in kinds else ZERO
         else:
-            nets = {nature: sum((line_net(raw) for raw in group), ZERO) for nature, group in groups.items()}
+            assert groups is not None
+            nets: dict[str, Decimal] = {}
+            for (_account, nature), group in groups.items():
+                nets[nature] = nets.get(nature, ZERO) + group_net(group)
             held = share_out(amount, nets)[SERVICES]
         if held:
             out[rate] = held
