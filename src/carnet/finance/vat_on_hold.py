@@ -34,7 +34,7 @@ has moved because the client paid, the credit note takes it back from 44571 inst
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -68,13 +68,28 @@ def share_out(amount: Decimal, weights: dict[Any, Decimal]) -> dict[Any, Decimal
     return shares
 
 
-def line_net(raw: dict[str, Any]) -> Decimal:
-    """The net of a stored item line, as documents.lines computes it (france.md §3.2)."""
-    exact = Decimal(raw.get("quantity") or 0) * Decimal(raw.get("unit_price") or 0)
-    if raw.get("discount_percent") not in (None, ""):
-        return money.cents(exact * (100 - Decimal(raw["discount_percent"])) / 100)
-    if raw.get("discount_amount") not in (None, ""):
-        return money.cents(exact - Decimal(raw["discount_amount"]))
+# The fields of a stored line (documents.lines.line_to_dict) the accounting reads, in this order:
+# a line is read as the list of their values (fec._documents has the database pick them out).
+LINE_FIELDS = (
+    "kind",
+    "vat_rate",
+    "product_id",
+    "quantity",
+    "unit_price",
+    "discount_percent",
+    "discount_amount",
+)
+StoredLine = Sequence[Any]
+
+
+def line_net(line: StoredLine) -> Decimal:
+    """The net of a stored item line (LINE_FIELDS), as documents.lines computes it (france.md §3.2)."""
+    _kind, _rate, _product, quantity, unit_price, discount_percent, discount_amount = line
+    exact = Decimal(quantity or 0) * Decimal(unit_price or 0)
+    if discount_percent not in (None, ""):
+        return money.cents(exact * (100 - Decimal(discount_percent)) / 100)
+    if discount_amount not in (None, ""):
+        return money.cents(exact - Decimal(discount_amount))
     return money.cents(exact)
 
 
@@ -120,11 +135,11 @@ def may_hold(vat_on_debits: bool | None, operation_category: str | None, natures
 
 # The item lines of a document at one VAT rate, grouped by (revenue account, goods or services) in
 # the order they come; the FEC groups them once for its revenue lines and for the VAT on hold.
-LineGroups = dict[tuple[Any, str], list[dict[str, Any]]]
+LineGroups = dict[tuple[Any, str], list[StoredLine]]
 
 
-def group_net(group: list[dict[str, Any]]) -> Decimal:
-    return sum((line_net(raw) for raw in group), ZERO)
+def group_net(group: list[StoredLine]) -> Decimal:
+    return sum((line_net(line) for line in group), ZERO)
 
 
 def held_by_rate(
