@@ -58,7 +58,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, null, or_, select
+from sqlalchemy import case, func, null, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.sqltypes import NullType
@@ -309,8 +309,10 @@ def _line_fields(books: _Books) -> Any:
         return null()
     if not books.postgresql:
         return Invoice.lines
+    # anything but an array (a JSON null) reads as no lines, as on SQLite, rather than failing
+    lines = case((func.jsonb_typeof(Invoice.lines) == "array", Invoice.lines))
     item = (
-        func.jsonb_array_elements(Invoice.lines)
+        func.jsonb_array_elements(lines)
         .table_valued("value", with_ordinality="position")
         .render_derived(name="item")
     )
@@ -383,17 +385,17 @@ def _revenue_by_account(
         base = Decimal(vat["base"])
         groups = lines_by_rate.get(rate_key(vat["rate"]))
         if not groups:
-            out[chart.revenue] = out.get(chart.revenue, ZERO) + base
+            target = chart.revenue
+        elif len(groups) == 1:  # one account at this rate: no need for the nets
+            target = next(iter(groups))[0]
+        else:
+            nets: dict[Account, Decimal] = {}
+            for (account, _nature), group in groups.items():
+                nets[account] = nets.get(account, ZERO) + vat_on_hold.group_net(group)
+            for account, share in share_out(base, nets).items():
+                out[account] = out.get(account, ZERO) + share
             continue
-        targets = list(dict.fromkeys(target for target, _nature in groups))
-        if len(targets) == 1:  # one account at this rate: no need for the nets
-            out[targets[0]] = out.get(targets[0], ZERO) + base
-            continue
-        nets = dict.fromkeys(targets, ZERO)
-        for (target, _nature), group in groups.items():
-            nets[target] += vat_on_hold.group_net(group)
-        for target, share in share_out(base, nets).items():
-            out[target] = out.get(target, ZERO) + share
+        out[target] = out.get(target, ZERO) + base
     return out
 
 
@@ -535,9 +537,10 @@ def _sales_entries(db: Session, actor: Actor, books: _Books, start: date, end: d
         else:
             held = _own_held(books, row, lines_by_rate)
         lines, _waiting = _sale(books, row, held, lines_by_rate)
-        entry.add(*lines[0], aux, ("invoice", row.id))
-        for account, value in lines[1:]:
-            entry.add(account, value)
+        (customer, due), *others = lines
+        if due:
+            entry.lines.append((customer, due, aux, ("invoice", row.id)))
+        entry.lines += [(account, value, NO_AUX, None) for account, value in others if value]
         if entry.lines:
             yield entry
 
@@ -741,14 +744,14 @@ def lettering(db: Session, end: date) -> dict[tuple[str, int], tuple[str, date]]
         Invoice.issue_date,
         Invoice.credited_invoice_id,
     ).where(Invoice.issued_at.is_not(None), Invoice.issue_date <= end)
-    for row in db.execute(invoices):
-        node = ("invoice", row.id)
+    for invoice_id, kind, amount_due, total_gross, issue_date, credited_invoice_id in db.execute(invoices):
+        node = ("invoice", invoice_id)
         parent[node] = node
         # the customer line of the sales entry: what is due (after deposits), a credit note credits
-        balance[node] = -Decimal(row.total_gross) if row.kind == CREDIT_NOTE else Decimal(row.amount_due)
-        day[node] = row.issue_date
-        if row.kind == CREDIT_NOTE and row.credited_invoice_id:
-            credited.append((row.id, row.credited_invoice_id))
+        balance[node] = -Decimal(total_gross) if kind == CREDIT_NOTE else Decimal(amount_due)
+        day[node] = issue_date
+        if kind == CREDIT_NOTE and credited_invoice_id:
+            credited.append((invoice_id, credited_invoice_id))
     for payment_id, amount, paid_on in db.execute(
         select(Payment.id, Payment.amount, Payment.paid_on).where(Payment.paid_on <= end)
     ):
