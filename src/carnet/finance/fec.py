@@ -72,7 +72,15 @@ from carnet.core.errors import FieldErrors, PermissionDenied, ValidationFailed
 from carnet.documents import lines as doc_lines
 from carnet.finance import service, vat_on_hold
 from carnet.finance.service import Account, ChartOfAccounts
-from carnet.finance.vat_on_hold import LINE_FIELDS, LineGroups, StoredLine, rate_key, share_out
+from carnet.finance.vat_on_hold import (
+    LINE_FIELDS,
+    VAT_FIELDS,
+    LineGroups,
+    StoredLine,
+    StoredRate,
+    rate_key,
+    share_out,
+)
 from carnet.invoices.models import CREDIT_NOTE, DEPOSIT, Invoice
 from carnet.organisations.models import Organisation
 from carnet.payments.models import Payment, PaymentAllocation
@@ -239,11 +247,12 @@ class _Books:
     categories: dict[int, str | None] = field(default_factory=dict)
     natures: dict[str, str] = field(default_factory=dict)
     deducted: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    deposits: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # their vat_by_rate
+    deposits: dict[int, list[StoredRate]] = field(default_factory=dict)  # their VAT per rate
     settlement: vat_on_hold.Settlement = field(default_factory=lambda: vat_on_hold.Settlement({}, {}))
-    # per product id, read once: its revenue account and the nature that account tells (None when
-    # it does not, the line then taking the document's)
-    products: dict[int, tuple[Account, str | None]] = field(default_factory=dict)
+    # per product id as text (as PostgreSQL picks the lines' fields out, see `_picked`), read once:
+    # its revenue account and the nature that account tells (None when it does not, the line then
+    # taking the document's)
+    products: dict[str, tuple[Account, str | None]] = field(default_factory=dict)
     postgresql: bool = False
 
 
@@ -253,7 +262,7 @@ def _books(db: Session, chart: ChartOfAccounts) -> _Books:
         books.categories = dict(db.execute(select(Product.id, Product.category)).tuples().all())
         books.natures = vat_on_hold.category_natures(chart)
         books.products = {
-            product_id: (chart.revenue_for(category), books.natures.get(category or ""))
+            str(product_id): (chart.revenue_for(category), books.natures.get(category or ""))
             for product_id, category in books.categories.items()
         }
     return books
@@ -282,7 +291,7 @@ def _documents(books: _Books, *where: Any) -> Any:
         Organisation.legal_name,
         Organisation.name,
         # only the parts of the totals the entries use: the smaller the documents, the faster read
-        Invoice.totals["vat_by_rate"].label("vat_by_rate"),
+        _picked(books, Invoice.totals["vat_by_rate"], VAT_FIELDS).label("vat_by_rate"),
         Invoice.totals["total_net"].as_string().label("total_net"),
         Invoice.total_gross,
         Invoice.operation_category,
@@ -301,25 +310,39 @@ def _documents(books: _Books, *where: Any) -> Any:
 
 
 def _line_fields(books: _Books) -> Any:
-    """The lines of a document, read only when a product category has its own revenue account.
-    PostgreSQL picks out the fields the entries use (LINE_FIELDS), an array of text per line in
-    their order: a fraction of the whole lines to send and decode. SQLite sends the lines whole
-    (`_stored_lines` picks the same fields out)."""
+    """The lines of a document, read only when a product category has its own revenue account."""
     if not books.chart.revenue_by_category:
         return null()
+    return _picked(books, Invoice.lines, LINE_FIELDS)
+
+
+def _picked(books: _Books, document: Any, fields: tuple[str, ...]) -> Any:
+    """A JSON array of objects (lines, VAT per rate) to read as the values of `fields` of each.
+    PostgreSQL picks them out, an array of text per element in their order: a fraction of the
+    document to send and decode. SQLite sends the array whole and `_stored` picks them out."""
     if not books.postgresql:
-        return Invoice.lines
-    # anything but an array (a JSON null) reads as no lines, as on SQLite, rather than failing
-    lines = case((func.jsonb_typeof(Invoice.lines) == "array", Invoice.lines))
+        return document
+    # anything but an array (a JSON null) reads as nothing, as on SQLite, rather than failing
+    array = case((func.jsonb_typeof(document) == "array", document))
     item = (
-        func.jsonb_array_elements(lines)
+        func.jsonb_array_elements(array)
         .table_valued("value", with_ordinality="position")
         .render_derived(name="item")
     )
-    fields = postgresql.array([item.c.value.op("->>")(name) for name in LINE_FIELDS])
-    in_order = postgresql.aggregate_order_by(fields, item.c.position)
+    values = postgresql.array([item.c.value.op("->>")(name) for name in fields])
+    in_order = postgresql.aggregate_order_by(values, item.c.position)
     # no SQLAlchemy type to process the arrays with: psycopg already gives lists of str
     return select(func.array_agg(in_order, type_=NullType())).scalar_subquery()
+
+
+def _stored(books: _Books, picked: list[Any] | None, fields: tuple[str, ...]) -> list[Any]:
+    """What `_picked(books, document, fields)` read, as one list of the values of `fields` per
+    element (those of PostgreSQL are text)."""
+    if not picked:
+        return []
+    if books.postgresql:
+        return picked
+    return [[element.get(name) for name in fields] for element in picked]
 
 
 def _load_deductions(db: Session, books: _Books, *where: Any) -> None:
@@ -335,12 +358,10 @@ def _load_deductions(db: Session, books: _Books, *where: Any) -> None:
         books.deducted[invoice_id] = refs
         found.append(refs)
     deposit_ids = sorted({int(d["id"]) for refs in found for d in refs if d.get("id")} - set(books.deposits))
+    vat_by_rate = _picked(books, Invoice.totals["vat_by_rate"], VAT_FIELDS)
     for chunk in _chunks(deposit_ids):
-        books.deposits.update(
-            db.execute(select(Invoice.id, Invoice.totals["vat_by_rate"]).where(Invoice.id.in_(chunk)))
-            .tuples()
-            .all()
-        )
+        for deposit_id, rates in db.execute(select(Invoice.id, vat_by_rate).where(Invoice.id.in_(chunk))):
+            books.deposits[deposit_id] = _stored(books, rates, VAT_FIELDS)
 
 
 def _lines_by_rate(
@@ -358,7 +379,7 @@ def _lines_by_rate(
         kind, vat_rate, product_id = line[0], line[1], line[2]
         if kind == doc_lines.SECTION:
             continue
-        account, nature = products.get(product_id, fallback) if product_id else fallback
+        account, nature = products.get(str(product_id), fallback) if product_id else fallback
         groups = out.setdefault(rate_key(vat_rate or 0), {})
         key = (account, nature or default_nature)
         group = groups.get(key)
@@ -373,6 +394,7 @@ def _revenue_by_account(
     chart: ChartOfAccounts,
     account: Account | None,
     row: Any,
+    vat_by_rate: list[StoredRate],
     lines_by_rate: dict[str, LineGroups],
 ) -> dict[Account, Decimal]:
     """Total excl. VAT split between revenue accounts (see the module docstring)."""
@@ -381,9 +403,9 @@ def _revenue_by_account(
     if not chart.revenue_by_category or not row.lines:
         return {chart.revenue: Decimal(row.total_net or 0)}
     out: dict[Account, Decimal] = {}
-    for vat in row.vat_by_rate or []:
-        base = Decimal(vat["base"])
-        groups = lines_by_rate.get(rate_key(vat["rate"]))
+    for rate, base_text, _vat in vat_by_rate:
+        base = Decimal(base_text)
+        groups = lines_by_rate.get(rate_key(rate))
         if not groups:
             target = chart.revenue
         elif len(groups) == 1:  # one account at this rate: no need for the nets
@@ -403,7 +425,7 @@ def _deposit_reversal(
     chart: ChartOfAccounts,
     deducted: list[dict[str, Any]],
     deposits: dict[int, list[dict[str, Any]]],
-    vat_by_rate: list[dict[str, Any]],
+    vat_by_rate: list[StoredRate],
     held: dict[str, Decimal],
 ) -> tuple[list[tuple[Account, Decimal]], dict[str, Decimal]]:
     """What a final invoice takes back from customer advances and their VAT (debits): each
@@ -411,7 +433,7 @@ def _deposit_reversal(
     VAT taken back comes off the accounts this invoice credits its own VAT of that rate to, in the
     same proportion (VAT due, VAT on hold): the deposit's VAT on hold moves to 44571 when the
     deposit is paid, this invoice's when it is paid. Also returns the VAT on hold taken back."""
-    own = {rate_key(v["rate"]): Decimal(v["vat"]) for v in vat_by_rate}
+    own = {rate_key(rate): Decimal(vat) for rate, _base, vat in vat_by_rate}
     out: list[tuple[Account, Decimal]] = []
     taken: dict[str, Decimal] = {}
     for ref in deducted:
@@ -419,10 +441,10 @@ def _deposit_reversal(
         if not deposit:
             continue
         parts: dict[tuple[str, str], Decimal] = {}
-        for vat in deposit:
-            rate = rate_key(vat["rate"])
-            parts[("net", rate)] = Decimal(vat["base"])
-            parts[("vat", rate)] = Decimal(vat["vat"])
+        for raw_rate, base, vat in deposit:
+            rate = rate_key(raw_rate)
+            parts[("net", rate)] = Decimal(base)
+            parts[("vat", rate)] = Decimal(vat)
         for (part, rate), value in share_out(Decimal(ref["amount"]), parts).items():
             if part == "net":
                 out.append((chart.deposit, value))
@@ -445,25 +467,17 @@ def _on_debits_of(row: Any) -> bool:
 def _own_held(books: _Books, row: Any, lines_by_rate: dict[str, LineGroups]) -> dict[str, Decimal]:
     """The services VAT of a document without the debits option, per rate (vat_on_hold)."""
     return vat_on_hold.held_by_rate(
-        row.vat_by_rate or [], lines_by_rate, row.operation_category, _on_debits_of(row), books.natures
+        _stored(books, row.vat_by_rate, VAT_FIELDS),
+        lines_by_rate,
+        row.operation_category,
+        _on_debits_of(row),
+        books.natures,
     )
-
-
-def _stored_lines(books: _Books, lines: list[Any] | None) -> list[StoredLine] | None:
-    """A document's lines as `_documents` reads them, as lists of LINE_FIELDS."""
-    if not lines:
-        return None
-    if books.postgresql:  # already picked out, every value as text
-        for line in lines:
-            if line[2] is not None:
-                line[2] = int(line[2])  # the product id
-        return lines
-    return [[raw.get(name) for name in LINE_FIELDS] for raw in lines]
 
 
 def _grouped_lines(books: _Books, row: Any) -> dict[str, LineGroups]:
     return _lines_by_rate(
-        books, _stored_lines(books, row.lines), vat_on_hold.document_nature(row.operation_category)
+        books, _stored(books, row.lines, LINE_FIELDS), vat_on_hold.document_nature(row.operation_category)
     )
 
 
@@ -474,9 +488,11 @@ def _sale(
     `held` (per rate) of its VAT on the on-hold account; and the VAT on hold the entry leaves
     waiting for the payments, per rate (its own, less what it takes back from deposits)."""
     chart = books.chart
-    vat_by_rate = row.vat_by_rate or []
+    vat_by_rate = _stored(books, row.vat_by_rate, VAT_FIELDS)
     is_deposit = row.kind == DEPOSIT or (row.kind == CREDIT_NOTE and row.credited_kind == DEPOSIT)
-    revenue = _revenue_by_account(chart, chart.deposit if is_deposit else None, row, lines_by_rate)
+    revenue = _revenue_by_account(
+        chart, chart.deposit if is_deposit else None, row, vat_by_rate, lines_by_rate
+    )
     credit_note = row.kind == CREDIT_NOTE
     reversal: list[tuple[Account, Decimal]] = []
     taken: dict[str, Decimal] = {}
@@ -490,10 +506,10 @@ def _sale(
     out += reversal
     for account, value in revenue.items():
         out.append((account, value if credit_note else -value))
-    for vat in vat_by_rate:
-        rate = rate_key(vat["rate"])
+    for raw_rate, _base, vat in vat_by_rate:
+        rate = rate_key(raw_rate)
         on_hold = held.get(rate, ZERO)
-        due = Decimal(vat["vat"]) - on_hold
+        due = Decimal(vat) - on_hold
         out.append((_vat_account(chart, rate), due if credit_note else -due))
         if on_hold:
             out.append((chart.vat_on_hold, on_hold if credit_note else -on_hold))
@@ -793,27 +809,19 @@ def _records(
     """The header and one record per line of the entries, the entries numbered per journal; with
     the count of entries per journal, the count of lines and the debit and credit totals."""
     out = [SEPARATOR.join(COLUMNS)]
-    days: dict[date, str] = {}
+    days = _DayTexts()
     accounts: dict[Account, str] = {}
-
-    def day_text(value: date) -> str:
-        text = days.get(value)
-        if text is None:
-            text = days[value] = _day(value)
-        return text
-
     counters: dict[str, int] = {}
     total_debit = total_credit = ZERO
-    count = 0
     zero = _amount(ZERO)
     append = out.append
     # Each record is built from the parts its entry shares (the 18 fields in COLUMNS order).
     for entry in entries:
         code, journal_label = entry.journal
         number = counters[code] = counters.get(code, 0) + 1
-        head = f"{code}\t{journal_label}\t{code}{number:06d}\t{day_text(entry.day)}\t"
-        middle = f"\t{_text(entry.piece_ref)}\t{day_text(entry.piece_day)}\t{_text(entry.label)}\t"
-        valid_day = day_text(entry.valid_day)
+        head = f"{code}\t{journal_label}\t{code}{number:06d}\t{days[entry.day]}\t"
+        middle = f"\t{_text(entry.piece_ref)}\t{days[entry.piece_day]}\t{_text(entry.label)}\t"
+        valid_day = days[entry.valid_day]
         tail = f"\t\t\t{valid_day}\t\t"
         for account, amount, aux, settles in entry.lines:
             account_text = accounts.get(account)
@@ -821,17 +829,24 @@ def _records(
                 account_text = accounts[account] = f"{account.number}\t{_text(account.label)}"
             if amount > 0:
                 total_debit += amount
-                sides = f"{_amount(amount)}\t{zero}"
+                sides = f"{amount:.2f}\t{zero}".replace(".", ",", 1)  # _amount, inlined
             else:
                 total_credit -= amount
-                sides = f"{zero}\t{_amount(-amount)}"
-            count += 1
+                sides = f"{zero}\t{-amount:.2f}".replace(".", ",", 1)
             end_of_line = tail
             letter = letters.get(settles) if settles else None
             if letter is not None:  # EcritureLet, DateLet
-                end_of_line = f"\t{letter[0]}\t{day_text(letter[1])}\t{valid_day}\t\t"
+                end_of_line = f"\t{letter[0]}\t{days[letter[1]]}\t{valid_day}\t\t"
             append(f"{head}{account_text}\t{aux[0]}\t{aux[1]}{middle}{sides}{end_of_line}")
-    return out, counters, count, total_debit, total_credit
+    return out, counters, len(out) - 1, total_debit, total_credit
+
+
+class _DayTexts(dict[date, str]):
+    """AAAAMMJJ of each date, written once."""
+
+    def __missing__(self, value: date) -> str:
+        text = self[value] = _day(value)
+        return text
 
 
 def build(db: Session, actor: Actor, start: date, end: date) -> FecFile:

@@ -80,6 +80,9 @@ LINE_FIELDS = (
     "discount_amount",
 )
 StoredLine = Sequence[Any]
+# The same for each rate of the stored totals' vat_by_rate (documents.lines.Totals.as_dict).
+VAT_FIELDS = ("rate", "base", "vat")
+StoredRate = Sequence[Any]
 
 
 def line_net(line: StoredLine) -> Decimal:
@@ -143,7 +146,7 @@ def group_net(group: list[StoredLine]) -> Decimal:
 
 
 def held_by_rate(
-    vat_by_rate: list[dict[str, Any]],
+    vat_by_rate: Sequence[StoredRate],
     lines_by_rate: dict[str, LineGroups],
     operation_category: str | None,
     vat_on_debits: bool | None,
@@ -156,11 +159,11 @@ def held_by_rate(
         return {}
     default = document_nature(operation_category)
     out: dict[str, Decimal] = {}
-    for vat in vat_by_rate:
-        amount = Decimal(vat["vat"])
+    for raw_rate, _base, vat in vat_by_rate:
+        amount = Decimal(vat)
         if not amount:
             continue
-        rate = rate_key(vat["rate"])
+        rate = rate_key(raw_rate)
         groups = lines_by_rate.get(rate)
         kinds = {nature for _account, nature in groups} if groups else {default}
         if len(kinds) == 1:  # one nature at this rate: no need for the nets
