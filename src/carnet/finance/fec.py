@@ -41,7 +41,13 @@ Client auxiliary accounts: CompAuxNum `CLI` + the organisation id on 6 digits (t
 the CSV exports), CompAuxLib the client's legal name (or name).
 
 EcritureNum: `<journal><n:06>`, numbered per journal in the order of the entries (date, then
-validation), continuous inside the file. The file holds the records the user may see (the usual
+validation), continuous inside the file.
+
+Reading (issue 4: 100,000 entries in well under 10 s): the documents stream from the database in
+batches as the file is written; on PostgreSQL the database picks out the few fields of the lines
+and of the VAT per rate the entries use (`_picked`), SQLite sends that JSON whole. Each document's
+lines are grouped once per rate and (revenue account, nature); nets are computed only where a rate
+is shared between accounts or natures. The file holds the records the user may see (the usual
 visibility rules): a complete FEC is exported by a user who sees every invoice and payment.
 """
 
@@ -424,7 +430,7 @@ def _revenue_by_account(
 def _deposit_reversal(
     chart: ChartOfAccounts,
     deducted: list[dict[str, Any]],
-    deposits: dict[int, list[dict[str, Any]]],
+    deposits: dict[int, list[StoredRate]],
     vat_by_rate: list[StoredRate],
     held: dict[str, Decimal],
 ) -> tuple[list[tuple[Account, Decimal]], dict[str, Decimal]]:
