@@ -9,9 +9,10 @@ year (each with two VAT rates and lines of two product categories mapped to thei
 accounts, so every sales entry has 5 lines and its revenue is split per category) and payments
 allocated to them (2 lines each). `--payments` is the share of the entries that are payments.
 `--reuse` keeps a PostgreSQL database an earlier run built (when it holds invoices) instead of
-building it again. Then times `finance.fec.build` (the work behind GET /api/v1/exports/fec: the queries, the entries,
-the ISO-8859-15 file) for the whole year, checks each entry balances, and prints the median;
-`--output` writes the last file built (to compare two versions of the export byte for byte).
+building it again. Then times `finance.fec.build` (the work behind GET /api/v1/exports/fec: the
+queries, the entries, the ISO-8859-15 file) for the whole year, checks each entry balances, and
+prints the median; `--output` writes the last file built (to compare two versions of the export
+byte for byte).
 """
 
 from __future__ import annotations
