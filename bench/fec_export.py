@@ -1,15 +1,18 @@
 """bench: FEC export of 100,000 entries (issue 4 §9, goal: at most 10 s).
 
     PYTHONPATH=src python bench/fec_export.py [--entries 100000] [--payments 0.3] [--runs 3]
-                                              [--database-url URL]
+                                              [--database-url URL [--reuse]] [--output FILE]
 
 Builds a fresh database (a SQLite file in a temporary folder, or the PostgreSQL database given,
 emptied first) and inserts in bulk, set-based: the company, 500 clients, issued invoices over one
 year (each with two VAT rates and lines of two product categories mapped to their own revenue
 accounts, so every sales entry has 5 lines and its revenue is split per category) and payments
 allocated to them (2 lines each). `--payments` is the share of the entries that are payments.
-Then times `finance.fec.build` (the work behind GET /api/v1/exports/fec: the queries, the entries,
-the ISO-8859-15 file) for the whole year, checks each entry balances, and prints the median.
+`--reuse` keeps a PostgreSQL database an earlier run built (when it holds invoices) instead of
+building it again. Then times `finance.fec.build` (the work behind GET /api/v1/exports/fec: the
+queries, the entries, the ISO-8859-15 file) for the whole year, checks each entry balances, and
+prints the median; `--output` writes the last file built (to compare two versions of the export
+byte for byte).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import create_engine, insert, text
+from sqlalchemy.exc import DBAPIError
 
 from carnet.catalogue.models import Product
 from carnet.company.models import Company
@@ -156,6 +160,20 @@ def populate(database: Database, entries: int, payment_share: float) -> tuple[in
     return invoices, payments
 
 
+def _built(url: str) -> tuple[int, int] | None:
+    """The invoices and payments of a database an earlier run built, None when there are none."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            invoices = conn.execute(text("SELECT count(*) FROM invoices")).scalar_one()
+            payments = conn.execute(text("SELECT count(*) FROM payments")).scalar_one()
+    except DBAPIError:  # no schema yet
+        return None
+    finally:
+        engine.dispose()
+    return (invoices, payments) if invoices else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -164,10 +182,19 @@ def main() -> None:
     parser.add_argument("--payments", type=float, default=0.3)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database-url")
+    parser.add_argument("--reuse", action="store_true", help="keep the data an earlier run built")
+    parser.add_argument("--output", type=Path, help="write the last FEC built to this file")
     args = parser.parse_args()
-    url = fresh_database(args.database_url)
-    database = Database(url)
-    invoices, payments = populate(database, args.entries, args.payments)
+    built = _built(args.database_url) if args.reuse and args.database_url else None
+    if built is None:
+        url = fresh_database(args.database_url)
+        database = Database(url)
+        invoices, payments = populate(database, args.entries, args.payments)
+    else:
+        url = args.database_url
+        database = Database(url)
+        invoices, payments = built
+        print(f"reusing {invoices} invoices and {payments} payments")
     times = []
     result = None
     for _ in range(args.runs):
@@ -176,6 +203,8 @@ def main() -> None:
             result = fec.build(db, SYSTEM, date(YEAR, 1, 1), date(YEAR, 12, 31))
             times.append(time.perf_counter() - started)
     assert result is not None
+    if args.output:
+        args.output.write_bytes(result.content)
     # every entry balances, and the file holds every entry
     sums: dict[str, Decimal] = {}
     records = result.content.decode("iso-8859-15").split("\r\n")[1:-1]

@@ -232,6 +232,44 @@ def test_accounts_per_product_category_and_vat_rate(api, issue, company, client_
     ]
 
 
+def test_revenue_per_category_reads_each_line_after_its_discount_and_skips_sections(
+    api, issue, company, client_org
+):
+    """The lines behind the revenue split (on PostgreSQL the database picks their fields out):
+    sections skipped, each line's own discount, lines without a product on the default account,
+    the accounts in the order of their first line."""
+    r = api("admin").post(
+        "/api/v1/products",
+        json={"name": "Lit", "unit_price": "1000", "vat_rate": "20", "category": "Matériel"},
+    )
+    assert r.status_code == 201, r.text
+    bed = r.json()["id"]
+    r = api("fiona").put(
+        "/api/v1/finance/accounts",
+        json={"accounts": [{"purpose": "revenue", "key": "Matériel", "number": "707100", "label": "Ventes"}]},
+    )
+    assert r.status_code == 200, r.text
+    lines = [
+        line("100.00", "20", "Formation"),  # no product: 706000
+        {"kind": "section", "description": "Matériel"},
+        line("1000.00", "20", "Lit", product_id=bed, quantity="2", discount_percent="12.5"),  # 1750.00
+        line("300.00", "20", "Réglage", discount_amount="45.50"),  # 254.50
+        {"kind": "section", "description": "Divers"},
+        line("99.99", "20", "Lit", product_id=bed, quantity="3"),  # 299.97
+    ]
+    draft = api("manager").post("/api/v1/invoices", json={"organisation_id": client_org, "lines": lines})
+    assert draft.status_code == 201, draft.text
+    invoice = issue(draft.json(), issue_date="2026-11-04")
+    assert (invoice["total_net"], invoice["total_vat"]) == ("2404.47", "480.89")
+    rows = by_piece(read_fec(_fec(api, "admin").content), invoice["number"])
+    assert sides(rows) == [
+        ("411000", "2885,36", "0,00"),
+        ("706000", "0,00", "354,50"),
+        ("707100", "0,00", "2049,97"),
+        ("445710", "0,00", "480,89"),
+    ]
+
+
 def test_text_outside_latin9_is_transliterated_and_never_breaks_a_record(api, company, issue):
     org = (
         api("manager")

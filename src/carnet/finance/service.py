@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -69,8 +69,9 @@ def require(actor: Actor, action: str) -> None:
 # -- chart of accounts -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Account:
+class Account(NamedTuple):
+    # A tuple rather than a dataclass: the FEC keys dictionaries by account for each of its
+    # hundreds of thousands of lines, and a tuple hashes in C.
     number: str
     label: str
 

@@ -33,13 +33,13 @@ has moved because the client paid, the credit note takes it back from 44571 inst
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from carnet.core import money
-from carnet.documents import lines as doc_lines
 from carnet.finance.service import ChartOfAccounts
 
 ZERO = Decimal("0.00")
@@ -68,17 +68,37 @@ def share_out(amount: Decimal, weights: dict[Any, Decimal]) -> dict[Any, Decimal
     return shares
 
 
-def line_net(raw: dict[str, Any]) -> Decimal:
-    """The net of a stored item line, as documents.lines computes it (france.md §3.2)."""
-    exact = Decimal(raw.get("quantity") or 0) * Decimal(raw.get("unit_price") or 0)
-    if raw.get("discount_percent") not in (None, ""):
-        return money.cents(exact * (100 - Decimal(raw["discount_percent"])) / 100)
-    if raw.get("discount_amount") not in (None, ""):
-        return money.cents(exact - Decimal(raw["discount_amount"]))
+# The fields of a stored line (documents.lines.line_to_dict) the accounting reads, in this order:
+# a line is read as the list of their values (fec._documents has the database pick them out).
+LINE_FIELDS = (
+    "kind",
+    "vat_rate",
+    "product_id",
+    "quantity",
+    "unit_price",
+    "discount_percent",
+    "discount_amount",
+)
+StoredLine = Sequence[Any]
+# The same for each rate of the stored totals' vat_by_rate (documents.lines.Totals.as_dict).
+VAT_FIELDS = ("rate", "base", "vat")
+StoredRate = Sequence[Any]
+
+
+def line_net(line: StoredLine) -> Decimal:
+    """The net of a stored item line (LINE_FIELDS), as documents.lines computes it (france.md §3.2)."""
+    _kind, _rate, _product, quantity, unit_price, discount_percent, discount_amount = line
+    exact = Decimal(quantity or 0) * Decimal(unit_price or 0)
+    if discount_percent not in (None, ""):
+        return money.cents(exact * (100 - Decimal(discount_percent)) / 100)
+    if discount_amount not in (None, ""):
+        return money.cents(exact - Decimal(discount_amount))
     return money.cents(exact)
 
 
+@functools.lru_cache(maxsize=128)
 def rate_key(rate: Any) -> str:
+    """A VAT rate as the totals store it ("5.50"); cached, a document has only a few rates."""
     return f"{Decimal(rate):.2f}"
 
 
@@ -116,39 +136,43 @@ def may_hold(vat_on_debits: bool | None, operation_category: str | None, natures
     return document_nature(operation_category) == SERVICES or SERVICES in natures.values()
 
 
+# The item lines of a document at one VAT rate, grouped by (revenue account, goods or services) in
+# the order they come; the FEC groups them once for its revenue lines and for the VAT on hold.
+LineGroups = dict[tuple[Any, str], list[StoredLine]]
+
+
+def group_net(group: list[StoredLine]) -> Decimal:
+    return sum((line_net(line) for line in group), ZERO)
+
+
 def held_by_rate(
-    totals: dict[str, Any],
-    lines: list[dict[str, Any]] | None,
+    vat_by_rate: Sequence[StoredRate],
+    lines_by_rate: dict[str, LineGroups],
     operation_category: str | None,
     vat_on_debits: bool | None,
-    categories: dict[int, str | None],
     natures: dict[str, str],
 ) -> dict[str, Decimal]:
     """The VAT of a document's services, per rate ("20.00"), when the seller had no debits
-    option; the rest of each rate's VAT is due at invoicing."""
+    option; the rest of each rate's VAT is due at invoicing. `lines_by_rate`: its item lines per
+    rate, each line's nature being its category's or else the document's (`document_nature`)."""
     if not may_hold(vat_on_debits, operation_category, natures):
         return {}
     default = document_nature(operation_category)
-    by_rate: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    if natures and lines:
-        for raw in lines:
-            if raw.get("kind") == doc_lines.SECTION:
-                continue
-            product_id = raw.get("product_id")
-            category = categories.get(product_id) if product_id else None
-            nature = natures.get(category or "", default)
-            by_rate.setdefault(rate_key(raw.get("vat_rate") or 0), {}).setdefault(nature, []).append(raw)
     out: dict[str, Decimal] = {}
-    for vat in totals.get("vat_by_rate") or []:
-        amount = Decimal(vat["vat"])
+    for raw_rate, _base, vat in vat_by_rate:
+        amount = Decimal(vat)
         if not amount:
             continue
-        rate = rate_key(vat["rate"])
-        groups = by_rate.get(rate) or {default: []}
-        if len(groups) == 1:  # one nature at this rate: no need for the nets
-            held = amount if SERVICES in groups else ZERO
+        rate = rate_key(raw_rate)
+        groups = lines_by_rate.get(rate)
+        kinds = {nature for _account, nature in groups} if groups else {default}
+        if len(kinds) == 1:  # one nature at this rate: no need for the nets
+            held = amount if SERVICES in kinds else ZERO
         else:
-            nets = {nature: sum((line_net(raw) for raw in group), ZERO) for nature, group in groups.items()}
+            assert groups is not None
+            nets: dict[str, Decimal] = {}
+            for (_account, nature), group in groups.items():
+                nets[nature] = nets.get(nature, ZERO) + group_net(group)
             held = share_out(amount, nets)[SERVICES]
         if held:
             out[rate] = held
