@@ -290,6 +290,7 @@ def _run_import_job(import_id: int) -> None:
 def import_file(record_type: str, file: Path, mapping: str, duplicates: str, email: str) -> None:
     """Import a CSV or XLSX file, synchronously. Exit 1 if the file cannot be read; rows in error
     are listed but do not change the exit code."""
+    import gc
     import json
 
     from carnet.core.db import get_database
@@ -298,6 +299,9 @@ def import_file(record_type: str, file: Path, mapping: str, duplicates: str, ema
     from carnet.imports import service as imports
 
     _ensure_migrated()
+    # Everything loaded by now lives as long as this command: out of the garbage collector's
+    # sight (as in carnet.asgi), its full collections during the run only walk the rows' objects.
+    gc.freeze()
     database = get_database()
     with database.session() as session:
         actor = _actor_for_email(session, email)

@@ -29,7 +29,7 @@ from carnet.contacts.schemas import ContactRead
 from carnet.core import clock, customfields, lifecycle, memo, ownership, permissions, records, search, tags
 from carnet.core.context import SYSTEM, Actor
 from carnet.core.db import Prepared, ids_param
-from carnet.core.errors import DomainError, FieldErrors, NotFound
+from carnet.core.errors import DomainError, FieldErrors, NotFound, as_result
 from carnet.core.identifiers import clean_email, clean_list, clean_phone, clean_rpps, clean_url
 from carnet.core.listing import Listing, ListParams, page
 from carnet.organisations import service as organisations
@@ -661,7 +661,7 @@ def create_contacts(db: Session, actor: Actor, items: list[dict[str, Any]]) -> l
                 tag_names, links = _apply(db, actor, contact, data, creating=True)
                 tags.require_can_create(db, actor, RECORD_TYPE, tag_names or [])
             except DomainError as exc:
-                results.append(exc)
+                results.append(as_result(exc))
                 continue
             results.append(contact)
             valid.append((contact, tag_names or [], links or []))
@@ -712,7 +712,7 @@ def update_contacts(
                     tags.require_can_create(db, actor, RECORD_TYPE, tag_names)
             except DomainError as exc:
                 db.expire(contact)  # forget what was applied before the error
-                results.append(exc)
+                results.append(as_result(exc))
                 continue
             new_links = links if links is not None else before_links
             tags_changed = tag_names is not None and _tag_key(tag_names) != _tag_key(before_tags)

@@ -13,7 +13,7 @@ from carnet.contacts.models import PROFESSION_LABELS, Contact
 from carnet.contacts.schemas import ContactRead
 from carnet.core import exporting, importing, memo, tags
 from carnet.core.context import Actor
-from carnet.core.errors import DomainError, FieldError, ValidationFailed
+from carnet.core.errors import DomainError, FieldError, ValidationFailed, as_result
 from carnet.core.importing import ImportField, choice, digits_padded, parse_bool, parse_date, split_list
 from carnet.organisations import transfer as org_transfer
 
@@ -266,7 +266,7 @@ def prepare(db: Session, actor: Actor, items: list[dict[str, Any]]) -> list[impo
             try:
                 out.append(_prepare_row(db, actor, data, owners))
             except DomainError as exc:
-                out.append(exc)
+                out.append(as_result(exc))
     return out
 
 

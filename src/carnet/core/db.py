@@ -23,10 +23,12 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    Table,
     any_,
     bindparam,
     create_engine,
     event,
+    insert,
     literal,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -161,6 +163,43 @@ class Prepared:
         if statement is None:
             statement = self._built[dialect] = self._build(dialect)
         return statement
+
+
+def insert_rows(db: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """INSERT many rows of `table` in the session's transaction; every row has the same keys
+    (column names). Columns left out take their Python default, as with `insert(table)`.
+
+    On PostgreSQL the rows go in one `COPY ... FROM STDIN`: an executemany INSERT is one
+    execution per row on the server, and psycopg adapts every parameter of every row in Python;
+    COPY is one statement whose rows the server parses in bulk (an import's chunk went in a
+    quarter of the time). Values go through the columns' own bind processors first, so they are
+    stored exactly as the INSERT would store them (JSON, UTC datetimes). Elsewhere: executemany."""
+    if not rows:
+        return
+    dialect = db.get_bind().dialect
+    keys = list(rows[0])
+    defaults = {
+        column.name: column.default
+        for column in table.columns
+        if column.name not in keys and column.default is not None and not column.primary_key
+    }
+    if dialect.name != "postgresql" or any(
+        not (default.is_scalar or default.is_callable) for default in defaults.values()
+    ):
+        db.execute(insert(table), rows)
+        return
+    columns = [table.c[key] for key in [*keys, *defaults]]
+    processors = [column.type._cached_bind_processor(dialect) for column in columns]
+    quote = dialect.identifier_preparer.quote
+    statement = f"COPY {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) FROM STDIN"
+    connection = db.connection().connection.driver_connection
+    assert connection is not None
+    with connection.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            values = [row[key] for key in keys]
+            for default in defaults.values():
+                values.append(default.arg if default.is_scalar else default.arg(None))
+            copy.write_row([p(v) if p else v for p, v in zip(processors, values, strict=True)])
 
 
 # -- engines and sessions -------------------------------------------------------------------------

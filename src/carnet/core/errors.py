@@ -103,6 +103,14 @@ class ServiceUnavailable(DomainError):
     title = "Service unavailable"
 
 
+def as_result(exc: DomainError) -> DomainError:
+    """`exc` without its traceback, to keep as one item's result in a set-based write. The
+    traceback holds the frame of the loop that caught it, which holds the list of results: a
+    reference cycle that keeps the whole batch (records, snapshots, payloads) alive until a full
+    garbage collection; over an import, those collections were a third of its CPU time."""
+    return exc.with_traceback(None)
+
+
 class FieldErrors:
     """Collects field errors during validation, then raises them all at once."""
 

@@ -17,13 +17,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, func, insert, select, text, update
+from sqlalchemy import Index, Integer, String, func, select, text, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core import clock, jobs
 from carnet.core.audit import jsonable
 from carnet.core.context import Actor
-from carnet.core.db import Base, JSONType, get_database, in_ids
+from carnet.core.db import Base, JSONType, get_database, in_ids, insert_rows
 
 log = logging.getLogger("carnet.events")
 DISPATCH_LOCK = 7302  # pg advisory lock key of the single dispatcher (audit uses 7301)
@@ -108,7 +108,7 @@ def emit_many(db: Session, actor: Actor, items: list[tuple[str, str, int | None,
         }
         for event_type, record_type, record_id, payload in items
     ]
-    db.execute(insert(Event.__table__), rows)
+    insert_rows(db, Event.__table__, rows)
     for insert_hook in _insert_hooks:
         insert_hook(db, rows)
     for hook in _emit_hooks:

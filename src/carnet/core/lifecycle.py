@@ -6,11 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, inspect, select, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from carnet.core import audit, clock, events, permissions, records, search, tags
 from carnet.core.context import Actor
+from carnet.core.db import insert_rows
 from carnet.core.errors import NotFound, PermissionDenied, PreconditionFailed
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; a larger one cannot exist
@@ -122,12 +123,14 @@ def insert_new(db: Session, model: Any, objs: list[Any]) -> None:
                 value = default.arg
             else:
                 value = default.arg(None)
-            setattr(obj, key, value)
+            # Straight into the instance's dict: the object is transient and never flushed, so the
+            # ORM's change tracking (microseconds per attribute, per record) has nothing to track.
+            state[key] = value
         rows.append({column.name: state[key] for key, column in columns})
     table = model.__table__
     for obj, row, new_id in zip(objs, rows, _new_ids(db, table, len(rows)), strict=True):
         obj.id = row["id"] = new_id
-    db.execute(insert(table), rows)
+    insert_rows(db, table, rows)
 
 
 def _new_ids(db: Session, table: Any, count: int) -> list[int]:

@@ -25,7 +25,6 @@ from sqlalchemy import (
     case,
     delete,
     func,
-    insert,
     literal_column,
     or_,
     select,
@@ -38,7 +37,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core import permissions, records
 from carnet.core.context import Actor
-from carnet.core.db import Base, in_ids
+from carnet.core.db import Base, in_ids, insert_rows
 from carnet.core.text import digits, fold, search_tokens
 
 _ADDRESS_PUNCTUATION = re.compile(r"[.@]+")
@@ -149,8 +148,9 @@ def index_records(db: Session, record_type: str, documents: list[Document]) -> N
     if not documents:
         return
     remove_records(db, record_type, [d.record_id for d in documents])
-    db.execute(
-        insert(SearchDocument.__table__),
+    insert_rows(
+        db,
+        SearchDocument.__table__,
         [{"record_type": record_type, "record_id": d.record_id, **d.values()} for d in documents],
     )
 

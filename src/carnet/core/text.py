@@ -18,6 +18,8 @@ def fold(value: str | None) -> str:
     """Lower case without accents: "Société Générale" -> "societe generale"."""
     if not value:
         return ""
+    if value.isascii():  # nothing to decompose (most names, all emails): a search index folds many
+        return _SPACES.sub(" ", value.lower()).strip()
     decomposed = unicodedata.normalize("NFKD", value)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _SPACES.sub(" ", stripped.replace("œ", "oe").replace("æ", "ae").lower()).strip()

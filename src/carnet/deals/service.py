@@ -16,7 +16,7 @@ from carnet.contacts.models import Contact, ContactOrganisation
 from carnet.core import clock, customfields, lifecycle, memo, ownership, permissions, records, search, tags
 from carnet.core.context import SYSTEM, Actor
 from carnet.core.db import Prepared, ids_param
-from carnet.core.errors import DomainError, FieldErrors, NotFound, ValidationFailed
+from carnet.core.errors import DomainError, FieldErrors, NotFound, ValidationFailed, as_result
 from carnet.core.listing import Listing, ListParams, page, parse_params
 from carnet.deals import moves, pipelines, totals
 from carnet.deals.models import Deal, DealContact, DealStageHistory, Pipeline, Stage
@@ -542,7 +542,7 @@ def update_deals(
                 if plan.tag_names is not None:
                     tags.require_can_create(db, actor, RECORD_TYPE, plan.tag_names)
             except DomainError as exc:
-                results.append(exc)
+                results.append(as_result(exc))
                 continue
             _carry_out(deal, plan, actor, now)
             contact_ids = plan.contact_ids if plan.contact_ids is not None else current_contacts

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from carnet.core import exporting, importing, memo
 from carnet.core.context import Actor
-from carnet.core.errors import DomainError, FieldError, ValidationFailed
+from carnet.core.errors import DomainError, FieldError, ValidationFailed, as_result
 from carnet.core.importing import CellError, ImportField, choice, parse_date, parse_int, split_list
 from carnet.deals import pipelines, service
 from carnet.deals.models import Deal, Pipeline, Stage
@@ -244,7 +244,7 @@ def prepare(db: Session, actor: Actor, items: list[dict[str, Any]]) -> list[impo
             try:
                 out.append(_prepare_row(db, actor, data, owners))
             except DomainError as exc:
-                out.append(exc)
+                out.append(as_result(exc))
     return out
 
 
@@ -275,7 +275,7 @@ def create_many(db: Session, actor: Actor, items: list[dict[str, Any]]) -> list[
                 out.append(_column_errors(exc))
             except DomainError as exc:
                 rows_db.rollback()
-                out.append(exc)
+                out.append(as_result(exc))
     return out
 
 

@@ -28,13 +28,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from carnet.core import audit, clock, housekeeping, i18n, importing
 from carnet.core.context import Actor
-from carnet.core.db import Database, get_database
+from carnet.core.db import Database, get_database, insert_rows
 from carnet.core.errors import (
     Conflict,
     DomainError,
@@ -538,8 +538,9 @@ def _record_chunk(
     counts = dict.fromkeys(("created", "updated", "skipped", "failed"), 0)
     for outcome in outcomes:
         counts[outcome.status] += 1
-    db.execute(
-        insert(ImportRow.__table__),
+    insert_rows(
+        db,
+        ImportRow.__table__,
         [
             {
                 "job_id": job_id,

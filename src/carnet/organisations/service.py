@@ -22,7 +22,7 @@ from carnet.core import (
     tags,
 )
 from carnet.core.context import Actor
-from carnet.core.errors import DomainError, FieldErrors
+from carnet.core.errors import DomainError, FieldErrors, as_result
 from carnet.core.identifiers import (
     clean_email,
     clean_finess,
@@ -423,7 +423,7 @@ def create_organisations(
                 tag_names = _apply(db, actor, org, data, creating=True) or []
                 tags.require_can_create(db, actor, RECORD_TYPE, tag_names)
             except DomainError as exc:
-                results.append(exc)
+                results.append(as_result(exc))
                 continue
             results.append(org)
             valid.append((org, tag_names))
@@ -458,7 +458,7 @@ def update_organisations(
                     tags.require_can_create(db, actor, RECORD_TYPE, tag_names)
             except DomainError as exc:
                 db.expire(org)  # forget what was applied before the error
-                results.append(exc)
+                results.append(as_result(exc))
                 continue
             after = {**snapshot(org), "tags": before["tags"] if tag_names is None else tag_names}
             if _tag_key(after["tags"]) == _tag_key(before["tags"]):

@@ -17,7 +17,7 @@ from stdnum.fr import siret as stdnum_siret
 from carnet.accounts import service as accounts
 from carnet.core import exporting, importing, memo, tags
 from carnet.core.context import Actor
-from carnet.core.errors import DomainError, ValidationFailed
+from carnet.core.errors import DomainError, ValidationFailed, as_result
 from carnet.core.importing import CellError, ImportField, choice, digits_padded, parse_int, split_list
 from carnet.organisations import service
 from carnet.organisations.models import ESTABLISHMENT_CATEGORIES, ESTABLISHMENT_STATUSES, Organisation
@@ -304,7 +304,7 @@ def prepare(db: Session, actor: Actor, items: list[dict[str, Any]]) -> list[impo
         try:
             resolve_owner(data, owners)
         except DomainError as exc:
-            out.append(exc)
+            out.append(as_result(exc))
             continue
         out.append(data)
     return out

@@ -1,0 +1,139 @@
+"""CPU cost of a contacts import, measured in-process (see bench/README.md, "Import profile").
+
+    CARNET_DATABASE_URL=... python bench/profile_import.py [--rows 20000] [--runs 3] [--profile]
+
+Uploads the bench scenario's CSV (bench/scenarios.py `import_csv`) as admin@carnet.demo through
+the imports service, maps it as the API scenario does, then times `run_import` itself: wall
+clock, this process's CPU (`time.process_time`) and the statements sent. The database must be
+migrated and hold the demo data (`carnet db upgrade`, `carnet demo load`); every run adds contacts.
+With --profile, the last run is under cProfile and its top functions are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scenarios import IMPORT_MAPPING, import_csv
+from sqlalchemy import event
+
+# Seconds the garbage collector ran, per generation, over all runs.
+GC_TIME = [0.0, 0.0, 0.0]
+_gc_started: list[float] = []
+
+
+def _time_gc(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc_started.append(time.perf_counter())
+    elif _gc_started:
+        GC_TIME[info["generation"]] += time.perf_counter() - _gc_started.pop()
+
+
+# Wall-clock seconds spent in each kind of statement (its first words), over all runs.
+STATEMENT_TIME: dict[str, float] = {}
+
+
+def _one_run(rows: int, tag: str, profiler: cProfile.Profile | None) -> dict[str, float]:
+    from carnet.accounts import service as accounts
+    from carnet.core.db import get_database
+    from carnet.imports import service as imports
+
+    database = get_database()
+    with database.session() as session:
+        user = accounts.get_user_by_email(session, "admin@carnet.demo")
+        assert user is not None, "load the demo data first"
+        actor = accounts.actor_for(user)
+        job = imports.create_job(session, actor, "contacts", "bench.csv", io.BytesIO(import_csv(rows, tag)))
+        job = imports.set_mapping(session, actor, job, IMPORT_MAPPING, "create")
+        imports.start_import(session, actor, job)
+        job_id = job.id
+    statements = 0
+    started_at: list[float] = []
+
+    def before(*_args: object) -> None:
+        nonlocal statements
+        statements += 1
+        started_at.append(time.perf_counter())
+
+    def after(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        key = " ".join(statement.split())[:70]
+        STATEMENT_TIME[key] = STATEMENT_TIME.get(key, 0.0) + time.perf_counter() - started_at.pop()
+
+    event.listen(database.write_engine, "before_cursor_execute", before)
+    event.listen(database.write_engine, "after_cursor_execute", after)
+    cpu, wall = time.process_time(), time.perf_counter()
+    try:
+        if profiler is not None:
+            profiler.runcall(imports.run_import, job_id, actor)
+        else:
+            imports.run_import(job_id, actor)
+    finally:
+        event.remove(database.write_engine, "before_cursor_execute", before)
+        event.remove(database.write_engine, "after_cursor_execute", after)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    with database.session(write=False) as session:
+        job = imports.get_job(session, actor, job_id)
+        assert job.status == "done", job.status
+        created, failed = job.created, job.failed
+    return {"wall": wall, "cpu": cpu, "statements": statements, "created": created, "failed": failed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--statements", action="store_true", help="time spent per kind of statement")
+    parser.add_argument("--top", type=int, default=40)
+    args = parser.parse_args()
+    import carnet.models  # noqa: F401  every domain's job functions and event consumers
+
+    gc.freeze()  # as carnet.asgi and `carnet import` do once the application is loaded
+    gc.callbacks.append(_time_gc)
+    stamp = time.strftime("%H%M%S")
+    results = []
+    profiler = None
+    for run in range(args.runs):
+        profiler = cProfile.Profile() if args.profile and run == args.runs - 1 else None
+        result = _one_run(args.rows, f"prof{stamp}r{run}", profiler)
+        results.append(result)
+        print(
+            f"run {run + 1}: {result['wall']:.2f} s wall ({args.rows / result['wall']:.0f} rows/s), "
+            f"{result['cpu']:.2f} s CPU ({args.rows / result['cpu']:.0f} rows/s), "
+            f"{result['statements']:.0f} statements, created {result['created']:.0f}, "
+            f"failed {result['failed']:.0f}" + (" [cProfile]" if profiler else ""),
+            flush=True,
+        )
+    plain = [r for r in results if r is not results[-1] or not args.profile] or results
+    wall = statistics.median(r["wall"] for r in plain)
+    cpu = statistics.median(r["cpu"] for r in plain)
+    print(f"median of {len(plain)}: {args.rows / wall:.0f} rows/s wall, {args.rows / cpu:.0f} rows/s CPU")
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
+    print(f"load average: {' '.join(load)}")
+    print(
+        f"garbage collector over {args.runs} runs (s, generations 0/1/2): "
+        + " / ".join(f"{t:.2f}" for t in GC_TIME)
+    )
+    if args.statements:
+        print(f"statement time over {args.runs} runs (s):")
+        for key, seconds in sorted(STATEMENT_TIME.items(), key=lambda kv: -kv[1])[:15]:
+            print(f"  {seconds:7.2f}  {key}")
+    if profiler is not None:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(args.top)
+        stats.sort_stats("cumulative").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()
