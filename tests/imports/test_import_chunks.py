@@ -279,3 +279,27 @@ def test_a_chunk_the_database_refuses_is_retried_row_by_row(api, db, monkeypatch
     ]
     assert sorted(_contacts(alice)) == ["Nom1", "Nom3", "Nom4", "Nom5", "Nom6"]
     assert audit.verify(db).ok
+
+
+def test_a_chunk_with_a_bad_row_is_freed_as_soon_as_it_is_written(db, actor_of):
+    """A row's error is kept in the results without its traceback: with it, the traceback held
+    the service's frame, which held the results, and the whole chunk (records, snapshots,
+    payloads) waited for a full garbage collection, over the whole heap, chunk after chunk."""
+    import gc
+    import weakref
+
+    from carnet.contacts import service as contacts
+    from carnet.core.errors import ValidationFailed
+
+    gc.disable()  # only reference counting frees objects here
+    try:
+        results = contacts.create_contacts(
+            db, actor_of("alice"), [{"last_name": "Valide"}, {"last_name": "", "first_name": "Sans nom"}]
+        )
+        assert isinstance(results[1], ValidationFailed)
+        assert [e.code for e in results[1].errors] == ["required"]
+        written, refused = weakref.ref(results[0]), weakref.ref(results[1])
+        del results
+        assert (written(), refused()) == (None, None)
+    finally:
+        gc.enable()

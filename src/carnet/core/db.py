@@ -32,6 +32,7 @@ from sqlalchemy import (
     literal,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column, sessionmaker
 from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
@@ -171,9 +172,9 @@ def insert_rows(db: Session, table: Table, rows: list[dict[str, Any]]) -> None:
 
     On PostgreSQL the rows go in one `COPY ... FROM STDIN`: an executemany INSERT is one
     execution per row on the server, and psycopg adapts every parameter of every row in Python;
-    COPY is one statement whose rows the server parses in bulk (an import's chunk went in a
-    quarter of the time). Values go through the columns' own bind processors first, so they are
-    stored exactly as the INSERT would store them (JSON, UTC datetimes). Elsewhere: executemany."""
+    COPY is one statement whose rows the server reads in bulk. Values go through the columns' own
+    bind processors first, so they are stored exactly as the INSERT would store them (JSON, UTC
+    datetimes), and a refused row raises the error the INSERT would. Elsewhere: executemany."""
     if not rows:
         return
     dialect = db.get_bind().dialect
@@ -194,12 +195,16 @@ def insert_rows(db: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     statement = f"COPY {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) FROM STDIN"
     connection = db.connection().connection.driver_connection
     assert connection is not None
-    with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            values = [row[key] for key in keys]
-            for default in defaults.values():
-                values.append(default.arg if default.is_scalar else default.arg(None))
-            copy.write_row([p(v) if p else v for p, v in zip(processors, values, strict=True)])
+    try:
+        with connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                values = [row[key] for key in keys]
+                for default in defaults.values():
+                    values.append(default.arg if default.is_scalar else default.arg(None))
+                copy.write_row([p(v) if p else v for p, v in zip(processors, values, strict=True)])
+    except dialect.loaded_dbapi.Error as exc:
+        # The error an INSERT would raise (IntegrityError...): callers catch SQLAlchemy's errors.
+        raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
 
 
 # -- engines and sessions -------------------------------------------------------------------------
