@@ -125,11 +125,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--statements", action="store_true", help="time spent per kind of statement")
+    parser.add_argument("--chunk-size", type=int, help="rows per transaction (imports.service.CHUNK_SIZE)")
     parser.add_argument("--no-freeze", action="store_true", help="no gc.freeze() (code before it)")
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
     import carnet.models  # noqa: F401  every domain's job functions and event consumers
 
+    if args.chunk_size:
+        from carnet.imports import service as imports
+
+        imports.CHUNK_SIZE = args.chunk_size
     if not args.no_freeze:
         gc.freeze()  # as carnet.asgi and `carnet import` do once the application is loaded
     gc.callbacks.append(_time_gc)
