@@ -1,6 +1,7 @@
-"""`core.db.insert_rows`, the bulk INSERT of set-based writes (COPY on PostgreSQL): rows read
-back exactly as rows the ORM wrote, defaults included, and a refused row raises the SQLAlchemy
-error an INSERT raises (the import's row-by-row retry relies on it)."""
+"""`core.db.insert_rows`, the bulk INSERT of set-based writes (a COPY on PostgreSQL from
+COPY_FROM_ROWS rows, an INSERT below): either way rows read back exactly as rows the ORM wrote,
+defaults included, and a refused row raises the SQLAlchemy error an INSERT raises (the import's
+row-by-row retry relies on it)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from carnet.core.db import insert_rows
+from carnet.core.db import COPY_FROM_ROWS, insert_rows
 from carnet.core.events import Event
 from carnet.core.search import SearchDocument
 
+SIZES = [2, COPY_FROM_ROWS]  # an INSERT, then a COPY on PostgreSQL
 
-def test_rows_read_back_as_the_orm_writes_them(db):
+
+@pytest.mark.parametrize("size", SIZES)
+def test_rows_read_back_as_the_orm_writes_them(db, size):
     when = datetime(2026, 11, 21, 9, 30, 15, 123456, tzinfo=UTC)
     payload = {"name": "Société Générale", "emails": ["a@b.fr"], "nested": {"n": 1, "none": None}}
     db.add(
@@ -24,32 +28,22 @@ def test_rows_read_back_as_the_orm_writes_them(db):
         )
     )
     db.flush()
-    insert_rows(
-        db,
-        Event.__table__,
-        [
-            {
-                "event_id": "bulk-1",
-                "type": "t.bulk",
-                "record_type": "t",
-                "record_id": 1,
-                "occurred_at": when,
-                "payload": payload,
-            },
-            {
-                "event_id": "bulk-2",
-                "type": "t.bulk",
-                "record_type": "t",
-                "record_id": None,
-                "occurred_at": when,
-                "payload": {},
-            },
-        ],
-    )
+    rows = [
+        {
+            "event_id": f"bulk-{i}",
+            "type": "t.bulk",
+            "record_type": "t",
+            "record_id": None if i else 1,
+            "occurred_at": when,
+            "payload": {} if i else payload,
+        }
+        for i in range(size)
+    ]
+    insert_rows(db, Event.__table__, rows)
     db.expire_all()
     events = {e.event_id: e for e in db.scalars(select(Event).where(Event.type == "t.bulk"))}
-    assert set(events) == {"orm-1", "bulk-1", "bulk-2"}
-    orm, bulk = events["orm-1"], events["bulk-1"]
+    assert set(events) == {"orm-1", *(f"bulk-{i}" for i in range(size))}
+    orm, bulk = events["orm-1"], events["bulk-0"]
     assert (bulk.occurred_at, bulk.payload, bulk.record_id, bulk.dispatched_at) == (
         orm.occurred_at,
         orm.payload,
@@ -57,10 +51,11 @@ def test_rows_read_back_as_the_orm_writes_them(db):
         None,
     )
     assert bulk.occurred_at == when
-    assert events["bulk-2"].record_id is None and events["bulk-2"].payload == {}
+    assert events["bulk-1"].record_id is None and events["bulk-1"].payload == {}
 
 
-def test_columns_left_out_take_their_python_default(db):
+@pytest.mark.parametrize("size", SIZES)
+def test_columns_left_out_take_their_python_default(db, size):
     insert_rows(
         db,
         SearchDocument.__table__,
@@ -72,27 +67,29 @@ def test_columns_left_out_take_their_python_default(db):
                 "owner_id": None,
                 "department_id": None,
             }
-            for i in (1, 2)
+            for i in range(size)
         ],
     )
     docs = db.execute(
-        select(SearchDocument.record_id, SearchDocument.subtitle, SearchDocument.body)
-        .where(SearchDocument.record_type == "t_bulk")
-        .order_by(SearchDocument.record_id)
+        select(SearchDocument.subtitle, SearchDocument.body).where(SearchDocument.record_type == "t_bulk")
     ).all()
-    assert [tuple(d) for d in docs] == [(1, "", ""), (2, "", "")]  # "" (the model's default), not NULL
+    assert [tuple(d) for d in docs] == [("", "")] * size  # "" (the model's default), not NULL
 
 
-def test_a_refused_row_raises_the_error_an_insert_raises(db):
-    row = {
-        "record_type": "t_bulk",
-        "record_id": 7,
-        "title": "Deux fois",
-        "subtitle": "",
-        "body": "",
-        "owner_id": None,
-        "department_id": None,
-    }
+@pytest.mark.parametrize("size", SIZES)
+def test_a_refused_row_raises_the_error_an_insert_raises(db, size):
+    rows = [
+        {
+            "record_type": "t_bulk",
+            "record_id": i if i < size - 1 else 0,  # the last row repeats the first one's key
+            "title": "Deux fois",
+            "subtitle": "",
+            "body": "",
+            "owner_id": None,
+            "department_id": None,
+        }
+        for i in range(size)
+    ]
     with pytest.raises(IntegrityError), db.begin_nested():
-        insert_rows(db, SearchDocument.__table__, [row, row])
+        insert_rows(db, SearchDocument.__table__, rows)
     assert db.scalars(select(SearchDocument).where(SearchDocument.record_type == "t_bulk")).all() == []

@@ -188,7 +188,7 @@ def record_many(db: Session, actor: Actor, items: list[Change]) -> int:
         }
         prev_hash = values["entry_hash"] = compute_hash(prev_hash, values)
         rows.append(values)
-    insert_rows(db, AuditEntry.__table__, rows)
+    insert_rows(db, AuditEntry.__table__, rows, _INSERT_ENTRIES(db))
     moved = db.execute(_MOVE_HEAD(db), {"head_seq": seq, "head_hash": prev_hash})
     if moved.rowcount == 0:  # the first entry ever
         db.execute(_INSERT_HEAD(db), {"id": HEAD_ID, "seq": seq, "entry_hash": prev_hash})

@@ -166,15 +166,23 @@ class Prepared:
         return statement
 
 
-def insert_rows(db: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+# Fewer rows than this go in an INSERT even on PostgreSQL: a COPY takes one more round trip, which
+# a single audit entry or a handful of rows would pay for nothing.
+COPY_FROM_ROWS = 100
+
+
+def insert_rows(
+    db: Session, table: Table, rows: list[dict[str, Any]], statement: Executable | None = None
+) -> None:
     """INSERT many rows of `table` in the session's transaction; every row has the same keys
     (column names). Columns left out take their Python default, as with `insert(table)`.
+    `statement`: the INSERT to run when the rows do not go in a COPY (default `insert(table)`).
 
-    On PostgreSQL the rows go in one `COPY ... FROM STDIN`: an executemany INSERT is one
-    execution per row on the server, and psycopg adapts every parameter of every row in Python;
-    COPY is one statement whose rows the server reads in bulk. Values go through the columns' own
-    bind processors first, so they are stored exactly as the INSERT would store them (JSON, UTC
-    datetimes), and a refused row raises the error the INSERT would. Elsewhere: executemany."""
+    On PostgreSQL, from COPY_FROM_ROWS rows, they go in one `COPY ... FROM STDIN`: an executemany
+    INSERT is one execution per row on the server, and psycopg adapts every parameter of every row
+    in Python; COPY is one statement whose rows the server reads in bulk. Values go through the
+    columns' own bind processors first, so they are stored exactly as the INSERT would store them
+    (JSON, UTC datetimes), and a refused row raises the error the INSERT would."""
     if not rows:
         return
     dialect = db.get_bind().dialect
@@ -184,10 +192,12 @@ def insert_rows(db: Session, table: Table, rows: list[dict[str, Any]]) -> None:
         for column in table.columns
         if column.name not in keys and column.default is not None and not column.primary_key
     }
-    if dialect.name != "postgresql" or any(
-        not (default.is_scalar or default.is_callable) for default in defaults.values()
+    if (
+        dialect.name != "postgresql"
+        or len(rows) < COPY_FROM_ROWS
+        or any(not (default.is_scalar or default.is_callable) for default in defaults.values())
     ):
-        db.execute(insert(table), rows)
+        db.execute(statement if statement is not None else insert(table), rows)
         return
     columns = [table.c[key] for key in [*keys, *defaults]]
     processors = [column.type._cached_bind_processor(dialect) for column in columns]
