@@ -22,7 +22,8 @@ machine's load (`--log-statements FILE` lists them, `--profile FILE` writes a cP
 `--runner celery` starts `--celery-workers` `carnet worker` processes (`--celery-concurrency` pool
 processes each) on the Redis of CARNET_BENCH_REDIS_URL (default db 15 of 127.0.0.1), waits until they
 answer, then sends one dispatch message and starts `carnet beat`: the clock runs from that message
-until every delivery succeeded (phase 2 is not run).
+until every delivery succeeded; in phase 2 this process publishes its commits to the workers as an
+API process of the Celery mode does.
 
 Per-endpoint rate limits are raised for the bench (the default 10/s would be the figure measured).
 It prints the figures; it does not write bench/RESULTS.md.
@@ -152,6 +153,9 @@ def celery_throughput(args: Any, expected: int, delivered: Any, counts: dict[str
             f"with {args.celery_workers} Celery worker(s) x {args.celery_concurrency} process(es) "
             f"(load average {os.getloadavg()[0]:.2f})"
         )
+        # 2. latency: this process publishes as an API process does (a dispatch message per commit)
+        celery_app.install_publisher()
+        latency(args, expected, delivered)
     finally:
         for process in [*workers, *([beat] if beat else [])]:
             try:
@@ -169,6 +173,52 @@ def celery_throughput(args: Any, expected: int, delivered: Any, counts: dict[str
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def latency(args: Any, expected: int, delivered: Any) -> None:
+    """Phase 2, with the runner running (embedded threads, or Celery workers woken by this
+    process's commits): events committed one at a time at `--rate`; for each delivery, its first
+    attempt's start minus the commit time."""
+    from sqlalchemy import select
+
+    from carnet.accounts import service as accounts
+    from carnet.contacts import service as contacts
+    from carnet.core.db import get_database
+    from carnet.core.events import Event
+    from carnet.webhooks.models import WebhookAttempt, WebhookDelivery
+
+    database = get_database()
+    with database.session(write=False) as db:
+        admin = accounts.actor_for(accounts.get_user_by_email(db, "bench@example.fr"))
+    commits: dict[str, datetime] = {}
+    for n in range(args.latency_events):
+        with database.session() as db:  # one short write transaction per event
+            contact = contacts.create_contact(
+                db, admin, {"first_name": "Latency", "last_name": f"Contact {n}"}
+            )
+        committed = datetime.now(UTC)
+        with database.session(write=False) as db:
+            event_id = db.scalar(
+                select(Event.event_id).where(Event.record_id == contact.id, Event.type == "contact.created")
+            )
+        commits[event_id] = committed
+        time.sleep(1 / args.rate)
+    total = expected + args.latency_events * args.endpoints
+    deadline = time.monotonic() + 120
+    while delivered() < total and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with database.session(write=False) as db:
+        rows = db.execute(
+            select(WebhookDelivery.event_id, WebhookAttempt.started_at)
+            .join(WebhookAttempt, WebhookAttempt.delivery_id == WebhookDelivery.id)
+            .where(WebhookDelivery.event_id.in_(list(commits)), WebhookAttempt.number == 1)
+        ).all()
+    delays = [(started_at - commits[event_id]).total_seconds() * 1000 for event_id, started_at in rows]
+    print(
+        f"commit → first attempt ({len(delays)} deliveries at {args.rate:.0f} events/s): "
+        f"p50 {statistics.median(delays):.0f} ms, p95 {percentile(delays, 0.95):.0f} ms, "
+        f"max {max(delays):.0f} ms"
+    )
 
 
 def main() -> int:
@@ -215,9 +265,8 @@ def main() -> int:
     from carnet.core import events, jobs, migrate, runner
     from carnet.core.context import SYSTEM
     from carnet.core.db import get_database
-    from carnet.core.events import Event
     from carnet.webhooks import service as webhooks
-    from carnet.webhooks.models import WebhookAttempt, WebhookDelivery
+    from carnet.webhooks.models import WebhookDelivery
 
     migrate.upgrade(url, Path(tempfile.mkdtemp()))
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
@@ -305,38 +354,8 @@ def main() -> int:
         )
 
         # 2. latency: one event at a time, with the runner running
-        commits: dict[str, datetime] = {}
-        for n in range(args.latency_events):
-            with database.session() as db:  # one short write transaction per event
-                contact = contacts.create_contact(
-                    db, admin, {"first_name": "Latency", "last_name": f"Contact {n}"}
-                )
-            committed = datetime.now(UTC)
-            with database.session(write=False) as db:
-                event_id = db.scalar(
-                    select(Event.event_id).where(
-                        Event.record_id == contact.id, Event.type == "contact.created"
-                    )
-                )
-            commits[event_id] = committed
-            time.sleep(1 / args.rate)
-        total = expected + args.latency_events * args.endpoints
-        deadline = time.monotonic() + 120
-        while delivered() < total and time.monotonic() < deadline:
-            time.sleep(0.05)
+        latency(args, expected, delivered)
         embedded.stop()
-        with database.session(write=False) as db:
-            rows = db.execute(
-                select(WebhookDelivery.event_id, WebhookAttempt.started_at)
-                .join(WebhookAttempt, WebhookAttempt.delivery_id == WebhookDelivery.id)
-                .where(WebhookDelivery.event_id.in_(list(commits)), WebhookAttempt.number == 1)
-            ).all()
-        delays = [(started_at - commits[event_id]).total_seconds() * 1000 for event_id, started_at in rows]
-        print(
-            f"commit → first attempt ({len(delays)} deliveries at {args.rate:.0f} events/s): "
-            f"p50 {statistics.median(delays):.0f} ms, p95 {percentile(delays, 0.95):.0f} ms, "
-            f"max {max(delays):.0f} ms"
-        )
     finally:
         receiver.terminate()
         receiver.wait()

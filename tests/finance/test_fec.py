@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
 from carnet.core.audit import AuditEntry
@@ -836,3 +837,64 @@ def test_vat_on_hold_across_periods(api, make_invoice, issue, client_org, pay):
     ]
     assert sides(by_piece(november, credit_note["number"]))[2:] == [("445800", "100,00", "0,00")]
     _balanced(november)
+
+
+def _services_final_invoice_after_deposit(api, client_org, issue):
+    _set_company(api, operation_category="services", vat_on_debits=False)
+    quote = (
+        api("alice")
+        .post(
+            "/api/v1/quotes",
+            json={
+                "organisation_id": client_org,
+                "title": "Installation",
+                "lines": LINES,
+                "operation_category": "services",
+            },
+        )
+        .json()
+    )
+    api("alice").post(f"/api/v1/quotes/{quote['id']}/send", json={"to": "achats@chu.fr"})
+    r = api("alice").post(f"/api/v1/quotes/{quote['id']}/accept", json={"signer_name": "Dr Martin"})
+    assert r.status_code == 200, r.text
+    deposit = issue(
+        api("manager")
+        .post("/api/v1/invoices", json={"quote_id": quote["id"], "deposit_percent": "30"})
+        .json(),
+        issue_date="2026-11-05",
+    )
+    final = issue(api("manager").post("/api/v1/invoices", json={"quote_id": quote["id"]}).json())
+    return deposit, final
+
+
+@pytest.mark.parametrize("deposit_paid", ["before the credit note", "after the credit note"])
+@pytest.mark.parametrize(
+    "credited",
+    [
+        [line("333.33")],
+        [line("333.33"), line("777.77", "5.5"), line("12.34")],  # two rates: the shares are split
+        None,  # the whole final invoice
+    ],
+)
+def test_credit_note_on_a_final_invoice_leaves_nothing_on_hold_once_all_is_paid(
+    api, company, client_org, issue, pay, deposit_paid, credited
+):
+    """Deposit, final invoice, a credit note on the final invoice, the deposit paid before or after
+    it, then what is still due: the on-hold account ends at exactly zero and 44571 holds exactly
+    the VAT of what stays sold, to the cent."""
+    deposit, final = _services_final_invoice_after_deposit(api, client_org, issue)
+    if deposit_paid == "before the credit note":
+        pay(client_org, "2026-11-06", deposit["total_gross"], deposit["id"], reference="VIR-ACOMPTE")
+    body = {"issue": True} if credited is None else {"issue": True, "lines": credited}
+    r = api("manager").post(f"/api/v1/invoices/{final['id']}/credit-notes", json=body)
+    assert r.status_code == 201, r.text
+    credit = r.json()
+    if deposit_paid == "after the credit note":
+        pay(client_org, "2026-11-21", deposit["total_gross"], deposit["id"], reference="VIR-ACOMPTE")
+    still_due = Decimal(final["amount_due"]) - Decimal(credit["total_gross"])
+    if still_due > 0:
+        pay(client_org, "2026-11-21", str(still_due), final["id"], reference="VIR-SOLDE")
+    rows = read_fec(_fec(api, "admin").content)
+    _balanced(rows)
+    assert _balance_of(rows, "445800") == 0
+    assert _balance_of(rows, "445710") == Decimal(final["total_vat"]) - Decimal(credit["total_vat"])
