@@ -687,32 +687,7 @@ def test_credit_notes_take_back_the_vat_still_on_hold(api, make_invoice, issue, 
 
 
 def test_deposit_and_final_invoice_for_services_without_the_option(api, company, client_org, issue, pay):
-    _set_company(api, operation_category="services", vat_on_debits=False)
-    quote = (
-        api("alice")
-        .post(
-            "/api/v1/quotes",
-            json={
-                "organisation_id": client_org,
-                "title": "Installation",
-                "lines": LINES,
-                "operation_category": "services",
-            },
-        )
-        .json()
-    )
-    assert (
-        api("alice").post(f"/api/v1/quotes/{quote['id']}/send", json={"to": "achats@chu.fr"}).status_code
-        == 200
-    )
-    r = api("alice").post(f"/api/v1/quotes/{quote['id']}/accept", json={"signer_name": "Dr Martin"})
-    assert r.status_code == 200, r.text
-    deposit = issue(
-        api("manager")
-        .post("/api/v1/invoices", json={"quote_id": quote["id"], "deposit_percent": "30"})
-        .json(),
-        issue_date="2026-11-05",
-    )
+    deposit, quote = _services_deposit(api, client_org, issue)
     pay(client_org, "2026-11-10", deposit["total_gross"], deposit["id"], reference="VIR-ACOMPTE")
     final = issue(api("manager").post("/api/v1/invoices", json={"quote_id": quote["id"]}).json())
     pay(client_org, "2026-11-21", final["amount_due"], final["id"], reference="VIR-SOLDE")
@@ -839,7 +814,8 @@ def test_vat_on_hold_across_periods(api, make_invoice, issue, client_org, pay):
     _balanced(november)
 
 
-def _services_final_invoice_after_deposit(api, client_org, issue):
+def _services_deposit(api, client_org, issue):
+    """A services quote (no VAT-on-debits option) sent, accepted, and its 30 % deposit issued."""
     _set_company(api, operation_category="services", vat_on_debits=False)
     quote = (
         api("alice")
@@ -854,7 +830,10 @@ def _services_final_invoice_after_deposit(api, client_org, issue):
         )
         .json()
     )
-    api("alice").post(f"/api/v1/quotes/{quote['id']}/send", json={"to": "achats@chu.fr"})
+    assert (
+        api("alice").post(f"/api/v1/quotes/{quote['id']}/send", json={"to": "achats@chu.fr"}).status_code
+        == 200
+    )
     r = api("alice").post(f"/api/v1/quotes/{quote['id']}/accept", json={"signer_name": "Dr Martin"})
     assert r.status_code == 200, r.text
     deposit = issue(
@@ -863,8 +842,7 @@ def _services_final_invoice_after_deposit(api, client_org, issue):
         .json(),
         issue_date="2026-11-05",
     )
-    final = issue(api("manager").post("/api/v1/invoices", json={"quote_id": quote["id"]}).json())
-    return deposit, final
+    return deposit, quote
 
 
 @pytest.mark.parametrize("deposit_paid", ["before the credit note", "after the credit note"])
@@ -882,7 +860,8 @@ def test_credit_note_on_a_final_invoice_leaves_nothing_on_hold_once_all_is_paid(
     """Deposit, final invoice, a credit note on the final invoice, the deposit paid before or after
     it, then what is still due: the on-hold account ends at exactly zero and 44571 holds exactly
     the VAT of what stays sold, to the cent."""
-    deposit, final = _services_final_invoice_after_deposit(api, client_org, issue)
+    deposit, quote = _services_deposit(api, client_org, issue)
+    final = issue(api("manager").post("/api/v1/invoices", json={"quote_id": quote["id"]}).json())
     if deposit_paid == "before the credit note":
         pay(client_org, "2026-11-06", deposit["total_gross"], deposit["id"], reference="VIR-ACOMPTE")
     body = {"issue": True} if credited is None else {"issue": True, "lines": credited}

@@ -7,7 +7,7 @@ import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, func, select
+from sqlalchemy import ColumnElement, Select, String, cast, func, select
 from sqlalchemy.orm import Session
 
 from carnet.core import (
@@ -509,6 +509,15 @@ def get_organisation(db: Session, actor: Actor, org_id: Any) -> Organisation:
 
 def visible_clause(db: Session, actor: Actor) -> ColumnElement[bool]:
     return permissions.visible_for_model(db, actor, RECORD_TYPE, Organisation)
+
+
+def visible_ids_named(db: Session, actor: Actor, prefix: str) -> Select:
+    """The ids of the organisations `actor` sees whose name starts with `prefix` (lower case), as a
+    subquery: a picker of another record type filters its rows by client with it, before the client
+    of each row is fetched (a join per row scanned costs ten times more on 100,000 quotes)."""
+    return select(Organisation.id).where(
+        func.lower(Organisation.name).startswith(prefix, autoescape=True), visible_clause(db, actor)
+    )
 
 
 def list_organisations(
