@@ -300,19 +300,21 @@ def start_runner(args: argparse.Namespace) -> Callable[[], None]:
         )
     )
 
-    def stop() -> None:
-        for process in processes:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+    return lambda: stop_all(processes)
 
-    return stop
+
+def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process group, SIGKILL the ones still running 20 s later."""
+    for process in processes:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
 
 
 def start_serve(args: argparse.Namespace) -> Callable[[], None]:
@@ -361,15 +363,7 @@ def start_serve(args: argparse.Namespace) -> Callable[[], None]:
     holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": events.DISPATCH_LOCK})
     holder.close()
 
-    def stop() -> None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-
-    return stop
+    return lambda: stop_all([process])
 
 
 if __name__ == "__main__":

@@ -4,20 +4,12 @@ see the move in the timeline and the history."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
+from screenshots import shot
 
 pytestmark = pytest.mark.browser
-SHOTS = os.environ.get("CARNET_SCREENSHOTS")
-
-
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
 
 
 def drag(page, source, target) -> None:  # type: ignore[no-untyped-def]

@@ -5,21 +5,14 @@ with a link to the task, and the preferences page shows the type × channel grid
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pytest
+from screenshots import shot
 
 pytestmark = pytest.mark.browser
 
-SHOTS = os.environ.get("CARNET_SCREENSHOTS")
 DEMO_ADMIN = ("admin@carnet.demo", "carnet-demo-2026")
-
-
-def shot(page: Any, name: str) -> None:
-    if SHOTS:
-        os.makedirs(SHOTS, exist_ok=True)
-        page.screenshot(path=f"{SHOTS}/{name}.png")
 
 
 def _assign_task(page: Any, owner_id: int, title: str) -> int:

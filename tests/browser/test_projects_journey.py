@@ -3,25 +3,18 @@ establishment found with the search-as-you-type picker, try to close its first p
 checklist items and the missing head of department are listed), tick them, add the key contact and
 close the phase; on the board a forward drag is refused with what is missing and a backward drag
 reopens the phase; then a portal link is created, the establishment's staff send a request through
-it without an account, and the request and its task appear in Carnet. Screenshots go to
-test-results/projects/."""
+it without an account, and the request and its task appear in Carnet. Screenshots go to the folder
+named by CARNET_SCREENSHOTS."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from screenshots import shot
 
 pytestmark = pytest.mark.browser
-SHOTS = Path(os.environ.get("CARNET_SCREENSHOTS") or "test-results/projects")
-
-
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def drag(page, source, target) -> None:  # type: ignore[no-untyped-def]

@@ -6,20 +6,13 @@ client pays by transfer, recorded on the invoice page, which turns paid."""
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
+from screenshots import shot
 
 pytestmark = pytest.mark.browser
-SHOTS = os.environ.get("CARNET_SCREENSHOTS")
-
-
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
 
 
 def build_and_send_quote(page) -> tuple[int, int, str]:  # type: ignore[no-untyped-def]

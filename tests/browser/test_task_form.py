@@ -3,20 +3,12 @@ chosen in "Linked to" (an organisation, then a project of the demo data)."""
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
+from screenshots import shot
 
 pytestmark = pytest.mark.browser
-SHOTS = os.environ.get("CARNET_SCREENSHOTS")
-
-
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
 
 
 def test_the_linked_record_follows_the_chosen_type(page, login):  # type: ignore[no-untyped-def]

@@ -12,18 +12,11 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from screenshots import shot
 
 pytestmark = pytest.mark.browser
-SHOTS = os.environ.get("CARNET_SCREENSHOTS")
-
-
-def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
 
 
 def run_jobs(database_url: str) -> None:
