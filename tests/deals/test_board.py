@@ -129,3 +129,35 @@ def test_board_filters_and_card_limit(api, personas, pipes, make_deal):
     assert first["total_amount"] == "35.00"
     # Most recently moved first.
     assert [d["title"] for d in first["deals"]] == ["Bob", "Alice 2"]
+
+
+def test_board_cards_read_like_the_deal_itself(api, db, personas, pipes, make_deal, make_contact):
+    """The board reads its cards as plain rows: each card is the deal's own API shape plus its
+    stale flags, field for field."""
+    contact = make_contact()
+    make_deal(
+        title="Complète",
+        amount="1234.5",
+        probability=15,
+        expected_close_date="2026-06-30",
+        source="Salon",
+        description="Deux sites",
+        contact_ids=[contact],
+        tags=["grand compte", "relance"],
+    )
+    make_deal(title="Nue", amount=None)
+    make_deal(title="Perdue", stage_id=pipes["b2b"].stage("Perdu"), lost_reason="Prix")
+    alice = api("alice")
+    body = alice.get(f"/api/v1/pipelines/{pipes['b2b'].id}/board").json()
+    cards = [card for column in body["columns"] for card in column["deals"]]
+    assert sorted(card["title"] for card in cards) == ["Complète", "Nue", "Perdue"]
+    for card in cards:
+        deal = alice.get(f"/api/v1/deals/{card['id']}").json()
+        assert card == {**deal, "stale": False, "stale_days": None}
+        assert list(card) == [*deal, "stale", "stale_days"]
+    complete = next(card for card in cards if card["title"] == "Complète")
+    assert (complete["amount"], complete["contact_ids"], complete["tags"]) == (
+        "1234.50",
+        [contact],
+        ["grand compte", "relance"],
+    )

@@ -124,7 +124,7 @@ def _stage_read(stage: Any) -> dict[str, Any]:
 
 def board_read(db: Session, board: service.Board) -> dict[str, Any]:
     cards = [d for c in board.columns for d in c.deals]
-    read_by_id = {r["id"]: r for r in service.reads(db, cards)}
+    read_by_id = {r["id"]: r for r in service.read_values_many(db, cards)}
     columns = []
     for column in board.columns:
         columns.append(
@@ -163,7 +163,7 @@ def list_deals(request: Request, db: DbDep, actor: ActorDep) -> dict[str, Any]:
     `sort=amount|-expected_close_date|...`, `limit`, `cursor`, `created_since`, `updated_since`,
     `tag`, `q` (title)."""
     rows, cursor = service.list_deals(db, actor, list_params(request))
-    return {"items": service.reads(db, rows), "next_cursor": cursor}
+    return {"items": service.read_values_many(db, rows), "next_cursor": cursor}
 
 
 @deals_router.post("", status_code=201, response_model=DealRead)
@@ -173,7 +173,7 @@ def create_deal(body: DealCreate, db: DbDep, actor: ActorDep, response: Response
     deal = service.create_deal(db, actor, body_dict(body))
     set_etag(response, deal)
     response.headers["Location"] = f"/api/v1/deals/{deal.id}"
-    return service.reads(db, [deal])[0]
+    return service.read_values_many(db, [deal])[0]
 
 
 add_export_route(deals_router, transfer.EXPORTER)
@@ -183,7 +183,7 @@ add_export_route(deals_router, transfer.EXPORTER)
 def get_deal(deal_id: int, db: DbDep, actor: ActorDep, response: Response) -> dict[str, Any]:
     deal = service.get_deal(db, actor, deal_id)
     set_etag(response, deal)
-    return service.reads(db, [deal])[0]
+    return service.read_values_many(db, [deal])[0]
 
 
 @deals_router.patch("/{deal_id}", response_model=DealRead)
@@ -194,7 +194,7 @@ def update_deal(
     deal = service.get_deal(db, actor, deal_id)
     deal = service.update_deal(db, actor, deal, body_dict(body), if_match_version(request))
     set_etag(response, deal)
-    return service.reads(db, [deal])[0]
+    return service.read_values_many(db, [deal])[0]
 
 
 @deals_router.delete("/{deal_id}", status_code=204)
@@ -212,7 +212,7 @@ def move_deal(
     deal = service.get_deal(db, actor, deal_id)
     deal = service.move_deal(db, actor, deal, body.stage_id, body.lost_reason, if_match_version(request))
     set_etag(response, deal)
-    return service.reads(db, [deal])[0]
+    return service.read_values_many(db, [deal])[0]
 
 
 @deals_router.get("/{deal_id}/stage-history", response_model=StageHistoryRead)
