@@ -7,10 +7,11 @@ import hashlib
 from datetime import timedelta
 from itertools import pairwise
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, update
 
 from carnet.cli import main
 from carnet.core import audit
@@ -257,3 +258,58 @@ def test_appends_while_verifying_are_not_reported_as_tampering(db, monkeypatch):
     assert result.checked == calls[1].seq  # the entries appended before the last read were checked
     monkeypatch.setattr(audit, "_head", real_head)
     assert audit.verify(db).ok
+
+
+def _statements(db):  # type: ignore[no-untyped-def]
+    statements: list[str] = []
+    engine = db.get_bind().engine
+
+    def before(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    return statements, lambda: event.remove(engine, "before_cursor_execute", before)
+
+
+def test_entries_recorded_together_are_appended_at_the_end_of_the_block_in_order(db):
+    alice = Actor(user_id=None, label="alice", ip="192.0.2.7")
+    bob = Actor(user_id=None, label="bob", ip="192.0.2.8")
+    statements, stop = _statements(db)
+    try:
+        with audit.appended_together(db):
+            assert audit.record(db, alice, "update", "deal", 7, {"stage_id": {"old": 1, "new": 2}}, "x") == 0
+            with audit.appended_together(db):  # nested: belongs to the outer block
+                audit.record_many(db, alice, [audit.Change("stage_change", "deal", 7, {}, "x")])
+            audit.record(db, bob, "won", "deal", 7, {"status": {"old": None, "new": "won"}}, "x")
+            assert not [s for s in statements if "audit_entries" in s]
+    finally:
+        stop()
+    db.commit()
+    entries = _entries(db)[-3:]
+    assert [(e.action, e.actor_label) for e in entries] == [
+        ("update", "alice"),
+        ("stage_change", "alice"),
+        ("won", "bob"),
+    ]
+    assert entries[0].changes == {"stage_id": {"old": 1, "new": 2}}
+    # One append per actor in turn: alice's two entries went in with one INSERT.
+    assert len([s for s in statements if s.startswith("INSERT INTO audit_entries")]) == 2
+    assert audit.verify(db).ok
+    assert _verify_cli().exit_code == 0
+
+
+def test_nothing_recorded_together_is_appended_when_the_block_raises(db):
+    actor = Actor(user_id=None, label="tests")
+    before = len(_entries(db))
+    with pytest.raises(ValueError), audit.appended_together(db):
+        audit.record(db, actor, "update", "deal", 7, {}, "x")
+        raise ValueError("the write failed")
+    assert len(_entries(db)) == before
+    assert audit.record(db, actor, "update", "deal", 7, {}, "x") > 0  # appended at once again
+
+
+def test_a_commit_inside_the_block_is_refused_rather_than_losing_entries(db):
+    actor = Actor(user_id=None, label="tests")
+    with pytest.raises(RuntimeError, match="audit entries"), audit.appended_together(db):
+        audit.record(db, actor, "update", "deal", 7, {}, "x")
+        db.commit()

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import BigInteger, Index, Integer, String, Text, bindparam, insert, select, text, update
@@ -141,8 +144,36 @@ def record(
     changes: dict[str, Any] | None = None,
     summary: str = "",
 ) -> int:
-    """Append one audit entry in the caller's transaction; returns its sequence number."""
+    """Append one audit entry in the caller's transaction; returns its sequence number (0 inside
+    `appended_together`, which appends it when the block ends)."""
     return record_many(db, actor, [Change(action, record_type, record_id, jsonable(changes or {}), summary)])
+
+
+_PENDING = "audit_pending"
+
+
+@contextmanager
+def appended_together(db: Session) -> Iterator[None]:
+    """Append the entries given to `record` and `record_many` inside the block when it ends, in
+    order: one lock, one read of the last entry and one INSERT for a write that records several (a
+    deal moved to a won stage records three). The block must end before the commit; nothing is
+    appended when it raises. Nested blocks belong to the outer one."""
+    if _PENDING in db.info:
+        yield
+        return
+    db.connection()  # begins the transaction the entries belong to, if none has begun yet
+    transaction = db.get_transaction()
+    pending: list[tuple[Actor, Change]] = []
+    db.info[_PENDING] = pending
+    try:
+        yield
+    finally:
+        db.info.pop(_PENDING, None)
+    if pending and db.get_transaction() is not transaction:
+        raise RuntimeError("the transaction ended before its audit entries were appended")
+    for _, run in groupby(pending, key=lambda item: id(item[0])):  # one append per actor in turn
+        items = list(run)
+        _append(db, items[0][0], [change for _, change in items])
 
 
 @dataclass
@@ -160,7 +191,16 @@ def record_many(db: Session, actor: Actor, items: list[Change]) -> int:
     """Append one entry per item in the caller's transaction, with one INSERT: the chain is built
     in memory from the last entry, under the chain's lock, and the head moves to the last one.
     Call it last in a transaction that writes many records, so other writers wait for the lock
-    as briefly as possible. Returns the sequence number of the last entry (0 when none)."""
+    as briefly as possible. Returns the sequence number of the last entry (0 when none, or inside
+    `appended_together`, which appends them when the block ends)."""
+    pending: list[tuple[Actor, Change]] | None = db.info.get(_PENDING)
+    if pending is not None:
+        pending.extend((actor, item) for item in items)
+        return 0
+    return _append(db, actor, items)
+
+
+def _append(db: Session, actor: Actor, items: list[Change]) -> int:
     if not items:
         return 0
     _lock_chain(db)
