@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from carnet.accounts import service as accounts
 from carnet.core import clock, customfields
@@ -448,3 +448,36 @@ def test_for_record_lists_visible_deals_of_an_organisation_or_contact(
         service.for_record(db, outsider, "organisation", org)
     with pytest.raises(NotFound):
         service.for_record(db, actor, "invoice", org)
+
+
+def test_a_move_answers_the_deal_as_read_back_and_appends_its_audit_entries_once(api, db, pipes, make_deal):
+    b2b = pipes["b2b"]
+    deal = make_deal(amount="900", tags=["relance"])
+    alice = api("alice")
+    statements: list[str] = []
+    engine = db.get_bind().engine
+
+    def before(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        r = alice.patch(f"/api/v1/deals/{deal['id']}", json={"stage_id": b2b.stage("Gagné")})
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    assert r.status_code == 200, r.text
+    read_back = alice.get(f"/api/v1/deals/{deal['id']}")
+    assert r.json() == read_back.json() and r.headers["etag"] == read_back.headers["etag"]
+    assert r.json()["status"] == "won" and r.json()["tags"] == ["relance"]
+    # The field-level entry, then the named ones, in that order and in one INSERT.
+    assert _audit_actions(db, deal["id"]) == ["create", "update", "stage_change", "won"]
+    assert len([s for s in statements if s.startswith("INSERT INTO audit_entries")]) == 1
+    assert [e.type for e in _events(db, deal["id"])][-3:] == [
+        "deal.updated",
+        "deal.stage_changed",
+        "deal.won",
+    ]
+    entry = db.scalars(
+        select(AuditEntry).where(AuditEntry.record_id == deal["id"], AuditEntry.action == "stage_change")
+    ).one()
+    assert entry.changes == {"stage": {"old": "Qualification", "new": "Gagné"}}

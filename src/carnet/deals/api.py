@@ -192,9 +192,9 @@ def update_deal(
 ) -> dict[str, Any]:
     """A new `stage_id` moves the deal (stage history, events); a lost stage needs `lost_reason`."""
     deal = service.get_deal(db, actor, deal_id)
-    deal = service.update_deal(db, actor, deal, body_dict(body), if_match_version(request))
+    deal, read = service.update_deal_read(db, actor, deal, body_dict(body), if_match_version(request))
     set_etag(response, deal)
-    return service.read_values_many(db, [deal])[0]
+    return read
 
 
 @deals_router.delete("/{deal_id}", status_code=204)
@@ -210,9 +210,10 @@ def move_deal(
 ) -> dict[str, Any]:
     """Move to another stage. Won and lost stages close the deal; a lost stage needs `lost_reason`."""
     deal = service.get_deal(db, actor, deal_id)
-    deal = service.move_deal(db, actor, deal, body.stage_id, body.lost_reason, if_match_version(request))
+    data = service.move_data(body.stage_id, body.lost_reason)
+    deal, read = service.update_deal_read(db, actor, deal, data, if_match_version(request))
     set_etag(response, deal)
-    return service.read_values_many(db, [deal])[0]
+    return read
 
 
 @deals_router.get("/{deal_id}/stage-history", response_model=StageHistoryRead)

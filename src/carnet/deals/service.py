@@ -13,7 +13,18 @@ from sqlalchemy import BigInteger, ColumnElement, Row, Select, cast, delete, exi
 from sqlalchemy.orm import Session, object_session
 
 from carnet.contacts.models import Contact, ContactOrganisation
-from carnet.core import clock, customfields, lifecycle, memo, ownership, permissions, records, search, tags
+from carnet.core import (
+    audit,
+    clock,
+    customfields,
+    lifecycle,
+    memo,
+    ownership,
+    permissions,
+    records,
+    search,
+    tags,
+)
 from carnet.core.context import SYSTEM, Actor
 from carnet.core.db import Prepared, ids_param
 from carnet.core.errors import DomainError, FieldErrors, NotFound, ValidationFailed, as_result
@@ -347,6 +358,12 @@ def _target_stage(
     return stage
 
 
+def _stages_by_id(db: Session, ids: set[Any]) -> dict[int, Stage]:
+    """The stages among `ids` (values that are not ids are left to validation), in one query."""
+    wanted = [i for i in ids if type(i) is int and 0 < i <= lifecycle.MAX_ID]
+    return {stage.id: stage for stage in db.scalars(select(Stage).where(Stage.id.in_(wanted)))}
+
+
 def _plan(
     db: Session, actor: Actor, deal: Deal, data: dict[str, Any], current_contacts: list[int] | None
 ) -> _Plan:
@@ -398,7 +415,10 @@ def _plan(
         # Links to contacts the actor cannot see are not theirs to remove.
         hidden = set(current) - set(visible_contacts(db, actor, current))
         plan.contact_ids = sorted(set(wanted) | hidden)
-    current_stage = None if creating else db.get(Stage, deal.stage_id)
+    # The current and the requested stage in one query; _target_stage's db.get finds the latter
+    # in the session while `known` holds it.
+    known = {} if creating else _stages_by_id(db, {deal.stage_id, data.get("stage_id")})
+    current_stage = known.get(deal.stage_id)
     target = _target_stage(db, actor, current_stage, data, errors)
     plan.from_stage, plan.to_stage = current_stage, target
     final_kind = target.kind if target is not None else (current_stage.kind if current_stage else None)
@@ -501,6 +521,14 @@ def update_deal(
     db: Session, actor: Actor, deal: Deal, data: dict[str, Any], expected_version: int | None = None
 ) -> Deal:
     """Change fields; a new `stage_id` (or `pipeline_id`) moves the deal like move_deal does."""
+    return update_deal_read(db, actor, deal, data, expected_version)[0]
+
+
+def update_deal_read(
+    db: Session, actor: Actor, deal: Deal, data: dict[str, Any], expected_version: int | None = None
+) -> tuple[Deal, dict[str, Any]]:
+    """`update_deal`, and the deal's API fields as written (`read_values`): the route answers with
+    them without reading the tags and contacts again."""
     lifecycle.require(actor, RECORD_TYPE, "update")
     lifecycle.check_version(deal, expected_version)
     current_contacts = contacts_of(db, [deal.id]).get(deal.id, [])
@@ -519,7 +547,7 @@ def update_deal(
     after = snapshot(deal, contact_ids, names)
     if before == after:
         db.rollback()
-        return deal
+        return deal, read_values(deal, current_tags, current_contacts)
     deal.updated_at = now  # also bumps the version when only contacts or tags changed
     db.flush()
     if plan.to_stage is not None:
@@ -527,13 +555,14 @@ def update_deal(
     _set_contacts(db, deal.id, current_contacts, contact_ids)
     db.flush()
     moves.index(db, deal, plan.to_stage.name if plan.to_stage else _stage_name(db, deal))
-    lifecycle.updated(
-        db, actor, RECORD_TYPE, deal, before, after, deal.title, to_read(deal, names, contact_ids)
-    )
-    if plan.to_stage is not None and plan.from_stage is not None:
-        moves.record_transition(db, actor, deal, plan.from_stage, plan.to_stage)
+    values = read_values(deal, names, contact_ids)
+    with audit.appended_together(db):  # the update and the stage change: one append to the chain
+        payload = DealRead(**values).model_dump(mode="json")
+        lifecycle.updated(db, actor, RECORD_TYPE, deal, before, after, deal.title, payload)
+        if plan.to_stage is not None and plan.from_stage is not None:
+            moves.record_transition(db, actor, deal, plan.from_stage, plan.to_stage)
     db.commit()
-    return deal
+    return deal, values
 
 
 def update_deals(
@@ -598,10 +627,11 @@ def update_deals(
     search.index_records(
         db, RECORD_TYPE, [moves.document(d, stage_names.get(d.stage_id, ""), org_names) for d in deals]
     )
-    lifecycle.updated_many(db, actor, RECORD_TYPE, [w for w, _, _ in changed])
-    for w, plan, _ in changed:
-        if plan.to_stage is not None and plan.from_stage is not None:
-            moves.record_transition(db, actor, w.obj, plan.from_stage, plan.to_stage)
+    with audit.appended_together(db):  # every deal's entries: one append to the chain
+        lifecycle.updated_many(db, actor, RECORD_TYPE, [w for w, _, _ in changed])
+        for w, plan, _ in changed:
+            if plan.to_stage is not None and plan.from_stage is not None:
+                moves.record_transition(db, actor, w.obj, plan.from_stage, plan.to_stage)
     return results
 
 
@@ -614,10 +644,15 @@ def move_deal(
     expected_version: int | None = None,
 ) -> Deal:
     """Move to another stage (of this pipeline or another usable one). A lost stage needs a reason."""
+    return update_deal(db, actor, deal, move_data(stage_id, lost_reason), expected_version)
+
+
+def move_data(stage_id: Any, lost_reason: str | None = None) -> dict[str, Any]:
+    """The `update_deal` data of a move."""
     data: dict[str, Any] = {"stage_id": stage_id}
     if lost_reason is not None and str(lost_reason).strip():
         data["lost_reason"] = lost_reason
-    return update_deal(db, actor, deal, data, expected_version)
+    return data
 
 
 def delete_deal(db: Session, actor: Actor, deal: Deal, expected_version: int | None = None) -> None:
