@@ -8,11 +8,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from carnet.core import audit, events, i18n, search
 from carnet.core.context import SYSTEM, Actor
+from carnet.core.db import Prepared
 from carnet.deals.models import Deal, DealStageHistory, Stage
 from carnet.organisations import service as organisations
 
@@ -43,14 +44,31 @@ def apply_stage(deal: Deal, from_stage: Stage | None, to_stage: Stage, now: date
         deal.lost_reason = None
 
 
+# Every move runs both: built once, and the stay goes in without an ORM object to flush.
+_STAYS = DealStageHistory.__table__
+_CLOSE_STAY = Prepared(
+    lambda _dialect: (
+        update(_STAYS)
+        .where(_STAYS.c.deal_id == bindparam("deal"), _STAYS.c.left_at.is_(None))
+        .values(left_at=bindparam("now"))
+    )
+)
+_OPEN_STAY = Prepared(lambda _dialect: insert(_STAYS))
+
+
 def enter_stage(db: Session, deal: Deal, stage_id: int, actor: Actor, now: datetime) -> None:
     """Close the deal's current stay (if any) and open one in `stage_id` (the deal is flushed)."""
+    db.execute(_CLOSE_STAY(db), {"deal": deal.id, "now": now})
     db.execute(
-        update(DealStageHistory)
-        .where(DealStageHistory.deal_id == deal.id, DealStageHistory.left_at.is_(None))
-        .values(left_at=now)
+        _OPEN_STAY(db),
+        {
+            "deal_id": deal.id,
+            "stage_id": stage_id,
+            "entered_at": now,
+            "left_at": None,
+            "moved_by_id": actor.user_id,
+        },
     )
-    db.add(DealStageHistory(deal_id=deal.id, stage_id=stage_id, entered_at=now, moved_by_id=actor.user_id))
 
 
 def stage_changed_payload(deal: Deal, from_stage: Stage, to_stage: Stage) -> dict[str, Any]:
