@@ -481,3 +481,17 @@ def test_a_move_answers_the_deal_as_read_back_and_appends_its_audit_entries_once
         select(AuditEntry).where(AuditEntry.record_id == deal["id"], AuditEntry.action == "stage_change")
     ).one()
     assert entry.changes == {"stage": {"old": "Qualification", "new": "Gagné"}}
+
+
+def test_an_update_answers_tags_and_contacts_in_the_order_they_read_back(api, make_deal, make_contact):
+    first, second = make_contact(last_name="Martin"), make_contact(last_name="Bernard")
+    deal = make_deal()
+    alice = api("alice")
+    r = alice.patch(
+        f"/api/v1/deals/{deal['id']}",
+        json={"tags": ["zèbre", "Alpha", "mango"], "contact_ids": [second, first]},
+    )
+    assert r.status_code == 200, r.text
+    read_back = alice.get(f"/api/v1/deals/{deal['id']}").json()
+    assert r.json() == read_back
+    assert read_back["contact_ids"] == sorted([first, second])

@@ -562,6 +562,8 @@ def update_deal_read(
         if plan.to_stage is not None and plan.from_stage is not None:
             moves.record_transition(db, actor, deal, plan.from_stage, plan.to_stage)
     db.commit()
+    if plan.tag_names is not None:  # read back: a record's tags come in the database's name order
+        values["tags"] = tags.tags_for(db, RECORD_TYPE, [deal.id]).get(deal.id, [])
     return deal, values
 
 
