@@ -669,7 +669,7 @@ def create_contacts(db: Session, actor: Actor, items: list[dict[str, Any]]) -> l
         names = tags.set_tags_many(db, actor, RECORD_TYPE, {c.id: t for c, t, _ in valid if t})
     _store_links_many(db, {c.id: links for c, _, links in valid if links})
     org_names = _organisation_names(db, [links for _, _, links in valid])
-    search.index_records(db, RECORD_TYPE, [_document(c, links, org_names) for c, _, links in valid])
+    search.index_records(db, RECORD_TYPE, [_document(c, links, org_names) for c, _, links in valid], new=True)
     written = []
     for contact, _, links in valid:
         contact_tags = names.get(contact.id, [])
