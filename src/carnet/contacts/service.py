@@ -642,13 +642,15 @@ def create_contacts(db: Session, actor: Actor, items: list[dict[str, Any]]) -> l
     """`create_contact` for many contacts at once: each item is validated exactly as alone (the
     result is its error, and nothing of it is written), then the valid ones are written with one
     statement per table: rows, organisation links, taggings, search documents, events and audit
-    entries. The caller commits (an import commits each chunk with its report)."""
+    entries. The caller commits (an import commits each chunk with its report). The contacts
+    come back as drafts (`lifecycle.draft`): a Contact's attributes, outside the session."""
     lifecycle.require(actor, RECORD_TYPE, "create")
     results: list[Contact | DomainError] = []
     valid: list[tuple[Contact, list[str], list[dict[str, Any]]]] = []
     with memo.batch(db):
         for data in items:
-            contact = Contact(
+            contact = lifecycle.draft(
+                Contact,
                 created_by_id=actor.user_id,
                 first_name="",
                 emails=[],
