@@ -126,9 +126,10 @@ def draft(model: Any, **values: Any) -> Any:
 
 
 def insert_new(db: Session, model: Any, objs: list[Any]) -> None:
-    """INSERT validated, transient records (or drafts) of `model` in one statement (several round trips at
-    most) and give each its id. Column defaults the objects do not set are filled in on the objects
-    first, so they read the same as records the ORM wrote. The objects stay out of the session."""
+    """INSERT validated, transient records (or drafts) of `model` in one statement (several round
+    trips at most) and give each its id. Column defaults the objects do not set are filled in on
+    the objects first, so they read the same as records the ORM wrote. The objects stay out of the
+    session."""
     if not objs:
         return
     now = clock.now()
