@@ -6,7 +6,8 @@ Uploads the bench scenario's CSV (bench/scenarios.py `import_csv`) as admin@carn
 the imports service, maps it as the API scenario does, then times `run_import` itself: wall
 clock, this process's CPU (`time.process_time`) and the statements sent. The database must be
 migrated and hold the demo data (`carnet db upgrade`, `carnet demo load`); every run adds contacts.
-With --profile, the last run is under cProfile and its top functions are printed.
+With --profile, the last run is under cProfile and its top functions are printed; with --sample,
+under the statistical profiler of bench/profile_api.py (CPU time only, undistorted).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from profile_api import Sampler
 from scenarios import IMPORT_MAPPING, import_csv
 from sqlalchemy import event
 
@@ -63,7 +65,9 @@ def _server_cpu(database: object) -> float:
     return total
 
 
-def _one_run(rows: int, tag: str, profiler: cProfile.Profile | None) -> dict[str, float]:
+def _one_run(
+    rows: int, tag: str, profiler: cProfile.Profile | None, sampler: Sampler | None = None
+) -> dict[str, float]:
     from carnet.accounts import service as accounts
     from carnet.core.db import get_database
     from carnet.imports import service as imports
@@ -96,6 +100,9 @@ def _one_run(rows: int, tag: str, profiler: cProfile.Profile | None) -> dict[str
     try:
         if profiler is not None:
             profiler.runcall(imports.run_import, job_id, actor)
+        elif sampler is not None:
+            with sampler:
+                imports.run_import(job_id, actor)
         else:
             imports.run_import(job_id, actor)
     finally:
@@ -124,6 +131,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sample", action="store_true", help="statistical profile of the last run")
     parser.add_argument("--statements", action="store_true", help="time spent per kind of statement")
     parser.add_argument("--chunk-size", type=int, help="rows per transaction (imports.service.CHUNK_SIZE)")
     parser.add_argument("--no-freeze", action="store_true", help="no gc.freeze() (code before it)")
@@ -142,8 +150,10 @@ def main() -> None:
     results = []
     profiler = None
     for run in range(args.runs):
-        profiler = cProfile.Profile() if args.profile and run == args.runs - 1 else None
-        result = _one_run(args.rows, f"prof{stamp}r{run}", profiler)
+        last = run == args.runs - 1
+        profiler = cProfile.Profile() if args.profile and last else None
+        sampler = Sampler() if args.sample and last else None
+        result = _one_run(args.rows, f"prof{stamp}r{run}", profiler, sampler)
         results.append(result)
         print(
             f"run {run + 1}: {result['wall']:.2f} s wall ({args.rows / result['wall']:.0f} rows/s), "
@@ -153,7 +163,7 @@ def main() -> None:
             f"failed {result['failed']:.0f}" + (" [cProfile]" if profiler else ""),
             flush=True,
         )
-    plain = [r for r in results if r is not results[-1] or not args.profile] or results
+    plain = [r for r in results if r is not results[-1] or not (args.profile or args.sample)] or results
     wall = statistics.median(r["wall"] for r in plain)
     cpu = statistics.median(r["cpu"] for r in plain)
     server = statistics.median(r["server"] for r in plain)
@@ -171,6 +181,8 @@ def main() -> None:
         print(f"statement time over {args.runs} runs (s):")
         for key, seconds in sorted(STATEMENT_TIME.items(), key=lambda kv: -kv[1])[:15]:
             print(f"  {seconds:7.2f}  {key}")
+    if sampler is not None:
+        sampler.report(args.top)
     if profiler is not None:
         stats = pstats.Stats(profiler)
         stats.sort_stats("tottime").print_stats(args.top)

@@ -273,13 +273,14 @@ def measure_http(
         ]
     rows = []
     for clients in client_counts:
-        with ExitStack() as stack:
-            https = [stack.enter_context(target.client(scenario.persona)) for _ in range(clients)]
-            position = target.log_position()
-            sample = scenarios.timed_loop(
-                scenarios.http_operations(scenario, https), args.duration, args.warmup
-            )
-            logged = target.locked_in_log_since(position)
+        position = target.log_position()
+        sample = scenarios.timed_loop(
+            scenarios.http_operations(scenario, target, clients),
+            args.duration,
+            args.warmup,
+            processes=True,
+        )
+        logged = target.locked_in_log_since(position)
         row = report.measured_row(
             kind,
             scenario.name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import random
 import re
 import subprocess
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from loadclient import Http, KeepAliveClient, Response
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -109,17 +111,25 @@ class Target:
     carnet_env: dict[str, str] | None = None
     work_dir: Path | None = None
 
-    def client(self, persona: str) -> httpx.Client:
+    def _authorization(self, persona: str) -> dict[str, str]:
         token = self.tokens.get(persona)
         if token is None:
             raise Skipped(f"no API token for the {persona} user")
+        return {"Authorization": f"Bearer {token}"}
+
+    def client(self, persona: str) -> httpx.Client:
+        """For setup requests: the full httpx client."""
         # trust_env=False: a proxy from the environment must never sit between us and 127.0.0.1.
         return httpx.Client(
             base_url=self.base_url.rstrip("/") + API,
-            headers={"Authorization": f"Bearer {token}"},
+            headers=self._authorization(persona),
             timeout=30.0,
             trust_env=False,
         )
+
+    def loop_client(self, persona: str) -> KeepAliveClient:
+        """For the measured requests: the lighter client (see loadclient.py)."""
+        return KeepAliveClient(self.base_url.rstrip("/") + API, self._authorization(persona))
 
     def log_position(self) -> int:
         if self.server_log is None or not self.server_log.exists():
@@ -163,9 +173,11 @@ class Sample:
     locked: int = 0
     first_error: str | None = None
     elapsed: float = 0.0  # from the end of the warm-up to the last measured operation's end
+    last_end: float = 0.0  # perf_counter() at the last measured operation's end
 
     def add(self, started: float, ended: float, outcome: Outcome) -> None:
         self.latencies.append(ended - started)
+        self.last_end = max(self.last_end, ended)
         self.requests += outcome.requests
         if outcome.error is not None:
             self.errors += 1
@@ -175,7 +187,7 @@ class Sample:
             self.locked += 1
 
 
-def outcome_of(responses: Sequence[httpx.Response]) -> Outcome:
+def outcome_of(responses: Sequence[Response]) -> Outcome:
     outcome = Outcome(requests=len(responses))
     for response in responses:
         if response.is_success:
@@ -190,22 +202,35 @@ def outcome_of(responses: Sequence[httpx.Response]) -> Outcome:
     return outcome
 
 
-def timed_loop(operations: Sequence[Callable[[int], Outcome]], duration: float, warmup: float) -> Sample:
-    """Run each operation in its own thread, all at once, for `warmup` then `duration` seconds.
+def timed_loop(
+    operations: Sequence[Callable[[int], Outcome]],
+    duration: float,
+    warmup: float,
+    processes: bool = False,
+) -> Sample:
+    """Run each operation in its own thread (or forked process), all at once, for `warmup` then
+    `duration` seconds.
 
     Operations that end after the warm-up are measured, so one that hangs across the boundary is
     still counted (a stalled server must not report an empty, clean run). Each callable receives
     its own iteration number, so it can rotate over records without sharing state with the others.
-    """
-    barrier = threading.Barrier(len(operations) + 1)
-    window: dict[str, float] = {}
-    samples = [Sample() for _ in operations]
-    last_end = [0.0] * len(operations)
 
-    def work(index: int) -> None:
-        operation, sample = operations[index], samples[index]
-        barrier.wait()
-        measure_from, stop_at = window["from"], window["stop"]
+    With `processes`, each client is a forked process: 8 client threads of one Python process take
+    turns on its GIL, and a thread whose response has arrived may wait for it (up to the 5 ms switch
+    interval) with the clock running, which the server would be blamed for.
+    """
+    if processes:
+        context = multiprocessing.get_context("fork")
+        start: Any = context.Barrier(len(operations) + 1)
+        window: Any = context.Array("d", 2, lock=False)  # measure from, stop at: set before the start
+    else:
+        start = threading.Barrier(len(operations) + 1)
+        window = [0.0, 0.0]
+
+    def work(index: int) -> Sample:
+        operation, sample = operations[index], Sample()
+        start.wait()
+        measure_from, stop_at = window[0], window[1]
         n = 0
         while (started := time.perf_counter()) < stop_at:
             try:
@@ -216,17 +241,35 @@ def timed_loop(operations: Sequence[Callable[[int], Outcome]], duration: float, 
             n += 1
             if ended >= measure_from:
                 sample.add(started, ended, outcome)
-                last_end[index] = ended
+        return sample
 
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(len(operations))]
-    for thread in threads:
-        thread.start()
-    now = time.perf_counter()
-    window["from"] = now + warmup
-    window["stop"] = now + warmup + duration
-    barrier.wait()
-    for thread in threads:
-        thread.join()
+    samples: list[Sample] = []
+    if processes:
+        channels = [context.Pipe(duplex=False) for _ in operations]
+        workers = [
+            context.Process(target=lambda i=i: channels[i][1].send(work(i)), daemon=True)
+            for i in range(len(operations))
+        ]
+        for worker in workers:
+            worker.start()
+        _open_window(window, warmup, duration)
+        start.wait()
+        samples = [receiving.recv() for receiving, _ in channels]
+        for worker in workers:
+            worker.join()
+    else:
+        results: list[Sample] = [Sample() for _ in operations]
+        threads = [
+            threading.Thread(target=lambda i=i: results.__setitem__(i, work(i)), daemon=True)
+            for i in range(len(operations))
+        ]
+        for thread in threads:
+            thread.start()
+        _open_window(window, warmup, duration)
+        start.wait()
+        for thread in threads:
+            thread.join()
+        samples = results
 
     merged = Sample()
     for sample in samples:
@@ -235,9 +278,16 @@ def timed_loop(operations: Sequence[Callable[[int], Outcome]], duration: float, 
         merged.errors += sample.errors
         merged.locked += sample.locked
         merged.first_error = merged.first_error or sample.first_error
+        merged.last_end = max(merged.last_end, sample.last_end)
     if merged.latencies:
-        merged.elapsed = max(last_end) - window["from"]
+        merged.elapsed = merged.last_end - window[0]
     return merged
+
+
+def _open_window(window: Any, warmup: float, duration: float) -> None:
+    """Every client is started and waiting: the clock starts now (perf_counter is system-wide)."""
+    now = time.perf_counter()
+    window[0], window[1] = now + warmup, now + warmup + duration
 
 
 # -- helpers for preparing scenarios -------------------------------------------------------------
@@ -318,7 +368,7 @@ class HttpScenario(ABC):
         Optional: an operation that needs nothing prepared keeps this default."""
 
     @abstractmethod
-    def operation(self, http: httpx.Client, worker: int, n: int) -> list[httpx.Response]:
+    def operation(self, http: Http, worker: int, n: int) -> list[Response]:
         """The requests of one operation."""
 
 
@@ -352,7 +402,7 @@ class ListRecords(HttpScenario):
             self.params["department_id"] = sales_department(target)
         expect(http.get(f"/{self.resource}", params=self.params))
 
-    def operation(self, http: httpx.Client, worker: int, n: int) -> list[httpx.Response]:
+    def operation(self, http: Http, worker: int, n: int) -> list[Response]:
         return [http.get(f"/{self.resource}", params=self.params)]
 
 
@@ -372,7 +422,7 @@ class DetailWithTimeline(HttpScenario):
         expect(http.get(f"/{self.resource}/{self.ids[0]}"))
         expect(http.get(f"/{self.resource}/{self.ids[0]}/timeline", params={"limit": 20}))
 
-    def operation(self, http: httpx.Client, worker: int, n: int) -> list[httpx.Response]:
+    def operation(self, http: Http, worker: int, n: int) -> list[Response]:
         record_id = spread(self.ids, worker, n)
         detail = http.get(f"/{self.resource}/{record_id}")
         return [detail, http.get(f"/{self.resource}/{record_id}/timeline", params={"limit": 20})]
@@ -390,7 +440,7 @@ class Search(HttpScenario):
         self.terms = workload.search_terms
         expect(http.get("/search", params={"q": self.terms[0], "limit": 10}))
 
-    def operation(self, http: httpx.Client, worker: int, n: int) -> list[httpx.Response]:
+    def operation(self, http: Http, worker: int, n: int) -> list[Response]:
         return [http.get("/search", params={"q": spread(self.terms, worker, n), "limit": 10})]
 
 
@@ -415,7 +465,7 @@ class DealList(HttpScenario):
         self.params = {"pipeline_id": pick_pipeline(http)["id"], "limit": LIST_LIMIT}
         expect(http.get("/deals", params=self.params))
 
-    def operation(self, http: httpx.Client, worker: int, n: int) -> list[httpx.Response]:
+    def operation(self, http: Http, worker: int, n: int) -> list[Response]:
         return [http.get("/deals", params=self.params)]
 
 
@@ -428,7 +478,7 @@ class Kanban(HttpScenario):
         self.path = f"/pipelines/{pick_pipeline(http)['id']}/board"
         expect(http.get(self.path))
 
-    def operation(self, http: httpx.Client, worker: int, n: int) -> list[httpx.Response]:
+    def operation(self, http: Http, worker: int, n: int) -> list[Response]:
         return [http.get(self.path)]
 
 
@@ -454,8 +504,10 @@ class MoveDeal(HttpScenario):
         self.deals = [d["id"] for d in movable[: workload.max_clients]]
         self.stage_of = {d["id"]: d["stage_id"] for d in movable}
 
-    def operation(self, http: httpx.Client, worker: int, n: int) -> list[httpx.Response]:
+    def operation(self, http: Http, worker: int, n: int) -> list[Response]:
         deal = self.deals[worker % len(self.deals)]
+        if n == 0:  # a forked client starts from its parent's memory: read where the deal is now
+            self.stage_of[deal] = http.get(f"/deals/{deal}").json()["stage_id"]
         stage = self.stage_b if self.stage_of[deal] == self.stage_a else self.stage_a
         response = http.patch(f"/deals/{deal}", json={"stage_id": stage})
         if response.is_success:
@@ -500,7 +552,7 @@ class Create(HttpScenario):
         self.workload = workload
         created_id(http.post(f"/{self.resource}", json=self.payload(workload, 999, 0)))
 
-    def operation(self, http: httpx.Client, worker: int, n: int) -> list[httpx.Response]:
+    def operation(self, http: Http, worker: int, n: int) -> list[Response]:
         return [http.post(f"/{self.resource}", json=self.payload(self.workload, worker, n + 1))]
 
 
@@ -525,7 +577,7 @@ class Update(HttpScenario):
             for w in range(workload.max_clients)
         ]
 
-    def operation(self, http: httpx.Client, worker: int, n: int) -> list[httpx.Response]:
+    def operation(self, http: Http, worker: int, n: int) -> list[Response]:
         return [http.patch(f"/{self.resource}/{self.ids[worker]}", json=self.change(n))]
 
 
@@ -552,7 +604,7 @@ class WriteConcurrency(HttpScenario):
             self.steps = ("organisations", "organisations")
         self.description += f"; this run: {', '.join(sorted(set(self.steps)))}"
 
-    def operation(self, http: httpx.Client, worker: int, n: int) -> list[httpx.Response]:
+    def operation(self, http: Http, worker: int, n: int) -> list[Response]:
         step = n % len(self.steps)
         resource = self.steps[step]
         key = (worker, resource)
@@ -606,13 +658,21 @@ def write_scenarios() -> list[HttpScenario]:
     ]
 
 
-def http_operations(
-    scenario: HttpScenario, clients: Sequence[httpx.Client]
-) -> list[Callable[[int], Outcome]]:
-    def bind(worker: int, http: httpx.Client) -> Callable[[int], Outcome]:
-        return lambda n: outcome_of(scenario.operation(http, worker, n))
+def http_operations(scenario: HttpScenario, target: Target, clients: int) -> list[Callable[[int], Outcome]]:
+    """One operation per client. Each opens its own connection on its first call, so that a
+    forked client process never shares a socket with another."""
 
-    return [bind(worker, http) for worker, http in enumerate(clients)]
+    def bind(worker: int) -> Callable[[int], Outcome]:
+        http: KeepAliveClient | None = None
+
+        def run(n: int) -> Outcome:
+            nonlocal http
+            http = http or target.loop_client(scenario.persona)
+            return outcome_of(scenario.operation(http, worker, n))
+
+        return run
+
+    return [bind(worker) for worker in range(clients)]
 
 
 # -- the same queries directly in SQL ------------------------------------------------------------

@@ -4,7 +4,8 @@ first entry that was altered, removed, reordered or inserted behind the applicat
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from itertools import pairwise
 
 import pytest
@@ -313,3 +314,24 @@ def test_a_commit_inside_the_block_is_refused_rather_than_losing_entries(db):
     with pytest.raises(RuntimeError, match="audit entries"), audit.appended_together(db):
         audit.record(db, actor, "update", "deal", 7, {}, "x")
         db.commit()
+
+
+def test_a_creation_diffs_as_any_other_change():
+    """`diff({}, new)` takes a shortcut (imports diff thousands of new records): the same fields,
+    values and order as the general comparison."""
+    new = {
+        "name": "Société",
+        "none": None,
+        "empty": [],
+        "zero": 0,
+        "false": False,
+        "when": datetime(2026, 11, 21, 9, 30, tzinfo=UTC),
+        "amount": Decimal("12.50"),
+        "links": [{"organisation_id": 3, "since": date(2026, 1, 2)}],
+        "custom_fields": {},
+    }
+    general = audit.diff({"~unrelated": 1}, new)
+    del general["~unrelated"]
+    assert audit.diff({}, new) == general
+    assert list(audit.diff({}, new)) == list(general)
+    assert "none" not in general and general["empty"] == {"old": None, "new": []}

@@ -93,3 +93,37 @@ def test_a_refused_row_raises_the_error_an_insert_raises(db, size):
     with pytest.raises(IntegrityError), db.begin_nested():
         insert_rows(db, SearchDocument.__table__, rows)
     assert db.scalars(select(SearchDocument).where(SearchDocument.record_type == "t_bulk")).all() == []
+
+
+def test_json_values_are_stored_by_a_copy_as_by_an_insert(db):
+    """On PostgreSQL the COPY encodes JSON itself (`_copy_processor`): the stored JSON, SQL NULL or
+    JSON null, must be what the INSERT stores, escapes included."""
+    values = [
+        None,
+        [],
+        {},
+        ["a@b.fr", "tab\\there", "line\nbreak", 'quote " and \\ backslash', "Société ☃"],
+        {"nested": {"n": 1.5, "none": None, "ok": True}, "list": [1, "deux"]},
+    ]
+
+    def stored(prefix: str, count: int) -> list[tuple[object, ...]]:
+        rows = [
+            {
+                "event_id": f"{prefix}-{i}",
+                "type": f"t.{prefix}",
+                "record_type": "t",
+                "record_id": i,
+                "occurred_at": datetime(2026, 11, 21, tzinfo=UTC),
+                "payload": values[i % len(values)],
+            }
+            for i in range(count)
+        ]
+        insert_rows(db, Event.__table__, rows)
+        found = db.execute(
+            select(Event.record_id, Event.payload, Event.payload.is_(None))
+            .where(Event.type == f"t.{prefix}", Event.record_id < len(values))
+            .order_by(Event.record_id)
+        )
+        return [tuple(row) for row in found]
+
+    assert stored("copy", COPY_FROM_ROWS) == stored("insert", len(values))

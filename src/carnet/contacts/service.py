@@ -642,13 +642,15 @@ def create_contacts(db: Session, actor: Actor, items: list[dict[str, Any]]) -> l
     """`create_contact` for many contacts at once: each item is validated exactly as alone (the
     result is its error, and nothing of it is written), then the valid ones are written with one
     statement per table: rows, organisation links, taggings, search documents, events and audit
-    entries. The caller commits (an import commits each chunk with its report)."""
+    entries. The caller commits (an import commits each chunk with its report). The contacts
+    come back as drafts (`lifecycle.draft`): a Contact's attributes, outside the session."""
     lifecycle.require(actor, RECORD_TYPE, "create")
     results: list[Contact | DomainError] = []
     valid: list[tuple[Contact, list[str], list[dict[str, Any]]]] = []
     with memo.batch(db):
         for data in items:
-            contact = Contact(
+            contact = lifecycle.draft(
+                Contact,
                 created_by_id=actor.user_id,
                 first_name="",
                 emails=[],
@@ -669,7 +671,7 @@ def create_contacts(db: Session, actor: Actor, items: list[dict[str, Any]]) -> l
         names = tags.set_tags_many(db, actor, RECORD_TYPE, {c.id: t for c, t, _ in valid if t})
     _store_links_many(db, {c.id: links for c, _, links in valid if links})
     org_names = _organisation_names(db, [links for _, _, links in valid])
-    search.index_records(db, RECORD_TYPE, [_document(c, links, org_names) for c, _, links in valid])
+    search.index_records(db, RECORD_TYPE, [_document(c, links, org_names) for c, _, links in valid], new=True)
     written = []
     for contact, _, links in valid:
         contact_tags = names.get(contact.id, [])

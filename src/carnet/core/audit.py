@@ -237,6 +237,8 @@ def _append(db: Session, actor: Actor, items: list[Change]) -> int:
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """Field-level {field: {"old": a, "new": b}} for the fields that changed."""
+    if not old:  # a creation (imports diff thousands): every field that holds something
+        return _created(new)
     out: dict[str, Any] = {}
     for key in sorted(old.keys() | new.keys()):
         a, b = old.get(key), new.get(key)
@@ -248,6 +250,18 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             b = jsonable(b)
         if a != b:
             out[key] = {"old": a, "new": b}
+    return out
+
+
+def _created(new: dict[str, Any]) -> dict[str, Any]:
+    """`diff({}, new)`: the fields of `new` that are not None, in the same order."""
+    out: dict[str, Any] = {}
+    for key in sorted(new):
+        value = new[key]
+        if type(value) not in _PLAIN:
+            value = jsonable(value)
+        if value is not None:
+            out[key] = {"old": None, "new": value}
     return out
 
 

@@ -7,6 +7,7 @@ open write transactions with BEGIN IMMEDIATE, so concurrent writers queue instea
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -200,7 +201,7 @@ def insert_rows(
         db.execute(statement if statement is not None else insert(table), rows)
         return
     columns = [table.c[key] for key in [*keys, *defaults]]
-    processors = [column.type._cached_bind_processor(dialect) for column in columns]
+    processors = [_copy_processor(column, dialect) for column in columns]
     quote = dialect.identifier_preparer.quote
     statement = f"COPY {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) FROM STDIN"
     connection = db.connection().connection.driver_connection
@@ -215,6 +216,25 @@ def insert_rows(
     except dialect.loaded_dbapi.Error as exc:
         # The error an INSERT would raise (IntegrityError...): callers catch SQLAlchemy's errors.
         raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
+
+
+def _copy_processor(column: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """The column's bind processor, for a COPY row. JSON values that are objects, lists or None
+    are encoded here with `json.dumps`, as the processor's psycopg wrapper would encode them, and
+    sent as the text the server parses: that wrapper and psycopg's Python JSON dumper cost more
+    than the encoding itself, for every JSON value of every row."""
+    processor = column.type._cached_bind_processor(dialect)
+    if processor is None or dialect._json_serializer is not None:
+        return processor
+    if not isinstance(column.type.dialect_impl(dialect), JSON):
+        return processor
+
+    def encode(value: Any) -> Any:
+        if value is None or type(value) in (dict, list):
+            return json.dumps(value)
+        return processor(value)  # SQLAlchemy's markers (JSON.NULL, null()) and the rest
+
+    return encode
 
 
 # -- engines and sessions -------------------------------------------------------------------------

@@ -142,12 +142,15 @@ def index_record(
             setattr(doc, key, value)
 
 
-def index_records(db: Session, record_type: str, documents: list[Document]) -> None:
+def index_records(db: Session, record_type: str, documents: list[Document], new: bool = False) -> None:
     """Write the documents of many records of one type: the old ones go in one DELETE, the new
-    ones in one INSERT. The session must hold no SearchDocument object of these records."""
+    ones in one INSERT. The session must hold no SearchDocument object of these records.
+    `new`: records created in this transaction (ids just reserved by `lifecycle.insert_new`),
+    which have no document yet: no DELETE (it probed the unique index once per record)."""
     if not documents:
         return
-    remove_records(db, record_type, [d.record_id for d in documents])
+    if not new:
+        remove_records(db, record_type, [d.record_id for d in documents])
     insert_rows(
         db,
         SearchDocument.__table__,

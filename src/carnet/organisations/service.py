@@ -429,7 +429,7 @@ def create_organisations(
             valid.append((org, tag_names))
         lifecycle.insert_new(db, Organisation, [org for org, _ in valid])
         names = tags.set_tags_many(db, actor, RECORD_TYPE, {org.id: t for org, t in valid if t})
-    search.index_records(db, RECORD_TYPE, [_document(org) for org, _ in valid])
+    search.index_records(db, RECORD_TYPE, [_document(org) for org, _ in valid], new=True)
     written = []
     for org, _ in valid:
         org_tags = names.get(org.id, [])
