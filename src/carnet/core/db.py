@@ -39,6 +39,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 from carnet.core import clock
+from carnet.core.text import fold
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -253,6 +254,9 @@ def _configure_sqlite(engine: Engine, immediate: bool) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA cache_size=-64000")
         cur.close()
+        # SQL's twin of core.text.fold (PostgreSQL's is created by migration 0066), for matching
+        # names without accents or case where no search document holds them (record pickers)
+        dbapi_conn.create_function("carnet_fold", 1, fold, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

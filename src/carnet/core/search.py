@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Index,
     Integer,
     String,
@@ -307,6 +308,13 @@ def hit_for(db: Session, actor: Actor, record_type: str, record_id: int) -> Sear
 # A form's record picker may also choose records the index does not hold (projects, quotes). Their
 # service registers a lookup that matches a name or number directly in its own table, filtered by
 # its own visibility rule: a handful of rows per keystroke needs no index of its own.
+
+
+def folded(expression: Any) -> ColumnElement[str]:
+    """`expression` folded in SQL as `core.text.fold` folds in Python (lower case, no accents): the
+    function `carnet_fold`, created by migration 0066 on PostgreSQL, registered on every SQLite
+    connection by `core.db`. Compare it with a folded needle: `folded(Project.name).contains(fold(q))`."""
+    return func.carnet_fold(expression, type_=String)
 
 
 @dataclass(frozen=True)
