@@ -140,11 +140,12 @@ def in_ids(db: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
     return column.in_(values)
 
 
-def ids_param(dialect: str, column: Any, name: str = "ids") -> ColumnElement[bool]:
-    """`column IN :name` in a `Prepared` statement, the ids bound at execution: one array
-    parameter on PostgreSQL (`= ANY`, as `in_ids`), an expanding IN on SQLite."""
+def ids_param(dialect: str, column: Any, name: str = "ids", item_type: Any = Integer) -> ColumnElement[bool]:
+    """`column IN :name` in a `Prepared` statement, the ids (or other values of `item_type`) bound
+    at execution: one array parameter on PostgreSQL (`= ANY`, as `in_ids`), an expanding IN on
+    SQLite."""
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(Integer)))
+        return column == any_(bindparam(name, type_=ARRAY(item_type)))
     return column.in_(bindparam(name, expanding=True))
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     case,
     delete,
     func,
@@ -30,15 +31,14 @@ from sqlalchemy import (
     or_,
     select,
     table,
-    text,
-    true,
     union,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql import Executable
 
 from carnet.core import permissions, records
 from carnet.core.context import Actor
-from carnet.core.db import Base, in_ids, insert_rows
+from carnet.core.db import Base, Prepared, ids_param, in_ids, insert_rows
 from carnet.core.text import digits, fold, search_tokens
 
 _ADDRESS_PUNCTUATION = re.compile(r"[.@]+")
@@ -188,97 +188,138 @@ def remove_records(db: Session, record_type: str, record_ids: list[int]) -> None
 
 CANDIDATES = 100
 PREFIX_CHARS = 100
+MAX_TOKENS = 8
 
 
-def _match(db: Session, tokens: list[str]) -> tuple[Any, Any, Any]:
-    """(from clause, where clause, rank ordering) for the dialect.
+def _visible(dialect: str, kinds: tuple[str, ...]) -> ColumnElement[bool]:
+    """Visibility over documents of many record types: one clause per visibility kind present
+    (`permissions.visibility`), the record types of each kind and the user's ids bound at
+    execution, so one statement serves every user whose kinds are the same."""
+    docs = SearchDocument.__table__.c
+    user_id, department_id = bindparam("user_id", type_=Integer), bindparam("department_id", type_=Integer)
+    return or_(
+        *[
+            ids_param(dialect, docs.record_type, f"types_{kind}", String)
+            & permissions.visibility_clause(kind, docs.owner_id, docs.department_id, user_id, department_id)
+            for kind in kinds
+        ]
+    )
 
-    Tokens come from `search_tokens`: at least one letter or digit and only [\\w@.-], so quoting
-    them cannot produce an FTS5 or tsquery syntax error; the query string itself is a bound
-    parameter. Every token is a prefix and all of them must match.
-    """
-    if db.get_bind().dialect.name == "postgresql":
-        query = " & ".join(f"'{t}':*" for t in tokens)
-        tsquery = func.to_tsquery(literal_column("'simple'"), query)
-        # The stored, GIN-indexed column (migration 0009): ranking reads it instead of recomputing
-        # the vector of every matching row.
-        vector = literal_column("search_documents.tsv")
-        return SearchDocument, vector.op("@@")(tsquery), func.ts_rank(vector, tsquery).desc()
-    fts_query = " ".join(f'"{t}"*' for t in tokens)
+
+def _literal(name: str) -> Any:
+    """A query string bound at execution but written into the SQL text: PostgreSQL plans LIKE
+    'x%' on an index and estimates a tsquery only from a constant, and psycopg turns a statement
+    run five times into a prepared one, whose generic plan would see a parameter instead."""
+    return bindparam(name, type_=String, literal_execute=True)
+
+
+def _ranking(docs: Any) -> list[Any]:
+    """Titles starting with the query first (the body starts with the folded title), then those
+    starting with its first word; the engine's rank and shorter titles after."""
+    return [
+        case((docs.body.like(_literal("query_prefix")), 0), else_=1),
+        case((docs.body.like(_literal("word_prefix")), 0), else_=1),
+    ]
+
+
+def _postgres_search(kinds: tuple[str, ...]) -> Executable:
+    """Ranks a bounded set of candidates, not every match: a common word ("paris", "martin")
+    matches tens of thousands of documents at the large size, and ranking them all is what costs.
+    The candidates are the documents starting with the query (the best answers, read in the order
+    of the text_pattern_ops index on left(body, 100), migration 0011) and, only when fewer than
+    `limit` do, the first CANDIDATES other matches of the GIN-indexed tsvector (migration 0009)."""
+    docs = SearchDocument.__table__
+    tsquery = func.to_tsquery(literal_column("'simple'"), _literal("tsquery"))
+    vector = literal_column("tsv")  # the stored column; the model does not declare it (PostgreSQL only)
+    limit = bindparam("limit", type_=Integer)
+    matches = select(docs.c.id).where(vector.op("@@")(tsquery), _visible("postgresql", kinds))
+    head = func.left(docs.c.body, literal_column(str(PREFIX_CHARS)))  # as the index has it
+    starting = matches.where(head.like(_literal("query_prefix"))).order_by(head).limit(limit).cte("starting")
+    starting = starting.prefix_with("MATERIALIZED")  # run once, read twice
+    # Checked once before the scan: when `limit` documents start with the query, they rank first
+    # whatever the rest, and the scan (whose cost grows with the number of matches) never runs.
+    too_few = select(func.count()).select_from(starting).scalar_subquery() < limit
+    others = matches.where(too_few).limit(CANDIDATES)
+    candidates = union(select(starting.c.id), others).subquery("candidates")
+    return (
+        select(docs.c.record_type, docs.c.record_id, docs.c.title, docs.c.subtitle)
+        .where(docs.c.id.in_(select(candidates.c.id)))
+        .order_by(
+            *_ranking(docs.c), func.ts_rank(vector, tsquery).desc(), func.length(docs.c.title), docs.c.id
+        )
+        .limit(limit)
+    )
+
+
+def _sqlite_search(kinds: tuple[str, ...]) -> Executable:
+    """FTS5 matches every prefix; bm25 ranks (lower is better)."""
+    docs = SearchDocument.__table__
     fts = (
         select(literal_column("rowid").label("doc_id"), literal_column("bm25(search_fts)").label("score"))
         .select_from(table("search_fts"))
-        .where(text("search_fts MATCH :fts_query").bindparams(fts_query=fts_query))
+        .where(literal_column("search_fts").op("MATCH")(bindparam("fts_query", type_=String)))
         .subquery("fts")
     )
-    joined = SearchDocument.__table__.join(fts, fts.c.doc_id == SearchDocument.id)
-    return joined, true(), fts.c.score.asc()  # bm25: lower is better
+    return (
+        select(docs.c.record_type, docs.c.record_id, docs.c.title, docs.c.subtitle)
+        .select_from(docs.join(fts, fts.c.doc_id == docs.c.id))
+        .where(_visible("sqlite", kinds))
+        .order_by(*_ranking(docs.c), fts.c.score.asc(), func.length(docs.c.title), docs.c.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+# One statement per set of visibility kinds (at most 7), built once: building a statement of
+# this size and its cache key costs SQLAlchemy more Python than the rest of a search request.
+_SEARCHES: dict[tuple[str, ...], Prepared] = {}
+
+
+def _statement(db: Session, kinds: tuple[str, ...]) -> Executable:
+    prepared = _SEARCHES.get(kinds)
+    if prepared is None:
+        build = {"postgresql": _postgres_search, "sqlite": _sqlite_search}
+        prepared = _SEARCHES[kinds] = Prepared(lambda dialect: build[dialect](kinds))
+    return prepared(db)
 
 
 def search(
     db: Session, actor: Actor, query: str, limit: int = 20, record_types: list[str] | None = None
 ) -> list[SearchHit]:
     """The records of `record_types` (default: all) matching every word of `query` as a prefix,
-    that `actor` may read. Titles starting with the query come first, then the best full-text
-    rank, then shorter titles."""
-    tokens = search_tokens(query)[:8]
+    that `actor` may read. Titles starting with the query come first, then those starting with
+    its first word, then the best full-text rank, then shorter titles.
+
+    Tokens come from `search_tokens`: at least one letter or digit and only [\\w@.-], so quoting
+    them cannot produce an FTS5 or tsquery syntax error, and they hold no LIKE wildcard ('%' and
+    '_' are separators); the query strings themselves are bound parameters."""
+    tokens = search_tokens(query)[:MAX_TOKENS]
     if not tokens or sum(len(t) for t in tokens) < 2:
         return []
-    allowed = [
-        rt
-        for rt in (record_types or list(records.REGISTRY))
-        if rt in records.REGISTRY and actor.can(f"{records.REGISTRY[rt].module}:read")
-    ]
-    if not allowed:
+    types_of: dict[str, list[str]] = {}
+    for rt in record_types or list(records.REGISTRY):
+        if rt in records.REGISTRY and actor.can(f"{records.REGISTRY[rt].module}:read"):
+            kind = permissions.visibility(db, actor, rt)
+            if kind != "none":
+                types_of.setdefault(kind, []).append(rt)
+    if not types_of:
         return []
-    source, match, rank = _match(db, tokens)
-    visibility = [
-        (SearchDocument.record_type == rt)
-        & permissions.visible(db, actor, rt, SearchDocument.owner_id, SearchDocument.department_id)
-        for rt in allowed
-    ]
-    # Tokens hold no LIKE wildcard ('%' and '_' are separators), so plain prefixes are safe.
-    starts_with_query = case((SearchDocument.body.like(" ".join(tokens) + "%"), 0), else_=1)
-    starts_with_word = case((SearchDocument.body.like(tokens[0] + "%"), 0), else_=1)
-    where = [match, or_(*visibility)]
+    kinds = tuple(sorted(types_of))
+    params: dict[str, Any] = {
+        "query_prefix": " ".join(tokens) + "%",
+        "word_prefix": tokens[0] + "%",
+        "limit": limit,
+        "user_id": actor.user_id,
+        "department_id": actor.department_id,
+        **{f"types_{kind}": types for kind, types in types_of.items()},
+    }
     if db.get_bind().dialect.name == "postgresql":
-        # A common word ("paris", "martin") matches tens of thousands of documents at the large
-        # size, and ranking them all is what costs. Rank a bounded candidate set instead: the
-        # documents whose text starts with the query (the best answers, found through the trigram
-        # index) plus the first CANDIDATES matches.
-        visible_matches = select(SearchDocument.id).where(*where)
-        # left(body, 100): the expression of the text_pattern_ops btree index (migration 0011)
-        starting = visible_matches.where(
-            func.left(SearchDocument.body, PREFIX_CHARS).like(" ".join(tokens) + "%")
-        ).limit(limit)
-        starting_ids = list(db.scalars(starting))
-        if len(starting_ids) == limit:
-            # Enough documents start with the query, and those rank first whatever the rest: the
-            # full-text scan, whose cost grows with the number of matches, is not needed at all.
-            where = [SearchDocument.id.in_(starting_ids)]
-        else:
-            candidates = union(starting, visible_matches.limit(CANDIDATES)).subquery()
-            where = [SearchDocument.id.in_(select(candidates.c.id)), match]
-    stmt = (
-        select(SearchDocument)
-        .select_from(source)
-        .where(*where)
-        .order_by(
-            starts_with_query,
-            starts_with_word,
-            rank,
-            func.length(SearchDocument.title),
-            SearchDocument.id,
-        )
-        .limit(limit)
-    )
-    hits = []
-    for doc in db.scalars(stmt):
-        prefix = records.REGISTRY[doc.record_type].url_prefix
-        hits.append(
-            SearchHit(doc.record_type, doc.record_id, doc.title, doc.subtitle, f"{prefix}/{doc.record_id}")
-        )
-    return hits
+        params["tsquery"] = " & ".join(f"'{t}':*" for t in tokens)  # every token a prefix
+    else:
+        params["fts_query"] = " ".join(f'"{t}"*' for t in tokens)
+    return [
+        SearchHit(rt, record_id, title, subtitle, f"{records.REGISTRY[rt].url_prefix}/{record_id}")
+        for rt, record_id, title, subtitle in db.execute(_statement(db, kinds), params)
+    ]
 
 
 def hit_for(db: Session, actor: Actor, record_type: str, record_id: int) -> SearchHit | None:
