@@ -38,7 +38,7 @@ from sqlalchemy.sql import Executable
 
 from carnet.core import permissions, records
 from carnet.core.context import Actor
-from carnet.core.db import Base, Prepared, ids_param, in_ids, insert_rows
+from carnet.core.db import Base, ids_param, in_ids, insert_rows
 from carnet.core.text import digits, fold, search_tokens
 
 _ADDRESS_PUNCTUATION = re.compile(r"[.@]+")
@@ -269,17 +269,40 @@ def _sqlite_search(kinds: tuple[str, ...]) -> Executable:
     )
 
 
-# One statement per set of visibility kinds (at most 7), built once: building a statement of
-# this size and its cache key costs SQLAlchemy more Python than the rest of a search request.
-_SEARCHES: dict[tuple[str, ...], Prepared] = {}
+# One statement per dialect and set of visibility kinds (at most 7 sets), built once: building a
+# statement of this size and its cache key costs SQLAlchemy more Python than the rest of a search.
+_STATEMENTS: dict[tuple[str, tuple[str, ...]], Executable] = {}
 
 
-def _statement(db: Session, kinds: tuple[str, ...]) -> Executable:
-    prepared = _SEARCHES.get(kinds)
-    if prepared is None:
-        build = {"postgresql": _postgres_search, "sqlite": _sqlite_search}
-        prepared = _SEARCHES[kinds] = Prepared(lambda dialect: build[dialect](kinds))
-    return prepared(db)
+def search_statement(
+    dialect: str,
+    tokens: list[str],
+    limit: int,
+    types_of: dict[str, list[str]],
+    user_id: int | None = None,
+    department_id: int | None = None,
+) -> tuple[Executable, dict[str, Any]]:
+    """The statement of a search and its parameters. `tokens` from `search_tokens`; `types_of`:
+    the record types to search by visibility kind (`permissions.visibility`: all, own or
+    department), for the user `user_id` of `department_id`. The bench runs it directly too."""
+    kinds = tuple(sorted(types_of))
+    statement = _STATEMENTS.get((dialect, kinds))
+    if statement is None:
+        build = _postgres_search if dialect == "postgresql" else _sqlite_search
+        statement = _STATEMENTS[(dialect, kinds)] = build(kinds)
+    params: dict[str, Any] = {
+        "query_prefix": " ".join(tokens) + "%",
+        "word_prefix": tokens[0] + "%",
+        "limit": limit,
+        "user_id": user_id,
+        "department_id": department_id,
+        **{f"types_{kind}": types for kind, types in types_of.items()},
+    }
+    if dialect == "postgresql":
+        params["tsquery"] = " & ".join(f"'{t}':*" for t in tokens)  # every token a prefix
+    else:
+        params["fts_query"] = " ".join(f'"{t}"*' for t in tokens)
+    return statement, params
 
 
 def search(
@@ -291,7 +314,8 @@ def search(
 
     Tokens come from `search_tokens`: at least one letter or digit and only [\\w@.-], so quoting
     them cannot produce an FTS5 or tsquery syntax error, and they hold no LIKE wildcard ('%' and
-    '_' are separators); the query strings themselves are bound parameters."""
+    '_' are separators); the query strings themselves are bound parameters (which SQLAlchemy
+    writes into the SQL as quoted literals, see `_literal`)."""
     tokens = search_tokens(query)[:MAX_TOKENS]
     if not tokens or sum(len(t) for t in tokens) < 2:
         return []
@@ -303,22 +327,11 @@ def search(
                 types_of.setdefault(kind, []).append(rt)
     if not types_of:
         return []
-    kinds = tuple(sorted(types_of))
-    params: dict[str, Any] = {
-        "query_prefix": " ".join(tokens) + "%",
-        "word_prefix": tokens[0] + "%",
-        "limit": limit,
-        "user_id": actor.user_id,
-        "department_id": actor.department_id,
-        **{f"types_{kind}": types for kind, types in types_of.items()},
-    }
-    if db.get_bind().dialect.name == "postgresql":
-        params["tsquery"] = " & ".join(f"'{t}':*" for t in tokens)  # every token a prefix
-    else:
-        params["fts_query"] = " ".join(f'"{t}"*' for t in tokens)
+    dialect = db.get_bind().dialect.name
+    statement, params = search_statement(dialect, tokens, limit, types_of, actor.user_id, actor.department_id)
     return [
         SearchHit(rt, record_id, title, subtitle, f"{records.REGISTRY[rt].url_prefix}/{record_id}")
-        for rt, record_id, title, subtitle in db.execute(_statement(db, kinds), params)
+        for rt, record_id, title, subtitle in db.execute(statement, params)
     ]
 
 
