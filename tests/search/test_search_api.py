@@ -250,3 +250,17 @@ def test_titles_starting_with_the_query_fill_the_limit_before_other_matches(api)
     assert set(titles[:3]) == starting
     assert set(titles[3:]) == {"Atelier Quartz", "Verrerie"}
     assert _titles(alice, "quartz n", limit=1) == ["Quartz Nord"]
+
+
+def test_short_words_and_hyphenated_names_still_count(api, sample):
+    """Every word must match, a short one too, even when the index looks up only the longer ones;
+    a hyphenated name matches whole or while being typed."""
+    alice = api("alice")
+    _org(alice, name="Port Autonome", city="La Roche-sur-Yon")
+    assert _titles(alice, "la roche-sur-yon") == ["Port Autonome"]
+    assert _titles(alice, "la roche") == ["Port Autonome"]
+    assert _titles(alice, "roche-sur") == ["Port Autonome"]
+    assert _titles(alice, "lx roche") == []
+    assert _titles(alice, "la roche-sur-yonne") == []
+    assert _titles(alice, "saint-eti") == ["Boulangerie Martin"]
+    assert _titles(alice, "l oreal") == ["L'Oréal"]
