@@ -238,7 +238,7 @@ def _postgres_search(kinds: tuple[str, ...]) -> Executable:
     vector = literal_column("tsv")  # the stored column; the model does not declare it (PostgreSQL only)
     tsquery = cast(_literal("tsquery"), TSQUERY)
     visible = _visible("postgresql", kinds)
-    limit = bindparam("limit", type_=Integer)
+    limit = bindparam("limit", type_=Integer, literal_execute=True)  # planned as a constant too
     head = func.left(docs.c.body, literal_column(str(PREFIX_CHARS)))  # as the index has it
     every_token = func.ts_match_vq(vector, tsquery)
     starting = (
