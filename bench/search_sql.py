@@ -8,7 +8,8 @@ with SQL instead of the API. For the admin and the sales user, every term is sea
 times; the figure is the time the statements of one search spent in the database driver (send,
 run, fetch), summed, so Python's own work is left out; beside it, this process's CPU time per
 search (building the statement, binding, reading rows). `--explain TERM` prints the plan of each
-statement of that search (EXPLAIN ANALYZE, BUFFERS), PostgreSQL only. Reads only.
+statement of that search (EXPLAIN ANALYZE, BUFFERS) and `--server` the server's execution time and
+buffers per search, PostgreSQL only. Reads only.
 """
 
 from __future__ import annotations
@@ -81,6 +82,20 @@ class StatementTimer:
         self.total, self.statements = 0.0, []
 
 
+def server_figures(db: Any, statements: list[tuple[str, Any]]) -> tuple[float, float]:
+    """Execution time (ms) and shared buffers (hit + read) of `statements`, summed."""
+    ms = pages = 0.0
+    for statement, parameters in statements:
+        plan = (
+            db.connection()
+            .exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters)
+            .scalar()[0]
+        )
+        ms += plan["Execution Time"]
+        pages += plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
+    return ms, pages
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -89,6 +104,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--explain", default="")
     parser.add_argument("--limit", type=int, default=10)
+    parser.add_argument(
+        "--server",
+        action="store_true",
+        help="also the server's own figures for the last run of each term: execution time and "
+        "buffers read (EXPLAIN ANALYZE), which move less with the machine's load",
+    )
     args = parser.parse_args()
     create_app()  # imports every domain: their record types and lookups register
     database = Database(args.database_url)
@@ -105,6 +126,8 @@ def main() -> None:
         times: list[float] = []
         cpu = 0.0
         per_term: list[tuple[float, str, int]] = []
+        executed: list[float] = []
+        buffers: list[float] = []
         for term in terms:
             own = []
             for _ in range(args.repeat):
@@ -123,6 +146,12 @@ def main() -> None:
                             print(f"-- {persona}: {statement}\n" + "\n".join(r[0] for r in plan))
                         break
                     db.rollback()
+            if args.server:
+                with database.session(write=False) as db:
+                    ms, pages = server_figures(db, statements)
+                    executed.append(ms)
+                    buffers.append(pages)
+                    db.rollback()
             times.extend(own)
             per_term.append((statistics.median(own), term, len(hits)))
         times.sort()
@@ -131,6 +160,14 @@ def main() -> None:
             f"max {times[-1]:.2f} ms ({len(times)} searches, {len(statements)} statements each); "
             f"this process's CPU {cpu * 1000 / len(times):.2f} ms per search"
         )
+        if executed:
+            executed.sort()
+            buffers.sort()
+            print(
+                f"  server: execution p50 {percentile(executed, 0.5):.2f} ms, p95 {percentile(executed, 0.95):.2f} ms, "
+                f"max {executed[-1]:.2f} ms; buffers p50 {percentile(buffers, 0.5):.0f}, "
+                f"p95 {percentile(buffers, 0.95):.0f}, max {buffers[-1]:.0f} (one run per term)"
+            )
         for ms, term, n in sorted(per_term, reverse=True)[:8]:
             print(f"    {ms:7.2f} ms  {term!r} ({n} hits)")
 
