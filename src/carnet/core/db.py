@@ -255,7 +255,7 @@ def _configure_sqlite(engine: Engine, immediate: bool) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA cache_size=-64000")
         cur.close()
-        # SQL's twin of core.text.fold (PostgreSQL's is created by migration 0066), for matching
+        # SQL's twin of core.text.fold (PostgreSQL's is created by migration 0067), for matching
         # names without accents or case where no search document holds them (record pickers)
         dbapi_conn.create_function("carnet_fold", 1, fold, deterministic=True)
 

@@ -393,7 +393,7 @@ def hit_for(db: Session, actor: Actor, record_type: str, record_id: int) -> Sear
 
 def folded(expression: Any) -> ColumnElement[str]:
     """`expression` folded in SQL as `core.text.fold` folds in Python (lower case, no accents): the
-    function `carnet_fold`, created by migration 0066 on PostgreSQL, registered on every SQLite
+    function `carnet_fold`, created by migration 0067 on PostgreSQL, registered on every SQLite
     connection by `core.db`. Compare it with a folded needle: `folded(Project.name).contains(fold(q))`."""
     return func.carnet_fold(expression, type_=String)
 

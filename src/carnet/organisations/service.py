@@ -515,7 +515,7 @@ def visible_ids_named(db: Session, actor: Actor, prefix: str) -> Select:
     """The ids of the organisations `actor` sees whose folded name (`core.text.fold`) starts with
     `prefix` (folded), as a subquery: a picker of another record type filters its rows by client
     with it, before the client of each row is fetched (a join per row scanned costs ten times more
-    on 100,000 quotes). PostgreSQL answers it from an index (migration 0066)."""
+    on 100,000 quotes). PostgreSQL answers it from an index (migration 0067)."""
     return select(Organisation.id).where(
         search.folded(Organisation.name).startswith(prefix, autoescape=True), visible_clause(db, actor)
     )
