@@ -12,7 +12,7 @@ databases.
   names, for the pickers' "client name starts with". SQLite: the application registers the Python
   function on every connection (carnet.core.db); nothing to create.
 
-Revision ID: 0067_search_pending_list_and_fold
+Revision ID: 0067_search_pending_fold
 Revises: 0066_drop_search_trigram
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0067_search_pending_list_and_fold"
+revision: str = "0067_search_pending_fold"
 down_revision: str | None = "0066_drop_search_trigram"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
