@@ -26,22 +26,19 @@ from typing import Any
 import httpx
 from loadclient import Http, KeepAliveClient, Response
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     MetaData,
     Select,
     Table,
-    bindparam,
-    func,
     inspect,
-    literal_column,
     or_,
     select,
     text,
     true,
 )
 
+from carnet.core.search import search_statement
 from carnet.core.text import search_tokens
 
 API = "/api/v1"
@@ -695,6 +692,18 @@ def visibility(conn: Connection, table: Table, record_type: str, target: Target,
     return or_(mine, table.c.department_id == target.sales_department_id)
 
 
+def visibility_kind(conn: Connection, record_type: str, target: Target, persona: str) -> str:
+    """The kind of clause `visibility` builds (`carnet.core.permissions.visibility`)."""
+    if persona == "admin":
+        return "all"
+    if target.sales_user_id is None or target.sales_department_id is None:
+        raise Skipped("the sales user is unknown")
+    scope = conn.execute(
+        text("SELECT scope FROM visibility_rules WHERE record_type = :rt"), {"rt": record_type}
+    ).scalar()
+    return {"all": "all", "own": "own"}.get(scope or "", "department")
+
+
 def reflect(conn: Connection, name: str) -> Table:
     if not inspect(conn).has_table(name):
         raise NotAvailable(f"no table {name}")
@@ -753,47 +762,36 @@ class SqlSearch(SqlScenario):
     def __init__(self, persona: str) -> None:
         self.name, self.persona = "search", persona
         self.description = (
-            "search_documents: FTS5 MATCH (SQLite) or to_tsvector @@ to_tsquery (PostgreSQL), "
-            "visibility per record type, same ordering, LIMIT 10"
+            "the statement the API runs (carnet.core.search.search_statement): FTS5 MATCH (SQLite) or "
+            "the tsvector and prefix indexes (PostgreSQL), visibility per record type, LIMIT 10"
         )
 
     def prepare(self, conn: Connection, target: Target, workload: Workload) -> None:
         docs = reflect(conn, "search_documents")
         record_types = conn.execute(select(docs.c.record_type).distinct()).scalars().all()
-        visible = or_(
-            *[
-                (docs.c.record_type == rt) & visibility(conn, docs, rt, target, self.persona)
-                for rt in record_types
-            ]
-        )
-        postgres = conn.dialect.name == "postgresql"
-        match: ColumnElement[bool]
-        if postgres:
-            # the stored, GIN-indexed tsv column (migration 0009), as the application queries it
-            vector = literal_column("search_documents.tsv")
-            query = func.to_tsquery("simple", bindparam("query"))
-            match, rank = vector.op("@@")(query), func.ts_rank(vector, query).desc()
-        else:
-            fts = text("SELECT rowid FROM search_fts WHERE search_fts MATCH :query")
-            match, rank = docs.c.id.in_(fts), None
-        starts = docs.c.body.like(bindparam("prefix"))
-        order = [starts.desc(), *([rank] if rank is not None else []), func.length(docs.c.title), docs.c.id]
-        self.stmt = select(docs).where(match, visible).order_by(*order).limit(10)
-        self.params = []
+        types_of: dict[str, list[str]] = {}
+        for rt in record_types:
+            types_of.setdefault(visibility_kind(conn, rt, target, self.persona), []).append(rt)
+        self.queries = []
         for term in workload.search_terms:
             tokens = search_tokens(term)[:8]
-            if not tokens:
-                continue
-            if postgres:
-                query_text = " & ".join(f"{t.replace(chr(39), '')}:*" for t in tokens)
-            else:
-                query_text = " ".join('"' + t.replace('"', "") + '"*' for t in tokens)
-            self.params.append({"query": query_text, "prefix": tokens[0] + "%"})
-        if not self.params:
+            if tokens:
+                self.queries.append(
+                    search_statement(
+                        conn.dialect.name,
+                        tokens,
+                        10,
+                        types_of,
+                        target.sales_user_id,
+                        target.sales_department_id,
+                    )
+                )
+        if not self.queries:
             raise SetupFailed("no search terms")
 
     def execute(self, conn: Connection, n: int) -> None:
-        conn.execute(self.stmt, self.params[n % len(self.params)]).fetchall()
+        statement, params = self.queries[n % len(self.queries)]
+        conn.execute(statement, params).fetchall()
 
 
 def sql_scenarios() -> list[SqlScenario]:

@@ -219,3 +219,48 @@ def test_renaming_an_organisation_refreshes_its_contacts_and_deals_in_search(api
     assert ("contact", contact["id"]) in hits and ("deal", deal["id"]) in hits
     stale = alice.get("/api/v1/search", params={"q": "ancien nom"}).json()["items"]
     assert not [h for h in stale if h["record_type"] in ("contact", "deal")]
+
+
+def test_each_record_type_keeps_its_own_visibility_scope(api):
+    """One search filters every record type by its own scope (own, department, all) at once."""
+    alice, bob, admin = api("alice"), api("bob"), api("admin")  # alice and bob: same department
+    bobs_org = _org(bob, name="Zircon Industries")
+    r = bob.post("/api/v1/contacts", json={"first_name": "Zoé", "last_name": "Zircon"})
+    assert r.status_code == 201, r.text
+    assert sorted(_titles(alice, "zircon")) == ["Zircon Industries", "Zoé Zircon"]
+    r = admin.put("/api/v1/visibility", json={"scopes": {"organisation": "own", "deal": "all"}})
+    assert r.status_code == 200
+    assert _titles(alice, "zircon") == ["Zoé Zircon"]  # bob's organisation is his own now
+    assert sorted(_titles(bob, "zircon")) == ["Zircon Industries", "Zoé Zircon"]
+    assert _titles(api("outsider"), "zircon") == []
+    admin.put("/api/v1/visibility", json={"scopes": {"organisation": "all"}})
+    assert _titles(api("outsider"), "zircon") == ["Zircon Industries"]
+    assert bobs_org["id"] in [i["record_id"] for i in alice.get("/api/v1/search?q=zirc").json()["items"]]
+
+
+def test_titles_starting_with_the_query_fill_the_limit_before_other_matches(api):
+    alice = api("alice")
+    for name in ("Quartz Nord", "Quartz Sud", "Quartz Est"):
+        _org(alice, name=name)
+    _org(alice, name="Atelier Quartz")
+    _org(alice, name="Verrerie", city="Quartzville")
+    starting = {"Quartz Est", "Quartz Nord", "Quartz Sud"}
+    assert set(_titles(alice, "quartz", limit=3)) == starting
+    titles = _titles(alice, "quartz", limit=5)
+    assert set(titles[:3]) == starting
+    assert set(titles[3:]) == {"Atelier Quartz", "Verrerie"}
+    assert _titles(alice, "quartz n", limit=1) == ["Quartz Nord"]
+
+
+def test_short_words_and_hyphenated_names_still_count(api, sample):
+    """Every word must match, a short one too, even when the index looks up only the longer ones;
+    a hyphenated name matches whole or while being typed."""
+    alice = api("alice")
+    _org(alice, name="Port Autonome", city="La Roche-sur-Yon")
+    assert _titles(alice, "la roche-sur-yon") == ["Port Autonome"]
+    assert _titles(alice, "la roche") == ["Port Autonome"]
+    assert _titles(alice, "roche-sur") == ["Port Autonome"]
+    assert _titles(alice, "lx roche") == []
+    assert _titles(alice, "la roche-sur-yonne") == []
+    assert _titles(alice, "saint-eti") == ["Boulangerie Martin"]
+    assert _titles(alice, "l oreal") == ["L'Oréal"]

@@ -202,3 +202,27 @@ def test_picker_following_a_type_field_searches_the_chosen_type(api, web):
     # no type chosen yet: nothing to pick; an unknown type is not found
     assert _options(alice.get("/search/pick", params=params).text) == [("", False, "—")]
     assert alice.get("/search/pick", params={**params, "record_type": "invoice"}).status_code == 404
+
+
+def test_project_and_quote_pickers_ignore_accents_and_case(api, web, db):
+    """Typed without accents, with them, or in capitals, a name is found as the search finds it."""
+    ecole = _org(api("alice"), name="École Saint-Étienne")["id"]
+    other = _org(api("alice"), name="Clinique du Parc")["id"]
+    project = _project(db, api, "Société Générale – Rénovation", "alice", other)
+    quote = _quote(api, "alice", other, "Œuvre sociale de Noël")
+    client_quote = _quote(api, "alice", ecole, "Tableaux")
+    alice = web("alice")
+
+    def picked(record_type: str, typed: str) -> list[str]:
+        return [
+            o[0] for o in _options(alice.get(f"/search/pick/{record_type}", params={"pick_q": typed}).text)
+        ][1:]
+
+    for typed in ("societe", "SOCIÉTÉ gén", "renovation", "Rénov"):
+        assert picked("project", typed) == [str(project)], typed
+    for typed in ("oeuvre", "Œuvre", "noel", "SOCIALE DE NOËL"):
+        assert picked("quote", typed) == [str(quote["id"])], typed
+    # the client's name, typed without accents, finds the client's quotes
+    assert picked("quote", "ecole saint-e") == [str(client_quote["id"])]
+    assert picked("quote", "saint") == []  # the client's name must start with it
+    assert picked("project", "societe x") == []

@@ -39,6 +39,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 from carnet.core import clock
+from carnet.core.text import fold
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -139,11 +140,12 @@ def in_ids(db: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
     return column.in_(values)
 
 
-def ids_param(dialect: str, column: Any, name: str = "ids") -> ColumnElement[bool]:
-    """`column IN :name` in a `Prepared` statement, the ids bound at execution: one array
-    parameter on PostgreSQL (`= ANY`, as `in_ids`), an expanding IN on SQLite."""
+def ids_param(dialect: str, column: Any, name: str = "ids", item_type: Any = Integer) -> ColumnElement[bool]:
+    """`column IN :name` in a `Prepared` statement, the ids (or other values of `item_type`) bound
+    at execution: one array parameter on PostgreSQL (`= ANY`, as `in_ids`), an expanding IN on
+    SQLite."""
     if dialect == "postgresql":
-        return column == any_(bindparam(name, type_=ARRAY(Integer)))
+        return column == any_(bindparam(name, type_=ARRAY(item_type)))
     return column.in_(bindparam(name, expanding=True))
 
 
@@ -253,6 +255,9 @@ def _configure_sqlite(engine: Engine, immediate: bool) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA cache_size=-64000")
         cur.close()
+        # SQL's twin of core.text.fold (PostgreSQL's is created by migration 0067), for matching
+        # names without accents or case where no search document holds them (record pickers)
+        dbapi_conn.create_function("carnet_fold", 1, fold, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

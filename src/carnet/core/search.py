@@ -17,27 +17,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     case,
+    cast,
     delete,
     func,
     literal_column,
     or_,
     select,
     table,
-    text,
-    true,
     union,
 )
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql import Executable
 
 from carnet.core import permissions, records
 from carnet.core.context import Actor
-from carnet.core.db import Base, in_ids, insert_rows
+from carnet.core.db import Base, ids_param, in_ids, insert_rows
 from carnet.core.text import digits, fold, search_tokens
 
 _ADDRESS_PUNCTUATION = re.compile(r"[.@]+")
@@ -187,97 +190,176 @@ def remove_records(db: Session, record_type: str, record_ids: list[int]) -> None
 
 CANDIDATES = 100
 PREFIX_CHARS = 100
+MAX_TOKENS = 8
+ANCHOR_CHARS = 3
 
 
-def _match(db: Session, tokens: list[str]) -> tuple[Any, Any, Any]:
-    """(from clause, where clause, rank ordering) for the dialect.
+def _visible(dialect: str, kinds: tuple[str, ...]) -> ColumnElement[bool]:
+    """Visibility over documents of many record types: one clause per visibility kind present
+    (`permissions.visibility`), the record types of each kind and the user's ids bound at
+    execution, so one statement serves every user whose kinds are the same."""
+    docs = SearchDocument.__table__.c
+    user_id, department_id = bindparam("user_id", type_=Integer), bindparam("department_id", type_=Integer)
+    return or_(
+        *[
+            ids_param(dialect, docs.record_type, f"types_{kind}", String)
+            & permissions.visibility_clause(kind, docs.owner_id, docs.department_id, user_id, department_id)
+            for kind in kinds
+        ]
+    )
 
-    Tokens come from `search_tokens`: at least one letter or digit and only [\\w@.-], so quoting
-    them cannot produce an FTS5 or tsquery syntax error; the query string itself is a bound
-    parameter. Every token is a prefix and all of them must match.
-    """
-    if db.get_bind().dialect.name == "postgresql":
-        query = " & ".join(f"'{t}':*" for t in tokens)
-        tsquery = func.to_tsquery(literal_column("'simple'"), query)
-        # The stored, GIN-indexed column (migration 0009): ranking reads it instead of recomputing
-        # the vector of every matching row.
-        vector = literal_column("search_documents.tsv")
-        return SearchDocument, vector.op("@@")(tsquery), func.ts_rank(vector, tsquery).desc()
-    fts_query = " ".join(f'"{t}"*' for t in tokens)
+
+def _literal(name: str) -> Any:
+    """A query string bound at execution but written into the SQL text: PostgreSQL plans LIKE
+    'x%' on an index and estimates a tsquery only from a constant, and psycopg turns a statement
+    run five times into a prepared one, whose generic plan would see a parameter instead."""
+    return bindparam(name, type_=String, literal_execute=True)
+
+
+def _ranking(docs: Any) -> list[Any]:
+    """Titles starting with the query first (the body starts with the folded title), then those
+    starting with its first word; the engine's rank and shorter titles after."""
+    return [
+        case((docs.body.like(_literal("query_prefix")), 0), else_=1),
+        case((docs.body.like(_literal("word_prefix")), 0), else_=1),
+    ]
+
+
+def _postgres_search(kinds: tuple[str, ...]) -> Executable:
+    """Ranks a bounded set of candidates, not every match: a common word ("paris", "martin")
+    matches tens of thousands of documents at the large size, and ranking them all is what costs.
+    The candidates are the documents starting with the query (the best answers, read in the order
+    of the text_pattern_ops index on left(body, 100), migration 0011) and, only when fewer than
+    `limit` do, the first CANDIDATES other matches of the GIN-indexed tsvector (migration 0009).
+
+    The GIN index looks up the "anchor" tokens only (`_tsqueries`); every token is then checked on
+    the rows it returns with `ts_match_vq`, the function behind @@, which no index answers."""
+    docs = SearchDocument.__table__
+    vector = literal_column("tsv")  # the stored column; the model does not declare it (PostgreSQL only)
+    tsquery = cast(_literal("tsquery"), TSQUERY)
+    visible = _visible("postgresql", kinds)
+    limit = bindparam("limit", type_=Integer, literal_execute=True)  # planned as a constant too
+    head = func.left(docs.c.body, literal_column(str(PREFIX_CHARS)))  # as the index has it
+    every_token = func.ts_match_vq(vector, tsquery)
+    starting = (
+        select(docs.c.id)
+        .where(head.like(_literal("query_prefix")), every_token, visible)
+        .order_by(head)
+        .limit(limit)
+        .cte("starting")
+        .prefix_with("MATERIALIZED")  # run once, read twice
+    )
+    # Checked once before the scan: when `limit` documents start with the query, they rank first
+    # whatever the rest, and the scan (whose cost grows with the number of matches) never runs.
+    too_few = select(func.count()).select_from(starting).scalar_subquery() < limit
+    anchor = vector.op("@@")(cast(_literal("anchor"), TSQUERY))
+    others = select(docs.c.id).where(anchor, every_token, visible, too_few).limit(CANDIDATES)
+    candidates = union(select(starting.c.id), others).subquery("candidates")
+    return (
+        select(docs.c.record_type, docs.c.record_id, docs.c.title, docs.c.subtitle)
+        .where(docs.c.id.in_(select(candidates.c.id)))
+        .order_by(
+            *_ranking(docs.c), func.ts_rank(vector, tsquery).desc(), func.length(docs.c.title), docs.c.id
+        )
+        .limit(limit)
+    )
+
+
+def _tsqueries(tokens: list[str]) -> tuple[str, str]:
+    """(every token, the anchor tokens) as tsquery text: lexeme prefixes written as they are, not
+    parsed by to_tsquery, which would split "saint-etienne" into a phrase of three prefixes, and
+    "villeneuve-d" into one with 'd':*, matching every word starting with d (the documents hold
+    the whole hyphenated word as a lexeme too, so "saint-eti" finds "saint-etienne").
+    The anchor leaves out tokens shorter than ANCHOR_CHARS when there are longer ones: for
+    "le havre", GIN gathers the postings of every lexeme starting with "le" (160 ms at a million
+    documents) while those of "havre" take 1 ms, and the rows found are checked for "le" anyway."""
+    prefixes = [f"'{t}':*" for t in tokens]  # tokens hold no quote (see search_tokens)
+    anchor = [p for t, p in zip(tokens, prefixes, strict=True) if len(t) >= ANCHOR_CHARS] or prefixes
+    return " & ".join(prefixes), " & ".join(anchor)
+
+
+def _sqlite_search(kinds: tuple[str, ...]) -> Executable:
+    """FTS5 matches every prefix; bm25 ranks (lower is better)."""
+    docs = SearchDocument.__table__
     fts = (
         select(literal_column("rowid").label("doc_id"), literal_column("bm25(search_fts)").label("score"))
         .select_from(table("search_fts"))
-        .where(text("search_fts MATCH :fts_query").bindparams(fts_query=fts_query))
+        .where(literal_column("search_fts").op("MATCH")(bindparam("fts_query", type_=String)))
         .subquery("fts")
     )
-    joined = SearchDocument.__table__.join(fts, fts.c.doc_id == SearchDocument.id)
-    return joined, true(), fts.c.score.asc()  # bm25: lower is better
+    return (
+        select(docs.c.record_type, docs.c.record_id, docs.c.title, docs.c.subtitle)
+        .select_from(docs.join(fts, fts.c.doc_id == docs.c.id))
+        .where(_visible("sqlite", kinds))
+        .order_by(*_ranking(docs.c), fts.c.score.asc(), func.length(docs.c.title), docs.c.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+# One statement per dialect and set of visibility kinds (at most 7 sets), built once: building a
+# statement of this size and its cache key costs SQLAlchemy more Python than the rest of a search.
+_STATEMENTS: dict[tuple[str, tuple[str, ...]], Executable] = {}
+
+
+def search_statement(
+    dialect: str,
+    tokens: list[str],
+    limit: int,
+    types_of: dict[str, list[str]],
+    user_id: int | None = None,
+    department_id: int | None = None,
+) -> tuple[Executable, dict[str, Any]]:
+    """The statement of a search and its parameters. `tokens` from `search_tokens`; `types_of`:
+    the record types to search by visibility kind (`permissions.visibility`: all, own or
+    department), for the user `user_id` of `department_id`. The bench runs it directly too."""
+    kinds = tuple(sorted(types_of))
+    statement = _STATEMENTS.get((dialect, kinds))
+    if statement is None:
+        build = _postgres_search if dialect == "postgresql" else _sqlite_search
+        statement = _STATEMENTS[(dialect, kinds)] = build(kinds)
+    params: dict[str, Any] = {
+        "query_prefix": " ".join(tokens) + "%",
+        "word_prefix": tokens[0] + "%",
+        "limit": limit,
+        "user_id": user_id,
+        "department_id": department_id,
+        **{f"types_{kind}": types for kind, types in types_of.items()},
+    }
+    if dialect == "postgresql":
+        params["tsquery"], params["anchor"] = _tsqueries(tokens)  # every token a prefix
+    else:
+        params["fts_query"] = " ".join(f'"{t}"*' for t in tokens)
+    return statement, params
 
 
 def search(
     db: Session, actor: Actor, query: str, limit: int = 20, record_types: list[str] | None = None
 ) -> list[SearchHit]:
     """The records of `record_types` (default: all) matching every word of `query` as a prefix,
-    that `actor` may read. Titles starting with the query come first, then the best full-text
-    rank, then shorter titles."""
-    tokens = search_tokens(query)[:8]
+    that `actor` may read. Titles starting with the query come first, then those starting with
+    its first word, then the best full-text rank, then shorter titles.
+
+    Tokens come from `search_tokens`: at least one letter or digit and only [\\w@.-], so quoting
+    them cannot produce an FTS5 or tsquery syntax error, and they hold no LIKE wildcard ('%' and
+    '_' are separators); the query strings themselves are bound parameters (which SQLAlchemy
+    writes into the SQL as quoted literals, see `_literal`)."""
+    tokens = search_tokens(query)[:MAX_TOKENS]
     if not tokens or sum(len(t) for t in tokens) < 2:
         return []
-    allowed = [
-        rt
-        for rt in (record_types or list(records.REGISTRY))
-        if rt in records.REGISTRY and actor.can(f"{records.REGISTRY[rt].module}:read")
-    ]
-    if not allowed:
+    types_of: dict[str, list[str]] = {}
+    for rt in record_types or list(records.REGISTRY):
+        if rt in records.REGISTRY and actor.can(f"{records.REGISTRY[rt].module}:read"):
+            kind = permissions.visibility(db, actor, rt)
+            if kind != "none":
+                types_of.setdefault(kind, []).append(rt)
+    if not types_of:
         return []
-    source, match, rank = _match(db, tokens)
-    visibility = [
-        (SearchDocument.record_type == rt)
-        & permissions.visible(db, actor, rt, SearchDocument.owner_id, SearchDocument.department_id)
-        for rt in allowed
+    dialect = db.get_bind().dialect.name
+    statement, params = search_statement(dialect, tokens, limit, types_of, actor.user_id, actor.department_id)
+    return [
+        SearchHit(rt, record_id, title, subtitle, f"{records.REGISTRY[rt].url_prefix}/{record_id}")
+        for rt, record_id, title, subtitle in db.execute(statement, params)
     ]
-    # Tokens hold no LIKE wildcard ('%' and '_' are separators), so plain prefixes are safe.
-    starts_with_query = case((SearchDocument.body.like(" ".join(tokens) + "%"), 0), else_=1)
-    starts_with_word = case((SearchDocument.body.like(tokens[0] + "%"), 0), else_=1)
-    where = [match, or_(*visibility)]
-    if db.get_bind().dialect.name == "postgresql":
-        # A common word ("paris", "martin") matches tens of thousands of documents at the large
-        # size, and ranking them all is what costs. Rank a bounded candidate set instead: the
-        # documents whose text starts with the query (the best answers, found through the trigram
-        # index) plus the first CANDIDATES matches.
-        visible_matches = select(SearchDocument.id).where(*where)
-        # left(body, 100): the expression of the text_pattern_ops btree index (migration 0011)
-        starting = visible_matches.where(
-            func.left(SearchDocument.body, PREFIX_CHARS).like(" ".join(tokens) + "%")
-        ).limit(limit)
-        starting_ids = list(db.scalars(starting))
-        if len(starting_ids) == limit:
-            # Enough documents start with the query, and those rank first whatever the rest: the
-            # full-text scan, whose cost grows with the number of matches, is not needed at all.
-            where = [SearchDocument.id.in_(starting_ids)]
-        else:
-            candidates = union(starting, visible_matches.limit(CANDIDATES)).subquery()
-            where = [SearchDocument.id.in_(select(candidates.c.id)), match]
-    stmt = (
-        select(SearchDocument)
-        .select_from(source)
-        .where(*where)
-        .order_by(
-            starts_with_query,
-            starts_with_word,
-            rank,
-            func.length(SearchDocument.title),
-            SearchDocument.id,
-        )
-        .limit(limit)
-    )
-    hits = []
-    for doc in db.scalars(stmt):
-        prefix = records.REGISTRY[doc.record_type].url_prefix
-        hits.append(
-            SearchHit(doc.record_type, doc.record_id, doc.title, doc.subtitle, f"{prefix}/{doc.record_id}")
-        )
-    return hits
 
 
 def hit_for(db: Session, actor: Actor, record_type: str, record_id: int) -> SearchHit | None:
@@ -307,6 +389,13 @@ def hit_for(db: Session, actor: Actor, record_type: str, record_id: int) -> Sear
 # A form's record picker may also choose records the index does not hold (projects, quotes). Their
 # service registers a lookup that matches a name or number directly in its own table, filtered by
 # its own visibility rule: a handful of rows per keystroke needs no index of its own.
+
+
+def folded(expression: Any) -> ColumnElement[str]:
+    """`expression` folded in SQL as `core.text.fold` folds in Python (lower case, no accents): the
+    function `carnet_fold`, created by migration 0067 on PostgreSQL, registered on every SQLite
+    connection by `core.db`. Compare it with a folded needle: `folded(Project.name).contains(fold(q))`."""
+    return func.carnet_fold(expression, type_=String)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ def fold(value: str | None) -> str:
         return _SPACES.sub(" ", value.lower()).strip()
     decomposed = unicodedata.normalize("NFKD", value)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _SPACES.sub(" ", stripped.replace("œ", "oe").replace("æ", "ae").lower()).strip()
+    # lower case first: "Œuvre" folds to "oeuvre" as "œuvre" does
+    return _SPACES.sub(" ", stripped.lower().replace("œ", "oe").replace("æ", "ae")).strip()
 
 
 def _join_number(match: re.Match[str]) -> str:

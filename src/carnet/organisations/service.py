@@ -512,11 +512,12 @@ def visible_clause(db: Session, actor: Actor) -> ColumnElement[bool]:
 
 
 def visible_ids_named(db: Session, actor: Actor, prefix: str) -> Select:
-    """The ids of the organisations `actor` sees whose name starts with `prefix` (lower case), as a
-    subquery: a picker of another record type filters its rows by client with it, before the client
-    of each row is fetched (a join per row scanned costs ten times more on 100,000 quotes)."""
+    """The ids of the organisations `actor` sees whose folded name (`core.text.fold`) starts with
+    `prefix` (folded), as a subquery: a picker of another record type filters its rows by client
+    with it, before the client of each row is fetched (a join per row scanned costs ten times more
+    on 100,000 quotes). PostgreSQL answers it from an index (migration 0067)."""
     return select(Organisation.id).where(
-        func.lower(Organisation.name).startswith(prefix, autoescape=True), visible_clause(db, actor)
+        search.folded(Organisation.name).startswith(prefix, autoescape=True), visible_clause(db, actor)
     )
 
 

@@ -57,6 +57,7 @@ from carnet.core.errors import (
 )
 from carnet.core.events import Event
 from carnet.core.listing import Listing, ListParams, page
+from carnet.core.text import fold
 from carnet.deals import service as deals_service
 from carnet.deals.models import Deal
 from carnet.organisations import service as organisations
@@ -310,9 +311,9 @@ def _pick_choice(row: Any) -> search.Choice:
 
 def pick_matching(db: Session, actor: Actor, query: str, limit: int) -> list[search.Choice]:
     """For a form's project picker: visible projects whose name contains `query` or whose client's
-    name starts with it; names starting with `query` first."""
-    needle = query.lower()
-    name = func.lower(Project.name)
+    name starts with it, accents and case aside; names starting with `query` first."""
+    needle = fold(query)
+    name = search.folded(Project.name)
     stmt = (
         _pick_statement(db, actor)
         .where(

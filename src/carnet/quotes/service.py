@@ -47,6 +47,7 @@ from carnet.core import (
 from carnet.core.context import Actor
 from carnet.core.errors import Conflict, FieldErrors, NotFound, ValidationFailed
 from carnet.core.listing import Listing, ListParams, page
+from carnet.core.text import fold
 from carnet.deals import pipelines as deal_pipelines
 from carnet.deals import service as deals
 from carnet.deals.models import Pipeline, Stage
@@ -159,13 +160,13 @@ def _choice(row: Any) -> search.Choice:
 
 def pick_matching(db: Session, actor: Actor, query: str, limit: int) -> list[search.Choice]:
     """For a form's quote picker: visible quotes whose number or title contains `query` or whose
-    client's name starts with it, newest first."""
-    needle = query.lower()
+    client's name starts with it, accents and case aside; newest first."""
+    needle = fold(query)
     stmt = (
         _pick_statement(db, actor)
         .where(
             func.lower(Quote.number).contains(needle, autoescape=True)
-            | func.lower(func.coalesce(Quote.title, "")).contains(needle, autoescape=True)
+            | search.folded(func.coalesce(Quote.title, "")).contains(needle, autoescape=True)
             | Quote.organisation_id.in_(organisations.visible_ids_named(db, actor, needle))
         )
         .order_by(Quote.id.desc())
