@@ -226,6 +226,15 @@ def test_triggers_are_installed(db):
     }
 
 
+def test_totals_pages_keep_room_for_in_place_updates(db):
+    """Every deal write updates a totals row: with half of each page free PostgreSQL rewrites it in
+    place (HOT) instead of leaving a dead row and an index entry for a VACUUM that may never run."""
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL storage parameter")
+    options = db.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'deal_stage_totals'"))
+    assert "fillfactor=50" in options
+
+
 # -- the board reads them --------------------------------------------------------------------------------
 
 
