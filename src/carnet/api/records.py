@@ -113,6 +113,8 @@ def download_response(att: attachments.Attachment) -> Response:
     )
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, module: str) -> None:
+    """The shared routes of the record types of one permission module (`contacts`)."""
     for rt in records.REGISTRY.values():
-        app.include_router(_routes_for(rt), prefix="/api/v1")
+        if rt.module == module:
+            app.include_router(_routes_for(rt), prefix="/api/v1")
