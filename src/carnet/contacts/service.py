@@ -14,7 +14,20 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, String, case, cast, delete, exists, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    String,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from carnet.contacts.models import (
@@ -31,7 +44,7 @@ from carnet.core.context import SYSTEM, Actor
 from carnet.core.db import Prepared, ids_param
 from carnet.core.errors import DomainError, FieldErrors, NotFound, as_result
 from carnet.core.identifiers import clean_email, clean_list, clean_phone, clean_rpps, clean_url
-from carnet.core.listing import Listing, ListParams, page
+from carnet.core.listing import Listing, ListParams, page, page_rows
 from carnet.organisations import service as organisations
 
 RECORD_TYPE = "contact"
@@ -520,9 +533,24 @@ def _full_snapshot(contact: Contact, links: list[dict[str, Any]], tag_names: lis
     return {**snapshot(contact), "organisations": [dict(link) for link in links], "tags": list(tag_names)}
 
 
+# The representation's own columns: it adds the tags and the organisation links.
+READ_COLUMNS = tuple(name for name in ContactRead.model_fields if name not in ("tags", "organisations"))
+
+
+def _read_fields(contact: Any, tag_names: list[str], links: list[dict[str, Any]]) -> dict[str, Any]:
+    """The representation as Python values, from a Contact or a row of the READ_COLUMNS."""
+    if isinstance(contact, Row):
+        fields = contact._asdict()
+    else:
+        fields = {name: getattr(contact, name) for name in READ_COLUMNS}
+    fields["tags"] = tag_names
+    fields["organisations"] = links
+    return fields
+
+
 def to_read(contact: Contact, tag_names: list[str], links: list[dict[str, Any]]) -> dict[str, Any]:
-    own = {c: getattr(contact, c) for c in ContactRead.model_fields if c not in ("tags", "organisations")}
-    return ContactRead(**own, tags=tag_names, organisations=links).model_dump(mode="json")
+    """The representation as JSON values (event payloads, webhooks, exports)."""
+    return ContactRead.model_validate(_read_fields(contact, tag_names, links)).model_dump(mode="json")
 
 
 def _tag_key(names: list[str]) -> list[str]:
@@ -805,6 +833,19 @@ def list_contacts(db: Session, actor: Actor, params: ListParams) -> tuple[list[C
     return page(db, LISTING, _base_statement(db, actor, select(Contact), params.q), params)
 
 
+def list_contact_reads(
+    db: Session, actor: Actor, params: ListParams
+) -> tuple[list[dict[str, Any]], str | None]:
+    """`list_contacts` as `api_reads` representations, read as plain rows: no ORM object is built
+    for a page the API serialises at once."""
+    lifecycle.require(actor, RECORD_TYPE, "read")
+    # READ_COLUMNS hold every column a page can be sorted on, as the cursor needs.
+    columns = Contact.__table__.c
+    stmt = _base_statement(db, actor, select(*(columns[name] for name in READ_COLUMNS)), params.q)
+    rows, cursor = page_rows(db, LISTING, stmt, params)
+    return api_reads(db, rows), cursor
+
+
 def count_contacts(db: Session, actor: Actor, params: ListParams) -> int:
     lifecycle.require(actor, RECORD_TYPE, "read")
     stmt = _base_statement(db, actor, select(func.count()).select_from(Contact), params.q)
@@ -812,11 +853,17 @@ def count_contacts(db: Session, actor: Actor, params: ListParams) -> int:
 
 
 def reads(db: Session, contacts: list[Contact]) -> list[dict[str, Any]]:
-    """API representations; tags and organisation links are loaded in one query each."""
+    """Representations as JSON values; tags and organisation links are loaded in one query each."""
+    return [ContactRead.model_validate(fields).model_dump(mode="json") for fields in api_reads(db, contacts)]
+
+
+def api_reads(db: Session, contacts: list[Any]) -> list[dict[str, Any]]:
+    """Representations as Python values, of Contacts or rows of their columns, for a route whose
+    response model (ContactRead) validates and serialises them once."""
     ids = [c.id for c in contacts]
     tag_map = tags.tags_for(db, RECORD_TYPE, ids)
     link_map = _links_of(db, ids)
-    return [to_read(c, tag_map.get(c.id, []), link_map.get(c.id, [])) for c in contacts]
+    return [_read_fields(c, tag_map.get(c.id, []), link_map.get(c.id, [])) for c in contacts]
 
 
 def links_of(db: Session, contact_ids: list[int]) -> dict[int, list[dict[str, Any]]]:

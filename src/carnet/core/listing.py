@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -249,10 +250,22 @@ def decode_cursor(cursor: str) -> tuple[Any, int]:
 def page(
     db: Any, listing: Listing, stmt: Select, params: ListParams, sort_value: Any = None
 ) -> tuple[list[Any], str | None]:
-    """Run a paginated statement; returns (rows, next_cursor)."""
+    """Run a paginated statement of ORM entities; returns (records, next_cursor)."""
+    return _page(lambda paginated: list(db.scalars(paginated).unique()), listing, stmt, params)
+
+
+def page_rows(db: Any, listing: Listing, stmt: Select, params: ListParams) -> tuple[list[Any], str | None]:
+    """`page` for a statement of table columns: plain rows, no ORM object is built (an API list
+    page serialises them at once). The columns the sort needs must be among those selected."""
+    return _page(lambda paginated: db.execute(paginated).all(), listing, stmt, params)
+
+
+def _page(
+    fetch: Callable[[Select], list[Any]], listing: Listing, stmt: Select, params: ListParams
+) -> tuple[list[Any], str | None]:
     stmt = listing.apply_filters(stmt, params)
     stmt, column, _desc, name = listing.paginate(stmt, params)
-    rows = list(db.scalars(stmt).unique())
+    rows = fetch(stmt)
     next_cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]
