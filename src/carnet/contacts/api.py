@@ -38,10 +38,10 @@ def list_contacts(request: Request, db: DbDep, actor: ActorDep) -> dict[str, Any
 def create_contact(body: ContactCreate, db: DbDep, actor: ActorDep, response: Response) -> dict[str, Any]:
     """Create a contact. Link organisations with `organisations: [{"organisation_id": 1, "role": "DAF",
     "is_primary": true}]` or the shortcut `organisation_ids: [1, 2]`."""
-    contact = service.create_contact(db, actor, body_dict(body))
+    contact, read = service.create_contact_read(db, actor, body_dict(body))
     set_etag(response, contact)
     response.headers["Location"] = f"/api/v1/contacts/{contact.id}"
-    return service.api_reads(db, [contact])[0]
+    return read
 
 
 add_export_route(router, transfer.EXPORTER)

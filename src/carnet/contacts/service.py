@@ -495,6 +495,11 @@ def _store_links_many(db: Session, links_by_contact: dict[int, list[dict[str, An
     if not links_by_contact:
         return
     db.execute(delete(ContactOrganisation).where(ContactOrganisation.contact_id.in_(list(links_by_contact))))
+    _insert_links(db, links_by_contact)
+
+
+def _insert_links(db: Session, links_by_contact: dict[int, list[dict[str, Any]]]) -> None:
+    """The links of contacts that have none yet (just created): one INSERT."""
     rows = [
         {**link, "contact_id": contact_id, "position": i}
         for contact_id, links in links_by_contact.items()
@@ -598,6 +603,12 @@ def _index(db: Session, contact: Contact, links: list[dict[str, Any]]) -> None:
 
 
 def create_contact(db: Session, actor: Actor, data: dict[str, Any]) -> Contact:
+    return create_contact_read(db, actor, data)[0]
+
+
+def create_contact_read(db: Session, actor: Actor, data: dict[str, Any]) -> tuple[Contact, dict[str, Any]]:
+    """`create_contact`, and the contact's representation as `api_reads` gives it, from what was
+    written: the API answers without reading the tags and links back."""
     lifecycle.require(actor, RECORD_TYPE, "create")
     contact = Contact(
         created_by_id=actor.user_id,
@@ -612,9 +623,11 @@ def create_contact(db: Session, actor: Actor, data: dict[str, Any]) -> Contact:
     links = links or []
     db.add(contact)
     db.flush()
-    _store_links(db, contact.id, links)
+    if links:
+        _insert_links(db, {contact.id: links})
     names = tags.set_tags(db, actor, "contacts", RECORD_TYPE, contact.id, tag_names) if tag_names else []
     _index(db, contact, links)
+    read = _read_fields(contact, names, links)
     lifecycle.created(
         db,
         actor,
@@ -622,10 +635,10 @@ def create_contact(db: Session, actor: Actor, data: dict[str, Any]) -> Contact:
         contact,
         _full_snapshot(contact, links, names),
         contact.full_name,
-        to_read(contact, names, links),
+        ContactRead.model_validate(read).model_dump(mode="json"),
     )
     db.commit()
-    return contact
+    return contact, read
 
 
 def update_contact(
@@ -695,7 +708,7 @@ def create_contacts(db: Session, actor: Actor, items: list[dict[str, Any]]) -> l
             valid.append((contact, tag_names or [], links or []))
         lifecycle.insert_new(db, Contact, [contact for contact, _, _ in valid])
         names = tags.set_tags_many(db, actor, RECORD_TYPE, {c.id: t for c, t, _ in valid if t})
-    _store_links_many(db, {c.id: links for c, _, links in valid if links})
+    _insert_links(db, {c.id: links for c, _, links in valid if links})
     org_names = _organisation_names(db, [links for _, _, links in valid])
     search.index_records(db, RECORD_TYPE, [_document(c, links, org_names) for c, _, links in valid])
     written = []
