@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Select,
     String,
     case,
@@ -44,7 +43,7 @@ from carnet.core.context import SYSTEM, Actor
 from carnet.core.db import Prepared, ids_param
 from carnet.core.errors import DomainError, FieldErrors, NotFound, as_result
 from carnet.core.identifiers import clean_email, clean_list, clean_phone, clean_rpps, clean_url
-from carnet.core.listing import Listing, ListParams, page, page_rows
+from carnet.core.listing import Listing, ListParams, fields_of, page, page_rows
 from carnet.organisations import service as organisations
 
 RECORD_TYPE = "contact"
@@ -544,10 +543,7 @@ READ_COLUMNS = tuple(name for name in ContactRead.model_fields if name not in ("
 
 def _read_fields(contact: Any, tag_names: list[str], links: list[dict[str, Any]]) -> dict[str, Any]:
     """The representation as Python values, from a Contact or a row of the READ_COLUMNS."""
-    if isinstance(contact, Row):
-        fields = contact._asdict()
-    else:
-        fields = {name: getattr(contact, name) for name in READ_COLUMNS}
+    fields = fields_of(contact, READ_COLUMNS)
     fields["tags"] = tag_names
     fields["organisations"] = links
     return fields

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Integer, Numeric, Select, and_, func, or_
+from sqlalchemy import Boolean, Date, Integer, Numeric, Row, Select, and_, func, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from carnet.core import tags as tags_module
@@ -258,6 +258,13 @@ def page_rows(db: Any, listing: Listing, stmt: Select, params: ListParams) -> tu
     """`page` for a statement of table columns: plain rows, no ORM object is built (an API list
     page serialises them at once). The columns the sort needs must be among those selected."""
     return _page(lambda paginated: db.execute(paginated).all(), listing, stmt, params)
+
+
+def fields_of(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The `names` fields of an ORM record, or of a row of those columns, as a dict."""
+    if isinstance(record, Row):
+        return record._asdict()
+    return {name: getattr(record, name) for name in names}
 
 
 def _page(
