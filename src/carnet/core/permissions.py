@@ -78,7 +78,8 @@ def remember_scopes(db: Session, scopes: dict[str, str]) -> None:
 def rules_column(dialect: str) -> Any:
     """A scalar subquery of every visibility rule as a JSON object (NULL or {} when none), to add
     to a statement the request runs anyway."""
-    pairs = (VisibilityRule.record_type, VisibilityRule.scope)
+    rules = VisibilityRule.__table__.c  # table columns: ORM attributes would make the statement an ORM one
+    pairs = (rules.record_type, rules.scope)
     if dialect == "postgresql":
         aggregate = func.json_object_agg(*pairs, type_=JSON)
     else:
