@@ -84,6 +84,16 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         runner.stop_embedded()
 
 
+def _adapter(domain: str, adapter: str) -> Any:
+    """The domain's `api` or `views` module, or None when the domain has none."""
+    try:
+        return importlib.import_module(f"carnet.{domain}.{adapter}")
+    except ModuleNotFoundError as exc:
+        if exc.name in (f"carnet.{domain}", f"carnet.{domain}.{adapter}"):
+            return None
+        raise
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     configure(settings.log_level, settings.json_logs)
@@ -102,32 +112,35 @@ def create_app() -> FastAPI:
 
     shell.install(app)
 
+    from carnet.api import records as record_routes
+
+    # Every JSON router before the HTML ones: FastAPI matches a request against the routes one
+    # after the other, a few µs each, so an API request no longer walks the HTML routes of the
+    # domains listed before its own. The order changes no match: every API path, and only those,
+    # starts with /api/ (tests/api/test_routes.py).
     for name in DOMAINS:
-        for adapter, prefix in (("api", "/api/v1"), ("views", "")):
-            try:
-                module = importlib.import_module(f"carnet.{name}.{adapter}")
-            except ModuleNotFoundError as exc:
-                if exc.name in (f"carnet.{name}", f"carnet.{name}.{adapter}"):
-                    continue
-                raise
-            app.include_router(module.router, prefix=prefix)
-    # Project templates (settings of the projects domain) have routers of their own.
-    from carnet.projects import template_api, template_views
+        api = _adapter(name, "api")
+        if api is not None:
+            app.include_router(api.router, prefix="/api/v1")
+        # the sub-resources every record type shares (timeline, history...), beside its domain's
+        record_routes.install(app, name)
+    # Project templates (settings of the projects domain) and the establishment portal have
+    # routers of their own beside the projects service's.
+    from carnet.projects import portal_api, portal_views, template_api, template_views
 
     app.include_router(template_api.router, prefix="/api/v1")
-    app.include_router(template_views.router)
-
-    # The establishment portal: its own routers beside the projects service's.
-    from carnet.projects import portal_api, portal_views
-
     app.include_router(portal_api.router, prefix="/api/v1")
+
+    for name in DOMAINS:
+        views = _adapter(name, "views")
+        if views is not None:
+            app.include_router(views.router)
+    app.include_router(template_views.router)
     app.include_router(portal_views.router)
 
-    from carnet.api import records as record_routes
     from carnet.web import bulk
     from carnet.web import records as record_views
 
-    record_routes.install(app)
     app.include_router(record_views.router)
     app.include_router(bulk.router)
 

@@ -59,3 +59,19 @@ def test_only_admins_set_visibility_and_bad_input_is_refused(api, db):
     assert admin.put("/api/v1/visibility", json={"scopes": {}}).status_code == 422
     assert admin.put("/api/v1/visibility", json={"organisation": "all"}).status_code == 422
     assert permissions.scope_for(db, "organisation") == "department"
+
+
+def test_the_token_query_reads_every_rule_so_the_request_reads_none_again(db, personas):
+    from carnet.accounts import service as accounts
+
+    assert accounts.token_actor(db, personas["alice"].token) is not None
+    assert db.info["visibility_scopes"] == {}  # no rule saved: every record type has the default
+    permissions.set_scope(db, "organisation", "own")
+    permissions.set_scope(db, "contact", "all")
+    db.flush()
+    assert accounts.token_actor(db, personas["alice"].token) is not None
+    assert db.info["visibility_scopes"] == {"organisation": "own", "contact": "all"}
+    assert permissions.scope_for(db, "deal") == "department"
+    # set_scope forgets what was read: the next read sees the change
+    permissions.set_scope(db, "contact", "own")
+    assert permissions.scope_for(db, "contact") == "own"

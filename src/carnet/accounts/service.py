@@ -698,7 +698,7 @@ class TokenAuth:
     actor: Actor
 
 
-def _token_statement(_dialect: str) -> Any:
+def _token_statement(dialect: str) -> Any:
     # Table columns, not ORM attributes: a Core statement skips the ORM's execution layer.
     token, user, role = ApiToken.__table__.c, User.__table__.c, Role.__table__.c
     return (
@@ -717,6 +717,8 @@ def _token_statement(_dialect: str) -> Any:
             role.permissions,
             role.is_admin,
             role.is_manager,
+            # read now rather than by a query of its own when the request reads records
+            permissions.rules_column(dialect).label("visibility_rules"),
         )
         .join_from(ApiToken.__table__, User.__table__, user.id == token.user_id)
         .join(Role.__table__, role.id == user.role_id)
@@ -734,6 +736,7 @@ def token_actor(db: Session, secret: str, **request_info: Any) -> TokenAuth | No
     row = db.execute(TOKEN_AUTH(db), {"digest": security.digest(secret)}).first()
     if row is None or row.revoked_at is not None or not row.active:
         return None
+    permissions.remember_scopes(db, row.visibility_rules or {})
     if row.expires_at is not None and row.expires_at <= clock.now():
         return None
     actor = Actor(

@@ -48,17 +48,17 @@ def _routes_for(rt: records.RecordType) -> APIRouter:
 
     @router.get("/{record_id}/history", response_model=list[HistoryEntryRead], name=f"{name}_history")
     def get_history(record_id: int, db: DbDep, actor: ActorDep) -> list[Any]:
-        lifecycle.get_visible(db, actor, name, record_id)
+        lifecycle.require_visible(db, actor, name, record_id)
         return history.for_record(db, name, record_id)
 
     @router.get("/{record_id}/timeline", response_model=list[TimelineItemRead], name=f"{name}_timeline")
     def get_timeline(record_id: int, db: DbDep, actor: ActorDep, limit: int = 50) -> list[Any]:
-        lifecycle.get_visible(db, actor, name, record_id)
+        lifecycle.require_visible(db, actor, name, record_id)
         return timeline.for_record(db, actor, name, record_id, min(max(limit, 1), 200))
 
     @router.get("/{record_id}/attachments", response_model=list[AttachmentRead], name=f"{name}_attachments")
     def list_attachments(record_id: int, db: DbDep, actor: ActorDep) -> list[Any]:
-        lifecycle.get_visible(db, actor, name, record_id)
+        lifecycle.require_visible(db, actor, name, record_id)
         return attachments.list_for(db, name, record_id)
 
     @router.post(
@@ -67,7 +67,7 @@ def _routes_for(rt: records.RecordType) -> APIRouter:
     async def upload_attachment(
         record_id: int, request: Request, db: DbDep, actor: ActorDep, file: UploadFile = File(...)
     ) -> Any:
-        lifecycle.get_visible(db, actor, name, record_id)
+        lifecycle.require_visible(db, actor, name, record_id)
         lifecycle.require(actor, name, "update")
         content = await file.read()
         att = attachments.store(db, actor, name, record_id, file.filename or "file", content)
@@ -76,7 +76,7 @@ def _routes_for(rt: records.RecordType) -> APIRouter:
 
     @router.get("/{record_id}/attachments/{attachment_id}", name=f"{name}_download")
     def download_attachment(record_id: int, attachment_id: int, db: DbDep, actor: ActorDep) -> Response:
-        lifecycle.get_visible(db, actor, name, record_id)
+        lifecycle.require_visible(db, actor, name, record_id)
         att = attachments.get(db, attachment_id)
         if att.record_type != name or att.record_id != record_id:
             from carnet.core.errors import NotFound
@@ -86,7 +86,7 @@ def _routes_for(rt: records.RecordType) -> APIRouter:
 
     @router.delete("/{record_id}/attachments/{attachment_id}", status_code=204, name=f"{name}_detach")
     def delete_attachment(record_id: int, attachment_id: int, db: DbDep, actor: ActorDep) -> Response:
-        lifecycle.get_visible(db, actor, name, record_id)
+        lifecycle.require_visible(db, actor, name, record_id)
         lifecycle.require(actor, name, "update")
         att = attachments.get(db, attachment_id)
         if att.record_type != name or att.record_id != record_id:
@@ -113,6 +113,8 @@ def download_response(att: attachments.Attachment) -> Response:
     )
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, module: str) -> None:
+    """The shared routes of the record types of one permission module (`contacts`)."""
     for rt in records.REGISTRY.values():
-        app.include_router(_routes_for(rt), prefix="/api/v1")
+        if rt.module == module:
+            app.include_router(_routes_for(rt), prefix="/api/v1")

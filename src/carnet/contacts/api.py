@@ -30,18 +30,18 @@ def list_contacts(request: Request, db: DbDep, actor: ActorDep) -> dict[str, Any
     contact's emails, `marketing_consent=granted`, `do_not_call=false`, `cf.segment=x`, `tag=x`),
     `q` (name or email), `sort=last_name|-created_at|...`, `limit`, `cursor`, `created_since`,
     `updated_since`."""
-    rows, cursor = service.list_contacts(db, actor, list_params(request, default_sort="-id"))
-    return {"items": service.reads(db, rows), "next_cursor": cursor}
+    items, cursor = service.list_contact_reads(db, actor, list_params(request, default_sort="-id"))
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post("", status_code=201, response_model=ContactRead)
 def create_contact(body: ContactCreate, db: DbDep, actor: ActorDep, response: Response) -> dict[str, Any]:
     """Create a contact. Link organisations with `organisations: [{"organisation_id": 1, "role": "DAF",
     "is_primary": true}]` or the shortcut `organisation_ids: [1, 2]`."""
-    contact = service.create_contact(db, actor, body_dict(body))
+    contact, read = service.create_contact_read(db, actor, body_dict(body))
     set_etag(response, contact)
     response.headers["Location"] = f"/api/v1/contacts/{contact.id}"
-    return service.reads(db, [contact])[0]
+    return read
 
 
 add_export_route(router, transfer.EXPORTER)
@@ -51,7 +51,7 @@ add_export_route(router, transfer.EXPORTER)
 def get_contact(contact_id: int, db: DbDep, actor: ActorDep, response: Response) -> dict[str, Any]:
     contact = service.get_contact(db, actor, contact_id)
     set_etag(response, contact)
-    return service.reads(db, [contact])[0]
+    return service.api_reads(db, [contact])[0]
 
 
 @router.patch("/{contact_id}", response_model=ContactRead)
@@ -62,7 +62,7 @@ def update_contact(
     contact = service.get_contact(db, actor, contact_id)
     contact = service.update_contact(db, actor, contact, body_dict(body), if_match_version(request))
     set_etag(response, contact)
-    return service.reads(db, [contact])[0]
+    return service.api_reads(db, [contact])[0]
 
 
 @router.delete("/{contact_id}", status_code=204)

@@ -14,7 +14,19 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, String, case, cast, delete, exists, func, insert, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from carnet.contacts.models import (
@@ -31,7 +43,7 @@ from carnet.core.context import SYSTEM, Actor
 from carnet.core.db import Prepared, ids_param
 from carnet.core.errors import DomainError, FieldErrors, NotFound, as_result
 from carnet.core.identifiers import clean_email, clean_list, clean_phone, clean_rpps, clean_url
-from carnet.core.listing import Listing, ListParams, page
+from carnet.core.listing import Listing, ListParams, fields_of, page, page_rows
 from carnet.organisations import service as organisations
 
 RECORD_TYPE = "contact"
@@ -482,6 +494,11 @@ def _store_links_many(db: Session, links_by_contact: dict[int, list[dict[str, An
     if not links_by_contact:
         return
     db.execute(delete(ContactOrganisation).where(ContactOrganisation.contact_id.in_(list(links_by_contact))))
+    _insert_links(db, links_by_contact)
+
+
+def _insert_links(db: Session, links_by_contact: dict[int, list[dict[str, Any]]]) -> None:
+    """The links of contacts that have none yet (just created): one INSERT."""
     rows = [
         {**link, "contact_id": contact_id, "position": i}
         for contact_id, links in links_by_contact.items()
@@ -520,9 +537,21 @@ def _full_snapshot(contact: Contact, links: list[dict[str, Any]], tag_names: lis
     return {**snapshot(contact), "organisations": [dict(link) for link in links], "tags": list(tag_names)}
 
 
+# The representation's own columns: it adds the tags and the organisation links.
+READ_COLUMNS = tuple(name for name in ContactRead.model_fields if name not in ("tags", "organisations"))
+
+
+def _read_fields(contact: Any, tag_names: list[str], links: list[dict[str, Any]]) -> dict[str, Any]:
+    """The representation as Python values, from a Contact or a row of the READ_COLUMNS."""
+    fields = fields_of(contact, READ_COLUMNS)
+    fields["tags"] = tag_names
+    fields["organisations"] = links
+    return fields
+
+
 def to_read(contact: Contact, tag_names: list[str], links: list[dict[str, Any]]) -> dict[str, Any]:
-    own = {c: getattr(contact, c) for c in ContactRead.model_fields if c not in ("tags", "organisations")}
-    return ContactRead(**own, tags=tag_names, organisations=links).model_dump(mode="json")
+    """The representation as JSON values (event payloads, webhooks, exports)."""
+    return ContactRead.model_validate(_read_fields(contact, tag_names, links)).model_dump(mode="json")
 
 
 def _tag_key(names: list[str]) -> list[str]:
@@ -570,6 +599,12 @@ def _index(db: Session, contact: Contact, links: list[dict[str, Any]]) -> None:
 
 
 def create_contact(db: Session, actor: Actor, data: dict[str, Any]) -> Contact:
+    return create_contact_read(db, actor, data)[0]
+
+
+def create_contact_read(db: Session, actor: Actor, data: dict[str, Any]) -> tuple[Contact, dict[str, Any]]:
+    """`create_contact`, and the contact's representation as `api_reads` gives it, from what was
+    written: the API answers without reading the tags and links back."""
     lifecycle.require(actor, RECORD_TYPE, "create")
     contact = Contact(
         created_by_id=actor.user_id,
@@ -584,9 +619,11 @@ def create_contact(db: Session, actor: Actor, data: dict[str, Any]) -> Contact:
     links = links or []
     db.add(contact)
     db.flush()
-    _store_links(db, contact.id, links)
+    if links:
+        _insert_links(db, {contact.id: links})
     names = tags.set_tags(db, actor, "contacts", RECORD_TYPE, contact.id, tag_names) if tag_names else []
     _index(db, contact, links)
+    read = _read_fields(contact, names, links)
     lifecycle.created(
         db,
         actor,
@@ -594,10 +631,10 @@ def create_contact(db: Session, actor: Actor, data: dict[str, Any]) -> Contact:
         contact,
         _full_snapshot(contact, links, names),
         contact.full_name,
-        to_read(contact, names, links),
+        ContactRead.model_validate(read).model_dump(mode="json"),
     )
     db.commit()
-    return contact
+    return contact, read
 
 
 def update_contact(
@@ -669,7 +706,7 @@ def create_contacts(db: Session, actor: Actor, items: list[dict[str, Any]]) -> l
             valid.append((contact, tag_names or [], links or []))
         lifecycle.insert_new(db, Contact, [contact for contact, _, _ in valid])
         names = tags.set_tags_many(db, actor, RECORD_TYPE, {c.id: t for c, t, _ in valid if t})
-    _store_links_many(db, {c.id: links for c, _, links in valid if links})
+    _insert_links(db, {c.id: links for c, _, links in valid if links})
     org_names = _organisation_names(db, [links for _, _, links in valid])
     search.index_records(db, RECORD_TYPE, [_document(c, links, org_names) for c, _, links in valid], new=True)
     written = []
@@ -807,6 +844,19 @@ def list_contacts(db: Session, actor: Actor, params: ListParams) -> tuple[list[C
     return page(db, LISTING, _base_statement(db, actor, select(Contact), params.q), params)
 
 
+def list_contact_reads(
+    db: Session, actor: Actor, params: ListParams
+) -> tuple[list[dict[str, Any]], str | None]:
+    """`list_contacts` as `api_reads` representations, read as plain rows: no ORM object is built
+    for a page the API serialises at once."""
+    lifecycle.require(actor, RECORD_TYPE, "read")
+    # READ_COLUMNS hold every column a page can be sorted on, as the cursor needs.
+    columns = Contact.__table__.c
+    stmt = _base_statement(db, actor, select(*(columns[name] for name in READ_COLUMNS)), params.q)
+    rows, cursor = page_rows(db, LISTING, stmt, params)
+    return api_reads(db, rows), cursor
+
+
 def count_contacts(db: Session, actor: Actor, params: ListParams) -> int:
     lifecycle.require(actor, RECORD_TYPE, "read")
     stmt = _base_statement(db, actor, select(func.count()).select_from(Contact), params.q)
@@ -814,11 +864,17 @@ def count_contacts(db: Session, actor: Actor, params: ListParams) -> int:
 
 
 def reads(db: Session, contacts: list[Contact]) -> list[dict[str, Any]]:
-    """API representations; tags and organisation links are loaded in one query each."""
+    """Representations as JSON values; tags and organisation links are loaded in one query each."""
+    return [ContactRead.model_validate(fields).model_dump(mode="json") for fields in api_reads(db, contacts)]
+
+
+def api_reads(db: Session, contacts: list[Any]) -> list[dict[str, Any]]:
+    """Representations as Python values, of Contacts or rows of their columns, for a route whose
+    response model (ContactRead) validates and serialises them once."""
     ids = [c.id for c in contacts]
     tag_map = tags.tags_for(db, RECORD_TYPE, ids)
     link_map = _links_of(db, ids)
-    return [to_read(c, tag_map.get(c.id, []), link_map.get(c.id, [])) for c in contacts]
+    return [_read_fields(c, tag_map.get(c.id, []), link_map.get(c.id, [])) for c in contacts]
 
 
 def links_of(db: Session, contact_ids: list[int]) -> dict[int, list[dict[str, Any]]]:

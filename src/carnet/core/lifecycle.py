@@ -20,6 +20,29 @@ MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; a larger one cannot
 
 def get_visible(db: Session, actor: Actor, record_type: str, record_id: Any, *options: Any) -> Any:
     """The record if `actor` may read it, else NotFound (never a hint that it exists)."""
+    model, where = _visible_where(db, actor, record_type, record_id)
+    stmt = select(model).where(*where)
+    if options:
+        stmt = stmt.options(*options)
+    obj = db.scalars(stmt).unique().first()
+    if obj is None:
+        raise NotFound()
+    return obj
+
+
+def require_visible(db: Session, actor: Actor, record_type: str, record_id: Any) -> int:
+    """`get_visible` for a caller that needs only the answer (a record's timeline, history or
+    attachments): the record's id, read alone, no object built; NotFound as `get_visible`."""
+    model, where = _visible_where(db, actor, record_type, record_id)
+    found = db.scalar(select(model.__table__.c.id).where(*where))
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def _visible_where(db: Session, actor: Actor, record_type: str, record_id: Any) -> tuple[Any, list[Any]]:
+    """(model, WHERE clauses) selecting the record if `actor` may read it; NotFound when the
+    actor may read no record of the type or the id cannot exist."""
     rt = records.get(record_type)
     if not actor.can(f"{rt.module}:read"):
         raise NotFound()
@@ -34,13 +57,7 @@ def get_visible(db: Session, actor: Actor, record_type: str, record_id: Any, *op
         if rt.visible
         else permissions.visible_for_model(db, actor, record_type, rt.model)
     )
-    stmt = select(rt.model).where(rt.model.id == record_id, clause)
-    if options:
-        stmt = stmt.options(*options)
-    obj = db.scalars(stmt).unique().first()
-    if obj is None:
-        raise NotFound()
-    return obj
+    return rt.model, [rt.model.id == record_id, clause]
 
 
 def require(actor: Actor, record_type: str, action: str) -> None:

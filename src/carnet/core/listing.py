@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Boolean, Date, Integer, Numeric, Select, and_, func, or_
+from sqlalchemy import Boolean, Date, Integer, Numeric, Row, Select, and_, func, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from carnet.core import tags as tags_module
@@ -249,10 +250,29 @@ def decode_cursor(cursor: str) -> tuple[Any, int]:
 def page(
     db: Any, listing: Listing, stmt: Select, params: ListParams, sort_value: Any = None
 ) -> tuple[list[Any], str | None]:
-    """Run a paginated statement; returns (rows, next_cursor)."""
+    """Run a paginated statement of ORM entities; returns (records, next_cursor)."""
+    return _page(lambda paginated: list(db.scalars(paginated).unique()), listing, stmt, params)
+
+
+def page_rows(db: Any, listing: Listing, stmt: Select, params: ListParams) -> tuple[list[Any], str | None]:
+    """`page` for a statement of table columns: plain rows, no ORM object is built (an API list
+    page serialises them at once). The columns the sort needs must be among those selected."""
+    return _page(lambda paginated: db.execute(paginated).all(), listing, stmt, params)
+
+
+def fields_of(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The `names` fields of an ORM record, or of a row of those columns, as a dict."""
+    if isinstance(record, Row):
+        return record._asdict()
+    return {name: getattr(record, name) for name in names}
+
+
+def _page(
+    fetch: Callable[[Select], list[Any]], listing: Listing, stmt: Select, params: ListParams
+) -> tuple[list[Any], str | None]:
     stmt = listing.apply_filters(stmt, params)
     stmt, column, _desc, name = listing.paginate(stmt, params)
-    rows = list(db.scalars(stmt).unique())
+    rows = fetch(stmt)
     next_cursor = None
     if len(rows) > params.limit:
         rows = rows[: params.limit]

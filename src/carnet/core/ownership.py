@@ -50,7 +50,8 @@ def resolve(
         )
     else:
         dept_id = current_dept
-    if dept_id is not None and not _department_exists(db, dept_id):
+    # The owner's department, read with the owner in this transaction, exists (a foreign key).
+    if dept_id is not None and dept_id != owner_dept and not _department_exists(db, dept_id):
         errors.add("department_id", "Unknown department", "unknown")
     if dept_id != current_dept and not actor.is_admin and dept_id != actor.department_id and not creating:
         errors.add(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, String, false, literal, or_, select, true
+from sqlalchemy import JSON, ColumnElement, Integer, String, false, func, literal, or_, select, true
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from carnet.core.context import Actor
@@ -61,13 +61,30 @@ def all_permissions() -> frozenset[str]:
 
 
 def scope_for(db: Session, record_type: str) -> str:
-    # Every rule in one query, once per session: a search filters a dozen record types at once.
-    cache: dict[str, str] | None = db.info.get("visibility_scopes")
-    if cache is None:
-        cache = db.info["visibility_scopes"] = dict(
-            db.execute(select(VisibilityRule.record_type, VisibilityRule.scope)).tuples().all()
-        )
-    return cache.get(record_type, DEFAULT_SCOPE)
+    scopes: dict[str, str] | None = db.info.get("visibility_scopes")
+    if scopes is None:
+        # Every rule at once (a handful of rows): a request often reads several record types.
+        scopes = dict(db.execute(select(VisibilityRule.record_type, VisibilityRule.scope)).tuples().all())
+        remember_scopes(db, scopes)
+    return scopes.get(record_type, DEFAULT_SCOPE)
+
+
+def remember_scopes(db: Session, scopes: dict[str, str]) -> None:
+    """The visibility rules (record type -> scope) as `db` reads them, when they were read with
+    something else (the API token's query): the request then reads no rule again."""
+    db.info["visibility_scopes"] = scopes
+
+
+def rules_column(dialect: str) -> Any:
+    """A scalar subquery of every visibility rule as a JSON object (NULL or {} when none), to add
+    to a statement the request runs anyway."""
+    rules = VisibilityRule.__table__.c  # table columns: ORM attributes would make the statement an ORM one
+    pairs = (rules.record_type, rules.scope)
+    if dialect == "postgresql":
+        aggregate = func.json_object_agg(*pairs, type_=JSON)
+    else:
+        aggregate = func.json_group_object(*pairs, type_=JSON)
+    return select(aggregate).scalar_subquery()
 
 
 def set_scope(db: Session, record_type: str, scope: str) -> None:

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from carnet.core.context import Actor
+from carnet.core.db import Prepared
 from carnet.core.events import Event
 
 
@@ -45,16 +46,27 @@ def register(provider: Provider) -> Provider:
     return provider
 
 
+def _events_statement(_dialect: str) -> Any:
+    events = Event.__table__.c
+    return (
+        select(events.type, events.occurred_at, events.payload)
+        .where(
+            events.record_type == bindparam("record_type"),
+            events.record_id == bindparam("record_id"),
+            events.type.in_(list(NAMED_EVENTS)),
+        )
+        .order_by(events.id.desc())
+        .limit(bindparam("limit"))
+    )
+
+
+# Plain columns, built once: the statement runs on every timeline read.
+EVENTS = Prepared(_events_statement)
+
+
 @register
 def _events(db: Session, actor: Actor, record_type: str, record_id: int, limit: int) -> list[TimelineItem]:
-    rows = db.scalars(
-        select(Event)
-        .where(
-            Event.record_type == record_type, Event.record_id == record_id, Event.type.in_(list(NAMED_EVENTS))
-        )
-        .order_by(Event.id.desc())
-        .limit(limit)
-    )
+    rows = db.execute(EVENTS(db), {"record_type": record_type, "record_id": record_id, "limit": limit})
     items = []
     for ev in rows:
         params = {

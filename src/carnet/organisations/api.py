@@ -19,8 +19,8 @@ router = APIRouter(prefix="/organisations", tags=["organisations"])
 def list_organisations(request: Request, db: DbDep, actor: ActorDep) -> dict[str, Any]:
     """List organisations. Filters on every field (`city=Lyon`, `headcount__gte=10`, `cf.segment=x`),
     `sort=name|-created_at|...`, `limit`, `cursor`, `created_since`, `updated_since`, `tag`."""
-    rows, cursor = service.list_organisations(db, actor, list_params(request, default_sort="-id"))
-    return {"items": service.reads(db, rows), "next_cursor": cursor}
+    items, cursor = service.list_organisation_reads(db, actor, list_params(request, default_sort="-id"))
+    return {"items": items, "next_cursor": cursor}
 
 
 @router.post("", status_code=201, response_model=OrganisationRead)
@@ -30,7 +30,7 @@ def create_organisation(
     org = service.create_organisation(db, actor, body_dict(body))
     set_etag(response, org)
     response.headers["Location"] = f"/api/v1/organisations/{org.id}"
-    return service.reads(db, [org])[0]
+    return service.api_reads(db, [org])[0]
 
 
 add_export_route(router, transfer.EXPORTER)
@@ -40,7 +40,7 @@ add_export_route(router, transfer.EXPORTER)
 def get_organisation(org_id: int, db: DbDep, actor: ActorDep, response: Response) -> dict[str, Any]:
     org = service.get_organisation(db, actor, org_id)
     set_etag(response, org)
-    return service.reads(db, [org])[0]
+    return service.api_reads(db, [org])[0]
 
 
 @router.patch("/{org_id}", response_model=OrganisationRead)
@@ -50,7 +50,7 @@ def update_organisation(
     org = service.get_organisation(db, actor, org_id)
     org = service.update_organisation(db, actor, org, body_dict(body), if_match_version(request))
     set_etag(response, org)
-    return service.reads(db, [org])[0]
+    return service.api_reads(db, [org])[0]
 
 
 @router.delete("/{org_id}", status_code=204)
@@ -63,4 +63,4 @@ def delete_organisation(org_id: int, request: Request, db: DbDep, actor: ActorDe
 @router.get("/{org_id}/establishments", response_model=list[OrganisationRead])
 def list_establishments(org_id: int, db: DbDep, actor: ActorDep) -> list[dict[str, Any]]:
     org = service.get_organisation(db, actor, org_id)
-    return service.reads(db, service.establishments(db, actor, org))
+    return service.api_reads(db, service.establishments(db, actor, org))

@@ -34,7 +34,7 @@ from carnet.core.identifiers import (
     clean_url,
     clean_vat,
 )
-from carnet.core.listing import Listing, ListParams, page
+from carnet.core.listing import Listing, ListParams, fields_of, page, page_rows
 from carnet.organisations.models import (
     ESTABLISHMENT_CATEGORIES,
     ESTABLISHMENT_STATUSES,
@@ -192,12 +192,21 @@ def snapshot(org: Organisation) -> dict[str, Any]:
     return data
 
 
+# The representation's own columns: it adds the tags.
+READ_COLUMNS = tuple(name for name in OrganisationRead.model_fields if name != "tags")
+
+
+def _read_fields(org: Any, tag_names: list[str]) -> dict[str, Any]:
+    """The representation as Python values, from an Organisation or a row of the READ_COLUMNS."""
+    fields = fields_of(org, READ_COLUMNS)
+    fields["revenue_history"] = dict(fields["revenue_history"] or {})
+    fields["tags"] = tag_names
+    return fields
+
+
 def to_read(org: Organisation, tag_names: list[str]) -> dict[str, Any]:
-    return OrganisationRead(
-        **{c: getattr(org, c) for c in OrganisationRead.model_fields if c not in ("tags", "revenue_history")},
-        revenue_history=dict(org.revenue_history or {}),
-        tags=tag_names,
-    ).model_dump(mode="json")
+    """The representation as JSON values (event payloads, webhooks, exports)."""
+    return OrganisationRead.model_validate(_read_fields(org, tag_names)).model_dump(mode="json")
 
 
 def _apply(
@@ -525,11 +534,28 @@ def list_organisations(
     db: Session, actor: Actor, params: ListParams
 ) -> tuple[list[Organisation], str | None]:
     lifecycle.require(actor, RECORD_TYPE, "read")
-    stmt = select(Organisation).where(visible_clause(db, actor))
-    if params.q:
-        like = f"%{params.q.strip().lower()}%"
-        stmt = stmt.where(func.lower(Organisation.name).like(like) | (Organisation.siren == params.q.strip()))
-    return page(db, LISTING, stmt, params)
+    return page(db, LISTING, _list_statement(db, actor, select(Organisation), params.q), params)
+
+
+def list_organisation_reads(
+    db: Session, actor: Actor, params: ListParams
+) -> tuple[list[dict[str, Any]], str | None]:
+    """`list_organisations` as `api_reads` representations, read as plain rows: no ORM object is
+    built for a page the API serialises at once."""
+    lifecycle.require(actor, RECORD_TYPE, "read")
+    # READ_COLUMNS hold every column a page can be sorted on, as the cursor needs.
+    columns = Organisation.__table__.c
+    stmt = _list_statement(db, actor, select(*(columns[name] for name in READ_COLUMNS)), params.q)
+    rows, cursor = page_rows(db, LISTING, stmt, params)
+    return api_reads(db, rows), cursor
+
+
+def _list_statement(db: Session, actor: Actor, stmt: Select, q: str | None) -> Select:
+    stmt = stmt.where(visible_clause(db, actor))
+    if q:
+        like = f"%{q.strip().lower()}%"
+        stmt = stmt.where(func.lower(Organisation.name).like(like) | (Organisation.siren == q.strip()))
+    return stmt
 
 
 def count_organisations(db: Session, actor: Actor, params: ListParams) -> int:
@@ -580,8 +606,15 @@ def health_establishments(db: Session, actor: Actor, limit: int = 500) -> list[O
 
 
 def reads(db: Session, orgs: list[Organisation]) -> list[dict[str, Any]]:
+    """Representations as JSON values; the tags are loaded in one query."""
+    return [OrganisationRead.model_validate(fields).model_dump(mode="json") for fields in api_reads(db, orgs)]
+
+
+def api_reads(db: Session, orgs: list[Any]) -> list[dict[str, Any]]:
+    """Representations as Python values, of Organisations or rows of their columns, for a route
+    whose response model (OrganisationRead) validates and serialises them once."""
     tag_map = tags.tags_for(db, RECORD_TYPE, [o.id for o in orgs])
-    return [to_read(o, tag_map.get(o.id, [])) for o in orgs]
+    return [_read_fields(o, tag_map.get(o.id, [])) for o in orgs]
 
 
 def names_by_id(db: Session, actor: Actor, ids: set[int]) -> dict[int, str]:

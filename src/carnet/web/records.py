@@ -95,4 +95,4 @@ def _visible(db: DbDep, actor: WebActor, record_type: str, record_id: int) -> No
 
     if record_type not in records.REGISTRY:
         raise NotFound()
-    lifecycle.get_visible(db, actor, record_type, record_id)
+    lifecycle.require_visible(db, actor, record_type, record_id)
