@@ -7,18 +7,15 @@ import re
 
 from starlette.routing import Mount, compile_path
 
+from tests.api.routing import flat_routes
 
-def _routes(router, prefix: str = "") -> list[tuple[str, re.Pattern]]:
-    """(path, regex) of every route in matching order; FastAPI keeps included routers whole."""
-    out = []
-    for route in router.routes:
-        if hasattr(route, "original_router"):
-            out += _routes(route.original_router, prefix + route.include_context.prefix)
-        elif isinstance(route, Mount):
-            out.append((prefix + route.path, re.compile(f"^{prefix}{route.path}/")))
-        else:
-            out.append((prefix + route.path, compile_path(prefix + route.path)[0]))
-    return out
+
+def _routes(router) -> list[tuple[str, re.Pattern]]:
+    """(path, regex) of every route in matching order."""
+    return [
+        (path, re.compile(f"^{path}/") if isinstance(route, Mount) else compile_path(path)[0])
+        for path, route in flat_routes(router)
+    ]
 
 
 def _paths(app) -> list[str]:
