@@ -246,6 +246,8 @@ def render(data: dict[str, Any]) -> str:
                 f"`carnet demo load --size {meta['size']}` {setup['demo_load_seconds']:.1f} s "
                 f"({setup.get('demo_load_summary', '')})"
             )
+        if "reused_data" in setup:
+            steps.append(f"demo data already in the database (`--reuse`): {setup['reused_data']}")
         if steps:
             parts += ["", "Setup: " + "; ".join(steps) + "."]
 

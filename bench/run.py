@@ -52,8 +52,8 @@ def free_port() -> int:
 class LocalCarnet:
     """A throw-away Carnet: fresh database, demo data, tokens and `carnet serve` on a free port."""
 
-    def __init__(self, size: str, db: str, workers: int, keep: bool) -> None:
-        self.size, self.db, self.workers, self.keep = size, db, workers, keep
+    def __init__(self, size: str, db: str, workers: int, keep: bool, reuse: bool = False) -> None:
+        self.size, self.db, self.workers, self.keep, self.reuse = size, db, workers, keep or reuse, reuse
         VAR.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.sqlite_path = VAR / f"bench-{size}.db"
@@ -89,14 +89,20 @@ class LocalCarnet:
 
     def __enter__(self) -> LocalCarnet:
         try:
-            self._reset_database()
+            reused = self.reuse and self._reusable()
+            if not reused:
+                self._reset_database()
             _out, self.setup["migrate_seconds"] = self.carnet("db", "upgrade")
             log(f"migrated {self.database_url} in {self.setup['migrate_seconds']:.1f} s")
-            out, seconds = self.carnet("demo", "load", "--size", self.size)
-            self.setup["demo_load_seconds"] = seconds
-            first_line = out.strip().splitlines()[0] if out.strip() else ""
-            self.setup["demo_load_summary"] = first_line.split(": ", 1)[-1]
-            log(f"demo data loaded in {seconds:.1f} s: {self.setup['demo_load_summary']}")
+            if reused:
+                self.setup["reused_data"] = self._counts()
+                log(f"reusing the data already there: {self.setup['reused_data']}")
+            else:
+                out, seconds = self.carnet("demo", "load", "--size", self.size)
+                self.setup["demo_load_seconds"] = seconds
+                first_line = out.strip().splitlines()[0] if out.strip() else ""
+                self.setup["demo_load_summary"] = first_line.split(": ", 1)[-1]
+                log(f"demo data loaded in {seconds:.1f} s: {self.setup['demo_load_summary']}")
             self.tokens = {
                 "admin": self.carnet("token", "create", "--email", ADMIN_EMAIL, "--name", "bench")[0].strip(),
                 "sales": self.carnet("token", "create", "--email", SALES_EMAIL, "--name", "bench")[0].strip(),
@@ -155,6 +161,33 @@ class LocalCarnet:
                 f"{done.stderr.strip()[-1000:]}"
             )
         return done.stdout, seconds
+
+    def _reusable(self) -> bool:
+        """--reuse: the database already holds a demo load (its admin user exists)."""
+        if self.db == "sqlite" and not self.sqlite_path.exists():
+            return False
+        engine = create_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                return bool(
+                    conn.execute(text("SELECT 1 FROM users WHERE email = :e"), {"e": ADMIN_EMAIL}).scalar()
+                )
+        except Exception:  # no database or no schema yet: build it
+            return False
+        finally:
+            engine.dispose()
+
+    def _counts(self) -> str:
+        engine = create_engine(self.database_url)
+        try:
+            with engine.connect() as conn:
+                counts = {
+                    table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                    for table in ("organisations", "contacts", "deals", "activities")
+                }
+        finally:
+            engine.dispose()
+        return ", ".join(f"{n:,} {table}".replace(",", " ") for table, n in counts.items())
 
     def _reset_database(self) -> None:
         if self.db == "sqlite":
@@ -416,6 +449,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="`carnet serve --workers` (orchestrated runs)")
     parser.add_argument("--keep", action="store_true", help="keep the bench database after the run")
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the demo data a kept database already holds instead of loading it again (implies --keep)",
+    )
+    parser.add_argument(
         "--only",
         type=lambda v: [w.strip() for w in v.split(",") if w.strip()],
         default=[],
@@ -446,7 +484,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.base_url:
                 target, workers = external_target(args), None
             else:
-                local = stack.enter_context(LocalCarnet(args.size, args.db, args.workers, args.keep))
+                local = stack.enter_context(
+                    LocalCarnet(args.size, args.db, args.workers, args.keep, args.reuse)
+                )
                 target, workers, setup = local.target(), args.workers, local.setup
             meta = {
                 "date": started.strftime("%Y-%m-%d %H:%M UTC"),
