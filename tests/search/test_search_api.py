@@ -264,3 +264,86 @@ def test_short_words_and_hyphenated_names_still_count(api, sample):
     assert _titles(alice, "la roche-sur-yonne") == []
     assert _titles(alice, "saint-eti") == ["Boulangerie Martin"]
     assert _titles(alice, "l oreal") == ["L'Oréal"]
+
+
+# -- a typo in a name (PostgreSQL: the documents' vocabulary and its trigram index, migration 0069) --
+
+
+def _skip_unless_postgresql(db) -> None:
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("typo tolerance uses pg_trgm; SQLite searches with FTS5 only")
+
+
+@pytest.mark.parametrize(
+    ("query", "first"),
+    [
+        ("societe generalle", "Société Générale"),
+        ("SOCIETE GENRALE", "Société Générale"),
+        ("boulangerie martn", "Boulangerie Martin"),
+        ("boulanjerie martin", "Boulangerie Martin"),
+    ],
+)
+def test_a_typo_in_a_name_still_finds_it(api, db, sample, query, first):
+    _skip_unless_postgresql(db)
+    titles = _titles(api("alice"), query)
+    assert titles and titles[0] == first, titles
+
+
+def test_words_of_a_new_record_are_known_at_once(api, db, sample):
+    _skip_unless_postgresql(db)
+    alice = api("alice")
+    assert _titles(alice, "zirtanex") == []
+    _org(alice, name="Zyrtanex Biotech", city="Grenoble")
+    assert _titles(alice, "zirtanex") == ["Zyrtanex Biotech"]
+    assert _titles(alice, "zirtanex grenoble") == ["Zyrtanex Biotech"]
+
+
+def test_no_correction_when_the_query_matches_or_nothing_is_alike(api, db, sample):
+    _skip_unless_postgresql(db)
+    alice = api("alice")
+    assert set(_titles(alice, "boulangerie")) == {"Boulangerie Martin", "Atelier de la Boulangerie"}
+    assert _titles(alice, "qzxw") == []
+    # every word known, no record holds them all: nothing is "corrected" into another match
+    assert _titles(alice, "boulangerie clichy") == []
+
+
+def test_a_corrected_search_keeps_visibility(api, db, sample):
+    _skip_unless_postgresql(db)
+    outsider = api("outsider")
+    assert _titles(outsider, "societe generalle") == []
+    assert _titles(outsider, "boulangerie martn") == []
+    _org(outsider, name="Société Finance Interne", city="Paris")
+    assert _titles(outsider, "societe finanse") == ["Société Finance Interne"]
+    assert "Société Finance Interne" not in _titles(api("alice"), "societe finanse")
+
+
+def test_vocabulary_words_are_runs_of_four_to_forty_letters():
+    from carnet.core.search import words_of
+
+    body = "jean-pierre dupont 0612345678 j.dupont@acme.fr ab " + "x" * 41
+    assert words_of([body, "dupont saint-etienne"]) == [
+        "acme",
+        "dupont",
+        "etienne",
+        "jean",
+        "pierre",
+        "saint",
+    ]
+
+
+def test_documents_written_directly_get_their_words_added(db):
+    _skip_unless_postgresql(db)
+    from sqlalchemy import insert, text
+
+    from carnet.core.search import SearchDocument, add_missing_words, words_of
+
+    body = "quixotique etablissements 75001 paris"
+    db.execute(
+        insert(SearchDocument.__table__).values(
+            record_type="organisation", record_id=987654, title="Quixotique", subtitle="", body=body
+        )
+    )
+    assert add_missing_words(db) >= 1
+    known = set(db.scalars(text("SELECT word FROM search_words")))
+    assert set(words_of([body])) <= known
+    assert add_missing_words(db) == 0

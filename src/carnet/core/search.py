@@ -2,7 +2,9 @@
 (accent- and case-free) text, plus the owner and department the visibility filter needs.
 
 SQLite matches with an FTS5 index (prefix queries, bm25 ranking); PostgreSQL with a stored
-`simple` tsvector column and its GIN index (prefix queries, ts_rank). Both are created by the
+`simple` tsvector column and its GIN index (prefix queries, ts_rank); when nothing matches there,
+the query's unknown words are replaced by the closest words of the documents' vocabulary (a typo in
+a name) and the search runs again. Both are created by the
 migrations (raw SQL: the model does not declare them); this
 module is the dialect seam. Queries are tokenised by `core.text.search_tokens` into words that are
 safe to quote (no FTS5 or tsquery operator ever reaches the engine) and phone numbers or
@@ -17,10 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     bindparam,
@@ -32,6 +36,7 @@ from sqlalchemy import (
     or_,
     select,
     table,
+    text,
     union,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
@@ -143,6 +148,7 @@ def index_record(
     else:
         for key, value in values.items():
             setattr(doc, key, value)
+    remember_words(db, [values["body"]])
 
 
 def index_records(db: Session, record_type: str, documents: list[Document], new: bool = False) -> None:
@@ -154,11 +160,73 @@ def index_records(db: Session, record_type: str, documents: list[Document], new:
         return
     if not new:
         remove_records(db, record_type, [d.record_id for d in documents])
-    insert_rows(
-        db,
-        SearchDocument.__table__,
-        [{"record_type": record_type, "record_id": d.record_id, **d.values()} for d in documents],
-    )
+    rows = [{"record_type": record_type, "record_id": d.record_id, **d.values()} for d in documents]
+    insert_rows(db, SearchDocument.__table__, rows)
+    remember_words(db, [row["body"] for row in rows])
+
+
+# -- the vocabulary, for typo tolerance (PostgreSQL) ------------------------------------------------
+# `search_words` (migration 0069, its trigram index raw SQL like the tsvector) holds the words of
+# every document: runs of WORD_MIN to WORD_MAX letters of the folded text. Only PostgreSQL fills it. When a search finds nothing, each word of the
+# query that is not in it is replaced by the word most like it (pg_trgm's similarity, at least 0.3,
+# the extension's default threshold), and the search runs again: "dupond" finds Dupont.
+_WORD = re.compile(r"[a-z]+")
+WORD_MIN, WORD_MAX = 4, 40
+
+SEARCH_WORDS = Table(
+    "search_words", Base.metadata, Column("word", String(WORD_MAX), nullable=False, index=True)
+)
+
+
+def words_of(texts: list[str]) -> list[str]:
+    """The vocabulary words of folded texts, sorted."""
+    return sorted({w for t in texts for w in _WORD.findall(t) if WORD_MIN <= len(w) <= WORD_MAX})
+
+
+# Inserted only when missing, without a unique constraint to wait on: a word two transactions add
+# at once is stored twice, which lookups do not mind, rather than one writer waiting for another.
+_ADD_WORDS = text(
+    "INSERT INTO search_words (word) SELECT w FROM unnest(CAST(:words AS varchar[])) AS w"
+    " WHERE NOT EXISTS (SELECT 1 FROM search_words AS known WHERE known.word = w)"
+)
+# Words of the documents the vocabulary lacks (documents a bulk load wrote directly)
+_MISSING_WORDS = (
+    "SELECT DISTINCT w FROM search_documents, regexp_split_to_table(body, '[^a-z]+') AS w"
+    f" WHERE length(w) BETWEEN {WORD_MIN} AND {WORD_MAX}"
+    " AND NOT EXISTS (SELECT 1 FROM search_words AS known WHERE known.word = w)"
+)
+_CLOSEST_WORDS = text(
+    "SELECT (SELECT w.word FROM search_words AS w WHERE w.word % t.token"
+    " ORDER BY similarity(w.word, t.token) DESC, w.word LIMIT 1)"
+    " FROM unnest(CAST(:tokens AS varchar[])) WITH ORDINALITY AS t(token, n) ORDER BY t.n"
+)
+
+
+def remember_words(db: Session, bodies: list[str]) -> None:
+    """Add the words of these document bodies to the vocabulary (PostgreSQL)."""
+    if db.get_bind().dialect.name != "postgresql":
+        return
+    words = words_of(bodies)
+    if words:
+        db.execute(_ADD_WORDS, {"words": words})
+
+
+def add_missing_words(db: Session) -> int:
+    """Complete the vocabulary from every document (after a bulk load that wrote documents
+    directly); returns how many words it lacked."""
+    if db.get_bind().dialect.name != "postgresql":
+        return 0
+    return db.execute(text(f"INSERT INTO search_words (word) {_MISSING_WORDS}")).rowcount
+
+
+def corrected_tokens(db: Session, tokens: list[str]) -> list[str]:
+    """`tokens` with each word the vocabulary lacks replaced by its closest word (PostgreSQL);
+    numbers, short words and words without a close one stay as they are."""
+    candidates = [t for t in tokens if t.isalpha() and t.isascii() and WORD_MIN <= len(t) <= WORD_MAX]
+    if not candidates or db.get_bind().dialect.name != "postgresql":
+        return tokens
+    closest = dict(zip(candidates, db.execute(_CLOSEST_WORDS, {"tokens": candidates}).scalars(), strict=True))
+    return [closest.get(t) or t for t in tokens]
 
 
 # Records whose search text carries another record's name (a contact or a deal carries its
@@ -337,7 +405,9 @@ def search(
 ) -> list[SearchHit]:
     """The records of `record_types` (default: all) matching every word of `query` as a prefix,
     that `actor` may read. Titles starting with the query come first, then those starting with
-    its first word, then the best full-text rank, then shorter titles.
+    its first word, then the best full-text rank, then shorter titles. When nothing matches, the
+    words of `query` the documents' vocabulary lacks are replaced by their closest words and the
+    search runs again (PostgreSQL: `corrected_tokens`).
 
     Tokens come from `search_tokens`: at least one letter or digit and only [\\w@.-], so quoting
     them cannot produce an FTS5 or tsquery syntax error, and they hold no LIKE wildcard ('%' and
@@ -356,9 +426,15 @@ def search(
         return []
     dialect = db.get_bind().dialect.name
     statement, params = search_statement(dialect, tokens, limit, types_of, actor.user_id, actor.department_id)
+    rows = db.execute(statement, params).all()
+    if not rows and (corrected := corrected_tokens(db, tokens)) != tokens:  # a typo? ("dupond")
+        statement, params = search_statement(
+            dialect, corrected, limit, types_of, actor.user_id, actor.department_id
+        )
+        rows = db.execute(statement, params).all()
     return [
         SearchHit(rt, record_id, title, subtitle, f"{records.REGISTRY[rt].url_prefix}/{record_id}")
-        for rt, record_id, title, subtitle in db.execute(statement, params)
+        for rt, record_id, title, subtitle in rows
     ]
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from carnet.accounts import service as accounts
 from carnet.accounts.models import Department, User
-from carnet.core import audit, clock, security
+from carnet.core import audit, clock, search, security
 from carnet.core.context import SYSTEM
 from carnet.core.db import get_database
 from carnet.core.search import SearchDocument, document_text
@@ -301,6 +301,7 @@ def load(size: str = "small", seed: int = 42, if_empty: bool = False) -> LoadRes
         for step in steps():
             step(ctx)
             db.flush()
+        search.add_missing_words(db)  # the steps wrote search documents directly
         audit.record(
             db, SYSTEM, "demo_load", "", None, {"size": size, "created": ctx.created}, f"demo data {size}"
         )

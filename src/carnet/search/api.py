@@ -35,7 +35,9 @@ def search(
 ) -> dict[str, Any]:
     """Records matching every word of `q` (accent- and case-insensitive, prefixes while typing,
     phone numbers and SIREN/SIRET with or without spaces), among those you may see. Titles
-    starting with the query come first. Rate limited per user (CARNET_RATE_LIMIT_SEARCH)."""
+    starting with the query come first. On PostgreSQL, a query that matches nothing is tried again
+    with its unknown words replaced by the closest words of the records (a typo: `dupond` finds
+    Dupont). Rate limited per user (CARNET_RATE_LIMIT_SEARCH)."""
     record_types = [t.strip() for t in types.split(",") if t.strip()] or None
     hits = service.search(db, actor, q, limit, record_types)
     return {"items": [hit.__dict__ for hit in hits]}
