@@ -34,7 +34,7 @@ def upgrade() -> None:
     op.create_index("ix_search_words_word", "search_words", ["word"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE INDEX ix_search_words_trgm ON search_words USING gin (word gin_trgm_ops)")
-        # the words of the documents already there (carnet.core.search.MISSING_WORDS, as it is today)
+        # the words of the documents already there (as carnet.core.search.add_missing_words adds them)
         op.execute(
             "INSERT INTO search_words (word) SELECT DISTINCT w FROM search_documents, "
             "regexp_split_to_table(body, '[^a-z]+') AS w WHERE length(w) BETWEEN 4 AND 40"

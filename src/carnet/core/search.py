@@ -2,13 +2,14 @@
 (accent- and case-free) text, plus the owner and department the visibility filter needs.
 
 SQLite matches with an FTS5 index (prefix queries, bm25 ranking); PostgreSQL with a stored
-`simple` tsvector column and its GIN index (prefix queries, ts_rank); when nothing matches there,
-the query's unknown words are replaced by the closest words of the documents' vocabulary (a typo in
-a name) and the search runs again. Both are created by the
-migrations (raw SQL: the model does not declare them); this
-module is the dialect seam. Queries are tokenised by `core.text.search_tokens` into words that are
-safe to quote (no FTS5 or tsquery operator ever reaches the engine) and phone numbers or
-identifiers typed with spaces are joined into the digit-only form they are indexed under.
+`simple` tsvector column and its GIN index (prefix queries, ts_rank). Both are created by the
+migrations (raw SQL: the model does not declare them); this module is the dialect seam. On
+PostgreSQL, a query that matches nothing is tried again with its unknown words replaced by the
+closest words of the documents' vocabulary (a typo in a name).
+
+Queries are tokenised by `core.text.search_tokens` into words that are safe to quote (no FTS5 or
+tsquery operator ever reaches the engine) and phone numbers or identifiers typed with spaces are
+joined into the digit-only form they are indexed under.
 """
 
 from __future__ import annotations
@@ -166,10 +167,11 @@ def index_records(db: Session, record_type: str, documents: list[Document], new:
 
 
 # -- the vocabulary, for typo tolerance (PostgreSQL) ------------------------------------------------
-# `search_words` (migration 0069, its trigram index raw SQL like the tsvector) holds the words of
-# every document: runs of WORD_MIN to WORD_MAX letters of the folded text. Only PostgreSQL fills it. When a search finds nothing, each word of the
-# query that is not in it is replaced by the word most like it (pg_trgm's similarity, at least 0.3,
-# the extension's default threshold), and the search runs again: "dupond" finds Dupont.
+# `search_words` (migration 0069; its trigram index is raw SQL, like the tsvector) holds the words
+# of every document: runs of WORD_MIN to WORD_MAX letters of the folded text. Only PostgreSQL fills
+# it. When a search finds nothing, each word of the query that is not in it is replaced by the word
+# most like it (pg_trgm's similarity, at least 0.3, the extension's default threshold), and the
+# search runs again: "dupond" finds Dupont.
 _WORD = re.compile(r"[a-z]+")
 WORD_MIN, WORD_MAX = 4, 40
 
