@@ -298,6 +298,14 @@ def test_words_of_a_new_record_are_known_at_once(api, db, sample):
     assert _titles(alice, "zirtanex grenoble") == ["Zyrtanex Biotech"]
 
 
+def test_a_renamed_record_teaches_its_new_name(api, db, sample):
+    _skip_unless_postgresql(db)
+    alice = api("alice")
+    r = alice.patch(f"/api/v1/organisations/{sample['other']['id']}", json={"name": "Atelier Quorvane"})
+    assert r.status_code == 200, r.text
+    assert _titles(alice, "qorvane") == ["Atelier Quorvane"]
+
+
 def test_no_correction_when_the_query_matches_or_nothing_is_alike(api, db, sample):
     _skip_unless_postgresql(db)
     alice = api("alice")

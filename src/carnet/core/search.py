@@ -144,12 +144,14 @@ def index_record(
             SearchDocument.record_type == record_type, SearchDocument.record_id == record_id
         )
     )
+    new_text = doc is None or doc.body != values["body"]  # not when a deal moves or changes owner
     if doc is None:
         db.add(SearchDocument(record_type=record_type, record_id=record_id, **values))
     else:
         for key, value in values.items():
             setattr(doc, key, value)
-    remember_words(db, [values["body"]])
+    if new_text:
+        remember_words(db, [values["body"]])
 
 
 def index_records(db: Session, record_type: str, documents: list[Document], new: bool = False) -> None:
