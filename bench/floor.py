@@ -407,11 +407,10 @@ def _import_chunk(
             " owner_id, department_id, version, custom_fields) FROM STDIN"
         ) as copy:
             for contact_id, p in zip(ids, people, strict=True):
-                copy.write_row(
-                    (contact_id, p["first_name"], p["last_name"], p["job_title"], json.dumps(p["emails"]))
-                    + (json.dumps(p["phones"]), p["emails"][0], "unknown", False, now, now, user_id)
-                    + (user_id, user_id, department_id, 1, "{}")
-                )
+                emails, phones = json.dumps(p["emails"]), json.dumps(p["phones"])
+                row = (contact_id, p["first_name"], p["last_name"], p["job_title"], emails, phones)
+                authors = (now, now, user_id, user_id, user_id, department_id)
+                copy.write_row((*row, p["emails"][0], "unknown", False, *authors, 1, "{}"))
         with cur.copy(
             "COPY search_documents (record_type, record_id, title, subtitle, body, owner_id,"
             " department_id) FROM STDIN"

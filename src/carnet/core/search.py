@@ -177,6 +177,8 @@ def index_records(db: Session, record_type: str, documents: list[Document], new:
 _WORD = re.compile(r"[a-z]+")
 WORD_MIN, WORD_MAX = 4, 40
 
+# Declared for the metadata (`carnet restore` drops the tables a backup predates by it); written
+# and read with the SQL below, which says what PostgreSQL does with it.
 SEARCH_WORDS = Table(
     "search_words", Base.metadata, Column("word", String(WORD_MAX), nullable=False, index=True)
 )
